@@ -1,0 +1,5 @@
+import sys
+
+from fastlob.cli import main
+
+sys.exit(main())

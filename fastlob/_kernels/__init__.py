@@ -1,0 +1,1 @@
+"""Private ``@njit`` kernels over struct-of-arrays state (see ``book_layout``)."""

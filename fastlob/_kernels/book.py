@@ -1,0 +1,649 @@
+"""Matching kernels: add, cancel, modify and match on one book row ``n`` of a :class:`BookState`.
+
+Every public kernel takes the state first, then the book index ``n``, then its inputs; it mutates
+the state in place and returns a status code (``book_layout.OK`` or a rejection). A rejected
+operation changes nothing but ``status_count``: every check runs before the first write.
+
+Matching is continuous, price-time priority: an incoming order trades against the best opposite
+level first, and within a level against the oldest order first, each fill at the resting order's
+price. See ``book_layout`` for the data layout.
+"""
+
+from __future__ import annotations
+
+from fastlob._kernels.book_layout import (
+    ASK,
+    AUTO_ID,
+    BID,
+    EMPTY_KEY,
+    EMPTY_PRICE,
+    MAX_ORDER_ID,
+    MAX_PRICE,
+    MSG_CANCEL,
+    MSG_ID,
+    MSG_KIND,
+    MSG_LIMIT,
+    MSG_MARKET,
+    MSG_MODIFY,
+    MSG_NOOP,
+    MSG_PRICE,
+    MSG_QTY,
+    MSG_SIDE,
+    NO_SLOT,
+    OK,
+    REJECT_DUPLICATE_ID,
+    REJECT_INVALID,
+    REJECT_OUTSIDE_LADDER,
+    REJECT_POOL_FULL,
+    REJECT_TRADE_BUFFER_FULL,
+    UNKNOWN_ORDER,
+)
+from fastlob._numba import njit, prange
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------
+
+
+@njit
+def side_index(direction):
+    """Side index (BID 0, ASK 1) of a LOBSTER direction (+1 buy, -1 sell)."""
+    return (1 - direction) >> 1
+
+
+@njit
+def _is_better(side, price_a, price_b):
+    """True if ``price_a`` is strictly more aggressive than ``price_b`` on ``side``."""
+    if side == BID:
+        return price_a > price_b
+    return price_a < price_b
+
+
+@njit
+def _crosses(taker_side, limit_price, resting_price):
+    """True if an order on ``taker_side`` with ``limit_price`` trades at ``resting_price``."""
+    if taker_side == BID:
+        return limit_price >= resting_price
+    return limit_price <= resting_price
+
+
+@njit
+def _away_step(side):
+    """Tick step from the best price towards worse prices on ``side``."""
+    if side == BID:
+        return -1
+    return 1
+
+
+@njit
+def _level(s, price):
+    """Ladder index of ``price`` (ring of L levels, L a power of two)."""
+    return price & (s.level_qty.shape[2] - 1)
+
+
+@njit
+def _reject(s, n, status):
+    s.status_count[n, status] += 1
+    return status
+
+
+# ---------------------------------------------------------------------------------------------
+# id -> slot hash table (linear probing, backward-shift deletion)
+# ---------------------------------------------------------------------------------------------
+
+
+@njit
+def _home_bucket(order_id, mask):
+    # xor-folding keeps every bit of the id in play without multiplication, so the same
+    # arithmetic holds in plain Python (NUMBA_DISABLE_JIT=1) with no overflow.
+    h = order_id ^ (order_id >> 17) ^ (order_id >> 31) ^ (order_id >> 47)
+    return (h ^ (h >> 9)) & mask
+
+
+@njit(inline="always")
+def find_slot(s, n, order_id):
+    """Pool slot of resting order ``order_id`` in book ``n``, or NO_SLOT.
+
+    Parameters
+    ----------
+    s : BookState
+    n : int
+        Book index.
+    order_id : int64
+        Order id (non-negative).
+
+    Returns
+    -------
+    int
+        Slot index in ``0..K-1`` or ``NO_SLOT`` (-1).
+    """
+    mask = s.id_keys.shape[1] - 1
+    i = _home_bucket(order_id, mask)
+    while True:
+        key = s.id_keys[n, i]
+        if key == order_id:
+            return s.id_slots[n, i]
+        if key == EMPTY_KEY:
+            return NO_SLOT
+        i = (i + 1) & mask
+
+
+@njit(inline="always")
+def _hash_insert(s, n, order_id, slot):
+    mask = s.id_keys.shape[1] - 1
+    i = _home_bucket(order_id, mask)
+    while s.id_keys[n, i] != EMPTY_KEY:
+        i = (i + 1) & mask
+    s.id_keys[n, i] = order_id
+    s.id_slots[n, i] = slot
+
+
+@njit(inline="always")
+def _hash_delete(s, n, order_id):
+    mask = s.id_keys.shape[1] - 1
+    i = _home_bucket(order_id, mask)
+    while s.id_keys[n, i] != order_id:
+        i = (i + 1) & mask
+    # Backward-shift: pull later entries of the probe run into the hole unless their home lies
+    # cyclically in (hole, j], so that every remaining key stays reachable without tombstones.
+    j = i
+    while True:
+        j = (j + 1) & mask
+        key = s.id_keys[n, j]
+        if key == EMPTY_KEY:
+            break
+        home = _home_bucket(key, mask)
+        if i <= j:
+            stays = i < home <= j
+        else:
+            stays = home > i or home <= j
+        if not stays:
+            s.id_keys[n, i] = key
+            s.id_slots[n, i] = s.id_slots[n, j]
+            i = j
+    s.id_keys[n, i] = EMPTY_KEY
+    s.id_slots[n, i] = NO_SLOT
+
+
+# ---------------------------------------------------------------------------------------------
+# resting orders: link into a level, unlink, keep best/worst
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(inline="always")
+def _next_level(s, n, side, price, stop, step):
+    """First price from ``price + step`` to ``stop`` (inclusive) with a resting order, or
+    EMPTY_PRICE."""
+    p = price
+    while p != stop:
+        p += step
+        if s.level_count[n, side, _level(s, p)] > 0:
+            return p
+    return EMPTY_PRICE
+
+
+@njit(inline="always")
+def _on_level_emptied(s, n, side, price):
+    """Restore ``best``/``worst`` of ``side`` after the level at ``price`` became empty."""
+    best = s.best[n, side]
+    worst = s.worst[n, side]
+    if best == worst:
+        s.best[n, side] = EMPTY_PRICE
+        s.worst[n, side] = EMPTY_PRICE
+    elif price == best:
+        s.best[n, side] = _next_level(s, n, side, price, worst, _away_step(side))
+    elif price == worst:
+        s.worst[n, side] = _next_level(s, n, side, price, best, -_away_step(side))
+
+
+@njit(inline="always")
+def _rest(s, n, side, price, qty, order_id):
+    """Put a new order at the back of its level's queue (capacity already checked)."""
+    slot = s.free_head[n]
+    s.free_head[n] = s.order_next[n, slot]
+    s.order_id[n, slot] = order_id
+    s.order_qty[n, slot] = qty
+    s.order_price[n, slot] = price
+    s.order_side[n, slot] = side
+    s.order_seq[n, slot] = s.seq[n]
+    s.seq[n] += 1
+    lvl = _level(s, price)
+    tail = s.level_tail[n, side, lvl]
+    s.order_prev[n, slot] = tail
+    s.order_next[n, slot] = NO_SLOT
+    if tail == NO_SLOT:
+        s.level_head[n, side, lvl] = slot
+    else:
+        s.order_next[n, tail] = slot
+    s.level_tail[n, side, lvl] = slot
+    s.level_qty[n, side, lvl] += qty
+    s.level_count[n, side, lvl] += 1
+    _hash_insert(s, n, order_id, slot)
+    s.resting_orders[n] += 1
+    best = s.best[n, side]
+    if best == EMPTY_PRICE:
+        s.best[n, side] = price
+        s.worst[n, side] = price
+    elif _is_better(side, price, best):
+        s.best[n, side] = price
+    elif _is_better(side, s.worst[n, side], price):
+        s.worst[n, side] = price
+
+
+@njit(inline="always")
+def _remove(s, n, slot):
+    """Take the order in ``slot`` out of the book and free the slot."""
+    side = s.order_side[n, slot]
+    price = s.order_price[n, slot]
+    lvl = _level(s, price)
+    prev = s.order_prev[n, slot]
+    nxt = s.order_next[n, slot]
+    if prev == NO_SLOT:
+        s.level_head[n, side, lvl] = nxt
+    else:
+        s.order_next[n, prev] = nxt
+    if nxt == NO_SLOT:
+        s.level_tail[n, side, lvl] = prev
+    else:
+        s.order_prev[n, nxt] = prev
+    s.level_qty[n, side, lvl] -= s.order_qty[n, slot]
+    s.level_count[n, side, lvl] -= 1
+    _hash_delete(s, n, s.order_id[n, slot])
+    s.order_id[n, slot] = EMPTY_KEY
+    s.order_qty[n, slot] = 0
+    s.order_prev[n, slot] = NO_SLOT
+    s.order_next[n, slot] = s.free_head[n]
+    s.free_head[n] = slot
+    s.resting_orders[n] -= 1
+    if s.level_count[n, side, lvl] == 0:
+        _on_level_emptied(s, n, side, price)
+
+
+@njit(inline="always")
+def _reduce(s, n, slot, qty):
+    """Take ``qty`` (less than the remaining quantity) off the order in ``slot``; keeps priority."""
+    s.order_qty[n, slot] -= qty
+    s.level_qty[n, s.order_side[n, slot], _level(s, s.order_price[n, slot])] -= qty
+
+
+# ---------------------------------------------------------------------------------------------
+# matching
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(inline="always")
+def _plan_sweep(s, n, taker_side, limit_price, qty):
+    """What a sweep would do, without doing it.
+
+    Returns
+    -------
+    remainder : int64
+        Quantity left unfilled after the sweep.
+    fills : int64
+        Number of fill records the sweep would write.
+    """
+    opp = 1 - taker_side
+    remaining = qty
+    fills = 0
+    price = s.best[n, opp]
+    if price == EMPTY_PRICE:
+        return remaining, fills
+    worst = s.worst[n, opp]
+    step = _away_step(opp)
+    while remaining > 0 and _crosses(taker_side, limit_price, price):
+        lvl = _level(s, price)
+        if s.level_count[n, opp, lvl] > 0:
+            if s.level_qty[n, opp, lvl] <= remaining:
+                remaining -= s.level_qty[n, opp, lvl]
+                fills += s.level_count[n, opp, lvl]
+            else:
+                slot = s.level_head[n, opp, lvl]
+                while remaining > 0:
+                    remaining -= min(remaining, s.order_qty[n, slot])
+                    fills += 1
+                    slot = s.order_next[n, slot]
+        if price == worst:
+            break
+        price += step
+    return remaining, fills
+
+
+@njit(inline="always")
+def _record_trade(s, n, maker_id, taker_id, taker_side, price, qty):
+    t = s.trade_count[n]
+    s.trade_maker_id[n, t] = maker_id
+    s.trade_taker_id[n, t] = taker_id
+    s.trade_taker_side[n, t] = 1 - 2 * taker_side
+    s.trade_price[n, t] = price
+    s.trade_qty[n, t] = qty
+    s.trade_count[n] = t + 1
+
+
+@njit(inline="always")
+def _sweep(s, n, taker_side, limit_price, qty, taker_id):
+    """Match an incoming order against the opposite side; returns the unfilled quantity."""
+    opp = 1 - taker_side
+    remaining = qty
+    while remaining > 0:
+        price = s.best[n, opp]
+        if price == EMPTY_PRICE or not _crosses(taker_side, limit_price, price):
+            break
+        slot = s.level_head[n, opp, _level(s, price)]
+        maker_qty = s.order_qty[n, slot]
+        take = min(remaining, maker_qty)
+        _record_trade(s, n, s.order_id[n, slot], taker_id, taker_side, price, take)
+        remaining -= take
+        if take == maker_qty:
+            _remove(s, n, slot)
+        else:
+            _reduce(s, n, slot, take)
+    return remaining
+
+
+@njit(inline="always")
+def _fits_ladder(s, n, side, price, same_best, same_worst):
+    """Could an order rest at ``price`` on ``side`` once it has swept everything it crosses?
+
+    ``same_best``/``same_worst`` describe the resting range of ``side`` (EMPTY_PRICE if none);
+    the opposite side keeps only what ``price`` does not cross.
+    """
+    low = price
+    high = price
+    if same_best != EMPTY_PRICE:
+        low = min(low, same_best, same_worst)
+        high = max(high, same_best, same_worst)
+    opp = 1 - side
+    opp_worst = s.worst[n, opp]
+    if opp_worst != EMPTY_PRICE and not _crosses(side, price, opp_worst):
+        low = min(low, opp_worst)
+        high = max(high, opp_worst)
+    return high - low < s.level_qty.shape[2]
+
+
+@njit(inline="always")
+def _check_order(s, n, side, price, qty, same_best, same_worst, needs_slot):
+    """Every pre-trade check of a limit order; OK or the rejection status (not yet counted)."""
+    remainder, fills = _plan_sweep(s, n, side, price, qty)
+    if s.trade_count[n] + fills > s.trade_qty.shape[1]:
+        return REJECT_TRADE_BUFFER_FULL
+    if remainder > 0:
+        if needs_slot and s.resting_orders[n] >= s.order_qty.shape[1]:
+            return REJECT_POOL_FULL
+        if not _fits_ladder(s, n, side, price, same_best, same_worst):
+            return REJECT_OUTSIDE_LADDER
+    return OK
+
+
+@njit
+def _next_free_id(s, n):
+    order_id = s.next_auto_id[n]
+    while find_slot(s, n, order_id) != NO_SLOT:
+        order_id += 1
+    return order_id
+
+
+# ---------------------------------------------------------------------------------------------
+# public operations on one book
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(inline="always")
+def limit_order(s, n, direction, price, qty, order_id):
+    """Submit a limit order to book ``n``; it trades what it crosses and rests the remainder.
+
+    Parameters
+    ----------
+    s : BookState
+        Mutated in place.
+    n : int
+        Book index.
+    direction : int
+        +1 buy, -1 sell.
+    price : int64
+        Limit price in ticks, 1..MAX_PRICE.
+    qty : int64
+        Lots, at least 1.
+    order_id : int64
+        Non-negative id not resting in this book, or AUTO_ID to assign the lowest free id at or
+        above ``next_auto_id``. The id used is stored in ``last_order_id[n]``.
+
+    Returns
+    -------
+    int
+        OK, or REJECT_DUPLICATE_ID / REJECT_TRADE_BUFFER_FULL / REJECT_POOL_FULL /
+        REJECT_OUTSIDE_LADDER / REJECT_INVALID, in which case nothing but ``status_count`` changed.
+    """
+    if (direction != 1 and direction != -1) or qty < 1 or price < 1 or price > MAX_PRICE:
+        return _reject(s, n, REJECT_INVALID)
+    if order_id < AUTO_ID or order_id > MAX_ORDER_ID:
+        return _reject(s, n, REJECT_INVALID)
+    side = side_index(direction)
+    if order_id == AUTO_ID:
+        order_id = _next_free_id(s, n)
+    elif find_slot(s, n, order_id) != NO_SLOT:
+        return _reject(s, n, REJECT_DUPLICATE_ID)
+    status = _check_order(s, n, side, price, qty, s.best[n, side], s.worst[n, side], True)
+    if status != OK:
+        return _reject(s, n, status)
+    if order_id >= s.next_auto_id[n]:
+        s.next_auto_id[n] = order_id + 1
+    s.last_order_id[n] = order_id
+    remaining = _sweep(s, n, side, price, qty, order_id)
+    if remaining > 0:
+        _rest(s, n, side, price, remaining, order_id)
+    return OK
+
+
+@njit(inline="always")
+def market_order(s, n, direction, qty, taker_id):
+    """Submit a market order (immediate-or-cancel): it sweeps the opposite side and never rests.
+
+    Parameters
+    ----------
+    s : BookState
+        Mutated in place.
+    n : int
+        Book index.
+    direction : int
+        +1 buy, -1 sell.
+    qty : int64
+        Lots, at least 1. What the opposite side cannot fill is dropped (the fills say how much).
+    taker_id : int64
+        Id written as the taker of each fill (AUTO_ID for anonymous).
+
+    Returns
+    -------
+    int
+        OK, REJECT_TRADE_BUFFER_FULL or REJECT_INVALID.
+    """
+    if (direction != 1 and direction != -1) or qty < 1:
+        return _reject(s, n, REJECT_INVALID)
+    side = side_index(direction)
+    limit_price = MAX_PRICE if side == BID else 0
+    _, fills = _plan_sweep(s, n, side, limit_price, qty)
+    if s.trade_count[n] + fills > s.trade_qty.shape[1]:
+        return _reject(s, n, REJECT_TRADE_BUFFER_FULL)
+    _sweep(s, n, side, limit_price, qty, taker_id)
+    return OK
+
+
+@njit(inline="always")
+def cancel_order(s, n, order_id, qty):
+    """Cancel ``qty`` lots of a resting order (all of it if ``qty <= 0`` or ``qty >=`` remaining).
+
+    A partial cancel keeps the order's queue priority.
+
+    Returns
+    -------
+    int
+        OK, or UNKNOWN_ORDER if ``order_id`` is not resting (a normal race; nothing changes).
+    """
+    slot = NO_SLOT if order_id < 0 else find_slot(s, n, order_id)
+    if slot == NO_SLOT:
+        return _reject(s, n, UNKNOWN_ORDER)
+    if qty <= 0 or qty >= s.order_qty[n, slot]:
+        _remove(s, n, slot)
+    else:
+        _reduce(s, n, slot, qty)
+    return OK
+
+
+@njit
+def _side_range_without(s, n, side, slot):
+    """(best, worst) of ``side`` if the order in ``slot`` were not there."""
+    best = s.best[n, side]
+    worst = s.worst[n, side]
+    price = s.order_price[n, slot]
+    if s.level_count[n, side, _level(s, price)] > 1:
+        return best, worst
+    if best == worst:
+        return EMPTY_PRICE, EMPTY_PRICE
+    if price == best:
+        return _next_level(s, n, side, price, worst, _away_step(side)), worst
+    if price == worst:
+        return best, _next_level(s, n, side, price, best, -_away_step(side))
+    return best, worst
+
+
+@njit(inline="always")
+def modify_order(s, n, order_id, new_price, new_qty):
+    """Change the price and/or quantity of a resting order, keeping its id.
+
+    A size decrease at the same price keeps queue priority. A price change or a size increase
+    loses it: the order leaves its queue and re-enters as a new limit order (trading first if the
+    new price crosses, then resting at the back of its new level).
+
+    Parameters
+    ----------
+    new_price : int64
+        New limit price in ticks, or <= 0 to keep the current one.
+    new_qty : int64
+        New remaining quantity in lots, or <= 0 to keep the current one.
+
+    Returns
+    -------
+    int
+        OK, UNKNOWN_ORDER, REJECT_TRADE_BUFFER_FULL, REJECT_OUTSIDE_LADDER or REJECT_INVALID; on
+        anything but OK the order is exactly as it was.
+    """
+    slot = NO_SLOT if order_id < 0 else find_slot(s, n, order_id)
+    if slot == NO_SLOT:
+        return _reject(s, n, UNKNOWN_ORDER)
+    old_price = s.order_price[n, slot]
+    old_qty = s.order_qty[n, slot]
+    price = old_price if new_price <= 0 else new_price
+    qty = old_qty if new_qty <= 0 else new_qty
+    if price > MAX_PRICE:
+        return _reject(s, n, REJECT_INVALID)
+    if price == old_price and qty <= old_qty:
+        if qty < old_qty:
+            _reduce(s, n, slot, old_qty - qty)
+        return OK
+    side = s.order_side[n, slot]
+    same_best, same_worst = _side_range_without(s, n, side, slot)
+    status = _check_order(s, n, side, price, qty, same_best, same_worst, False)
+    if status != OK:
+        return _reject(s, n, status)
+    _remove(s, n, slot)
+    remaining = _sweep(s, n, side, price, qty, order_id)
+    if remaining > 0:
+        _rest(s, n, side, price, remaining, order_id)
+    return OK
+
+
+@njit
+def apply_message(s, n, kind, direction, price, qty, order_id):
+    """Apply one message row (see ``MSG_*`` in ``book_layout``) to book ``n``; returns status."""
+    if kind == MSG_LIMIT:
+        return limit_order(s, n, direction, price, qty, order_id)
+    if kind == MSG_MARKET:
+        return market_order(s, n, direction, qty, order_id)
+    if kind == MSG_CANCEL:
+        return cancel_order(s, n, order_id, qty)
+    if kind == MSG_MODIFY:
+        return modify_order(s, n, order_id, price, qty)
+    if kind == MSG_NOOP:
+        return OK
+    return _reject(s, n, REJECT_INVALID)
+
+
+@njit(parallel=True)
+def apply_messages(s, messages, message_count, out_status):
+    """Apply a batch of messages to N books, one book per thread.
+
+    Parameters
+    ----------
+    s : BookState
+        N books, mutated in place.
+    messages : ndarray[int64], shape (N, M, 5)
+        Message rows ``[kind, side, price, qty, order_id]`` for each book, applied in order.
+    message_count : ndarray[int64], shape (N,)
+        Rows of ``messages[n]`` to apply (at most M).
+    out_status : ndarray[int8], shape (N, M)
+        Written with each applied message's status code.
+    """
+    for n in prange(messages.shape[0]):
+        for m in range(message_count[n]):
+            out_status[n, m] = apply_message(
+                s,
+                n,
+                messages[n, m, MSG_KIND],
+                messages[n, m, MSG_SIDE],
+                messages[n, m, MSG_PRICE],
+                messages[n, m, MSG_QTY],
+                messages[n, m, MSG_ID],
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# queries
+# ---------------------------------------------------------------------------------------------
+
+
+@njit
+def depth_into(s, n, out):
+    """Write the top ``out.shape[0]`` levels of book ``n`` in LOBSTER layout.
+
+    Parameters
+    ----------
+    out : ndarray[int64], shape (levels, 4)
+        Row k becomes ``[ask_px, ask_qty, bid_px, bid_qty]`` of the k-th best ask and bid level;
+        a missing level is written as price 0, quantity 0.
+    """
+    out[:] = 0
+    for side in (ASK, BID):
+        col = 0 if side == ASK else 2
+        price = s.best[n, side]
+        worst = s.worst[n, side]
+        step = _away_step(side)
+        k = 0
+        while price != EMPTY_PRICE and k < out.shape[0]:
+            lvl = _level(s, price)
+            if s.level_count[n, side, lvl] > 0:
+                out[k, col] = price
+                out[k, col + 1] = s.level_qty[n, side, lvl]
+                k += 1
+            if price == worst:
+                break
+            price += step
+
+
+@njit(parallel=True)
+def depth_batch(s, out):
+    """Top levels of every book: ``out`` int64 (N, levels, 4), as :func:`depth_into`."""
+    for n in prange(out.shape[0]):
+        depth_into(s, n, out[n])
+
+
+@njit
+def queue_ahead(s, n, order_id):
+    """Quantity resting ahead of ``order_id`` in its level's queue, or -1 if it is not resting."""
+    slot = NO_SLOT if order_id < 0 else find_slot(s, n, order_id)
+    if slot == NO_SLOT:
+        return -1
+    ahead = 0
+    prev = s.order_prev[n, slot]
+    while prev != NO_SLOT:
+        ahead += s.order_qty[n, prev]
+        prev = s.order_prev[n, prev]
+    return ahead

@@ -1,0 +1,206 @@
+"""Data layout of N independent limit order books (struct of arrays, leading book axis).
+
+Every array has the book index ``n`` first, so that the batched driver can give each book to one
+thread with no cross-book writes. Prices are integer ticks (``int64``, at least 1), quantities
+integer lots (``int64``). Side index 0 is the bid side, 1 the ask side.
+
+The price ladder
+----------------
+Each side is a dense ladder of ``L`` levels (``L`` a power of two) used as a ring: the level of
+price ``p`` is ``p & (L - 1)``. The region of interest is therefore implicit and re-centres by
+itself as the price walks: the only rule is that every resting price of the book, both sides
+together, lies within a span of fewer than ``L`` ticks. An order whose remainder would break that
+rule is rejected (``REJECT_OUTSIDE_LADDER``) and counted; nothing is ever wrapped onto another
+price or overwritten.
+
+Each level keeps its total quantity, its order count and the head and tail of an exact FIFO queue
+of orders (a doubly linked list through the order pool), so queue position is a fact.
+
+The order pool
+--------------
+``K`` order slots per book. Free slots form a singly linked free list through ``order_next``.
+Order ids are non-negative ``int64`` chosen by the caller (or assigned from ``next_auto_id``); an
+open-addressing hash table (linear probing, backward-shift deletion, ``2K`` rounded up to a power of
+two buckets, so it is never more than half full) maps id to slot.
+
+The trade buffer
+----------------
+Every fill appends one record (maker id, taker id, taker side, price, quantity) to a per-book
+buffer of ``T`` records that the caller drains (reads, then sets ``trade_count`` to 0). An order
+whose fills would not fit is rejected before it touches the book (``REJECT_TRADE_BUFFER_FULL``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+#: side index of bids (LOBSTER direction +1, buy)
+BID = 0
+#: side index of asks (LOBSTER direction -1, sell)
+ASK = 1
+
+#: value of ``best``/``worst`` when a side holds no order
+EMPTY_PRICE = -1
+#: null link in the order pool and in level heads/tails
+NO_SLOT = -1
+#: empty bucket in the id hash table
+EMPTY_KEY = -1
+#: order id that asks the kernel to assign the next free id
+AUTO_ID = -1
+#: highest price (in ticks) the engine accepts; also the limit of a market buy
+MAX_PRICE = 2**53
+#: highest order id (ids are 0 .. MAX_ORDER_ID)
+MAX_ORDER_ID = 2**62
+
+# Message kinds of the batched driver (column MSG_KIND of a message row).
+#: padding, does nothing
+MSG_NOOP = 0
+#: limit order: side, price, qty, order id (AUTO_ID to assign)
+MSG_LIMIT = 1
+#: market order (immediate-or-cancel, never rests): side, qty, taker id or AUTO_ID
+MSG_MARKET = 2
+#: cancel by id: qty lots (qty <= 0 or >= remaining cancels the whole order)
+MSG_CANCEL = 3
+#: modify by id: new price (<= 0 keeps it), new qty (<= 0 keeps it)
+MSG_MODIFY = 4
+
+# Columns of a message row, shape (..., 5) int64.
+#: column of the message kind
+MSG_KIND = 0
+#: column of the side, +1 buy, -1 sell (LOBSTER direction)
+MSG_SIDE = 1
+#: column of the price in ticks
+MSG_PRICE = 2
+#: column of the quantity in lots
+MSG_QTY = 3
+#: column of the order id
+MSG_ID = 4
+#: number of columns of a message row
+MSG_WIDTH = 5
+
+# Status codes returned by every operation (and counted per book in ``status_count``).
+#: the operation was carried out
+OK = 0
+#: the remainder would rest but the order pool is full
+REJECT_POOL_FULL = 1
+#: the remainder would rest outside the ladder's span
+REJECT_OUTSIDE_LADDER = 2
+#: a limit order reused the id of a resting order
+REJECT_DUPLICATE_ID = 3
+#: the order's fills would overflow the trade buffer (drain it and resubmit)
+REJECT_TRADE_BUFFER_FULL = 4
+#: cancel or modify of an id that is not resting (unknown, filled or cancelled): a normal race
+UNKNOWN_ORDER = 5
+#: a field is out of its range (side not +-1, qty < 1, price outside 1..MAX_PRICE, unknown kind)
+REJECT_INVALID = 6
+#: number of status codes
+NUM_STATUS = 7
+
+STATUS_NAMES = (
+    "ok",
+    "pool_full",
+    "outside_ladder",
+    "duplicate_id",
+    "trade_buffer_full",
+    "unknown_order",
+    "invalid",
+)
+
+
+class BookParams(NamedTuple):
+    """Capacities of a batch of books (frozen; fixed at allocation)."""
+
+    #: ladder levels per side, a power of two; resting prices span fewer than this many ticks
+    ladder_levels: int = 1024
+    #: order slots per book
+    order_capacity: int = 4096
+    #: trade records per book between two drains
+    trade_capacity: int = 4096
+
+
+class BookState(NamedTuple):
+    """State of N books. Shapes use N books, L ladder levels, K order slots, H hash buckets, T
+    trade records; every array is C-contiguous and mutated in place by the kernels."""
+
+    level_qty: np.ndarray  #: int64 (N, 2, L) resting quantity at each level
+    level_count: np.ndarray  #: int32 (N, 2, L) resting orders at each level
+    level_head: np.ndarray  #: int32 (N, 2, L) first slot of the level's FIFO queue, or NO_SLOT
+    level_tail: np.ndarray  #: int32 (N, 2, L) last slot of the level's FIFO queue, or NO_SLOT
+    best: np.ndarray  #: int64 (N, 2) best bid and best ask price, or EMPTY_PRICE
+    worst: np.ndarray  #: int64 (N, 2) lowest bid and highest ask price, or EMPTY_PRICE
+    order_id: np.ndarray  #: int64 (N, K) id of the order in each slot
+    order_qty: np.ndarray  #: int64 (N, K) remaining quantity (0 for a free slot)
+    order_price: np.ndarray  #: int64 (N, K) price in ticks
+    order_side: np.ndarray  #: int8 (N, K) side index
+    order_seq: np.ndarray  #: int64 (N, K) priority stamp: when it joined its queue
+    order_next: np.ndarray  #: int32 (N, K) next slot in the queue (or in the free list)
+    order_prev: np.ndarray  #: int32 (N, K) previous slot in the queue
+    free_head: np.ndarray  #: int32 (N,) first free slot, or NO_SLOT
+    resting_orders: np.ndarray  #: int64 (N,) number of resting orders
+    id_keys: np.ndarray  #: int64 (N, H) order id in each bucket, or EMPTY_KEY
+    id_slots: np.ndarray  #: int32 (N, H) slot of that order
+    next_auto_id: np.ndarray  #: int64 (N,) lowest candidate for an assigned id
+    last_order_id: np.ndarray  #: int64 (N,) id of the last accepted limit order
+    seq: np.ndarray  #: int64 (N,) priority clock
+    trade_maker_id: np.ndarray  #: int64 (N, T) resting order's id
+    trade_taker_id: np.ndarray  #: int64 (N, T) incoming order's id (AUTO_ID for anonymous)
+    trade_taker_side: np.ndarray  #: int8 (N, T) incoming side, +1 buy or -1 sell
+    trade_price: np.ndarray  #: int64 (N, T) execution price (the resting order's)
+    trade_qty: np.ndarray  #: int64 (N, T) executed lots
+    trade_count: np.ndarray  #: int64 (N,) records in the buffer
+    status_count: np.ndarray  #: int64 (N, NUM_STATUS) operations per status code
+
+
+def hash_buckets(order_capacity: int) -> int:
+    """Buckets of the id table: a power of two at least twice the order capacity."""
+    return 1 << max(1, int(2 * order_capacity - 1).bit_length())
+
+
+def allocate_book_state(num_books: int, params: BookParams) -> BookState:
+    """Allocate N empty books. Arguments are assumed valid (owners check them)."""
+    n, lv, k, t = num_books, params.ladder_levels, params.order_capacity, params.trade_capacity
+    h = hash_buckets(k)
+    free_links = np.empty((n, k), dtype=np.int32)
+    free_links[:, :-1] = np.arange(1, k, dtype=np.int32)
+    free_links[:, -1] = NO_SLOT
+    return BookState(
+        level_qty=np.zeros((n, 2, lv), np.int64),
+        level_count=np.zeros((n, 2, lv), np.int32),
+        level_head=np.full((n, 2, lv), NO_SLOT, np.int32),
+        level_tail=np.full((n, 2, lv), NO_SLOT, np.int32),
+        best=np.full((n, 2), EMPTY_PRICE, np.int64),
+        worst=np.full((n, 2), EMPTY_PRICE, np.int64),
+        order_id=np.full((n, k), EMPTY_KEY, np.int64),
+        order_qty=np.zeros((n, k), np.int64),
+        order_price=np.zeros((n, k), np.int64),
+        order_side=np.zeros((n, k), np.int8),
+        order_seq=np.zeros((n, k), np.int64),
+        order_next=free_links,
+        order_prev=np.full((n, k), NO_SLOT, np.int32),
+        free_head=np.zeros(n, np.int32),
+        resting_orders=np.zeros(n, np.int64),
+        id_keys=np.full((n, h), EMPTY_KEY, np.int64),
+        id_slots=np.full((n, h), NO_SLOT, np.int32),
+        next_auto_id=np.zeros(n, np.int64),
+        last_order_id=np.full(n, AUTO_ID, np.int64),
+        seq=np.zeros(n, np.int64),
+        trade_maker_id=np.zeros((n, t), np.int64),
+        trade_taker_id=np.zeros((n, t), np.int64),
+        trade_taker_side=np.zeros((n, t), np.int8),
+        trade_price=np.zeros((n, t), np.int64),
+        trade_qty=np.zeros((n, t), np.int64),
+        trade_count=np.zeros(n, np.int64),
+        status_count=np.zeros((n, NUM_STATUS), np.int64),
+    )
+
+
+def state_nbytes(state: BookState) -> int:
+    """Bytes held by all arrays of ``state``."""
+    return sum(a.nbytes for a in state)
+
+
+def copy_state(state: BookState) -> BookState:
+    """A deep copy (every array copied)."""
+    return BookState(*(a.copy() for a in state))

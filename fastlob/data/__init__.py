@@ -1,0 +1,1 @@
+"""Market data: LOBSTER files and synthetic message streams."""

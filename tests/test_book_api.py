@@ -1,0 +1,169 @@
+"""The OrderBook facade: hand-worked examples, bad input, rejections leave the book unchanged."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import states_equal
+
+import fastlob
+from fastlob import OrderBook, OrderRejected
+from fastlob._kernels.book_layout import copy_state
+
+BUY, SELL = 1, -1
+
+
+def book_with_asks():
+    book = OrderBook(ladder_levels=64, order_capacity=16)
+    book.limit(SELL, 101, 5, order_id=1)
+    book.limit(SELL, 101, 3, order_id=2)
+    book.limit(SELL, 102, 4, order_id=3)
+    book.limit(SELL, 104, 6, order_id=4)
+    book.limit(BUY, 99, 7, order_id=5)
+    return book
+
+
+def test_crossing_limit_sweeps_levels_in_price_time_order_and_rests_remainder():
+    book = book_with_asks()
+    fills = book.limit(BUY, 102, 15, order_id=10)
+    assert fills.tolist() == [[1, 101, 5], [2, 101, 3], [3, 102, 4]]
+    assert book.best_bid() == 102 and book.best_ask() == 104
+    assert book.remaining(10) == 3 and book.queue_ahead(10) == 0
+    assert book.depth(2).tolist() == [[104, 6, 102, 3], [0, 0, 99, 7]]
+
+
+def test_market_order_sweeps_and_never_rests():
+    book = book_with_asks()
+    fills = book.market(BUY, 100)
+    assert fills[:, 2].sum() == 18 and fills[-1].tolist() == [4, 104, 6]
+    assert book.best_ask() is None and book.best_bid() == 99 and len(book) == 1
+
+
+def test_cancel_partial_keeps_priority_and_unknown_returns_false():
+    book = book_with_asks()
+    assert book.cancel(1, qty=2)
+    assert book.queue_ahead(2) == 3 and book.remaining(1) == 3
+    assert book.cancel(1)
+    assert not book.cancel(1)
+    assert not book.cancel(999)
+    assert book.queue_ahead(2) == 0
+    assert book.status_counts()["unknown_order"] == 2
+
+
+def test_modify_decrease_keeps_priority_increase_and_reprice_lose_it():
+    book = book_with_asks()
+    assert book.modify(1, qty=4).shape == (0, 3)
+    assert book.queue_ahead(1) == 0 and book.queue_ahead(2) == 4
+    book.modify(1, qty=6)  # increase: back of the queue
+    assert book.queue_ahead(2) == 0 and book.queue_ahead(1) == 3
+    book.modify(2, price=102)  # reprice: back of the 102 queue
+    assert book.queue_ahead(2) == 4 and book.depth(1)[0, :2].tolist() == [101, 6]
+    assert book.modify(12345, qty=1) is None
+
+
+def test_modify_to_a_crossing_price_trades_first():
+    book = book_with_asks()
+    fills = book.modify(5, price=101)  # bid 7 @ 99 -> 101 crosses the asks at 101
+    assert fills.tolist() == [[1, 101, 5], [2, 101, 2]]
+    assert 5 not in book and book.remaining(2) == 1
+
+
+def test_auto_ids_skip_ids_in_use():
+    book = OrderBook()
+    book.limit(BUY, 10, 1, order_id=0)
+    book.limit(BUY, 10, 1)
+    assert book.last_order_id == 1
+    book.limit(BUY, 10, 1, order_id=7)
+    book.limit(BUY, 10, 1)
+    assert book.last_order_id == 8
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "word"),
+    [
+        (lambda b: b.limit(BUY, 100, 0), ValueError, "qty"),
+        (lambda b: b.limit(BUY, 100, -3), ValueError, "qty"),
+        (lambda b: b.limit(BUY, 100.5, 1), TypeError, "price"),
+        (lambda b: b.limit(BUY, math.nan, 1), ValueError, "price"),
+        (lambda b: b.limit(BUY, 0, 1), ValueError, "price"),
+        (lambda b: b.limit(BUY, 2**60, 1), ValueError, "price"),
+        (lambda b: b.limit(0, 100, 1), ValueError, "side"),
+        (lambda b: b.limit(2, 100, 1), ValueError, "side"),
+        (lambda b: b.limit(BUY, 100, 1, order_id=1), ValueError, "duplicate"),
+        (lambda b: b.limit(BUY, 100, 1, order_id=-5), ValueError, "order_id"),
+        (lambda b: b.market(SELL, math.nan), ValueError, "qty"),
+        (lambda b: b.market(SELL, 1.0), TypeError, "qty"),
+        (lambda b: b.modify(1, price=-1), ValueError, "price"),
+        (lambda b: b.cancel(1, qty=0), ValueError, "qty"),
+        (lambda b: b.depth(0), ValueError, "levels"),
+    ],
+)
+def test_bad_input_raises_naming_the_argument_and_leaves_book_unchanged(call, exc, word):
+    book = book_with_asks()
+    before = copy_state(book.state)
+    with pytest.raises(exc, match=word):
+        call(book)
+    assert states_equal(book.state, before)
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="ladder_levels"):
+        OrderBook(ladder_levels=100)
+    with pytest.raises(ValueError, match="order_capacity"):
+        OrderBook(order_capacity=0)
+
+
+def test_pool_full_and_outside_ladder_raise_and_only_count():
+    book = OrderBook(ladder_levels=16, order_capacity=2)
+    book.limit(BUY, 100, 1, order_id=1)
+    book.limit(SELL, 110, 1, order_id=2)
+    before = copy_state(book.state)
+    with pytest.raises(OrderRejected, match="pool_full"):
+        book.limit(BUY, 101, 1, order_id=3)
+    book2 = OrderBook(ladder_levels=16, order_capacity=8)
+    book2.limit(BUY, 100, 1, order_id=1)
+    before2 = copy_state(book2.state)
+    with pytest.raises(OrderRejected, match="outside_ladder") as info:
+        book2.limit(SELL, 116, 1, order_id=2)  # span 16 ticks: one too many
+    assert info.value.status == fastlob.REJECT_OUTSIDE_LADDER
+    book2.limit(SELL, 115, 1, order_id=2)  # span 15 fits
+    for b, prev, key in [(book, before, "pool_full"), (book2, before2, "outside_ladder")]:
+        assert b.status_counts()[key] == 1
+    after = copy_state(book.state)
+    after.status_count[:] = before.status_count
+    assert states_equal(after, before)
+
+
+def test_crossing_order_beyond_the_ladder_is_fine_when_nothing_rests_out_of_span():
+    book = OrderBook(ladder_levels=16, order_capacity=8)
+    book.limit(SELL, 100, 5, order_id=1)
+    fills = book.limit(BUY, 10_000, 5, order_id=2)  # fully filled: nothing rests at 10 000
+    assert fills.tolist() == [[1, 100, 5]]
+    assert len(book) == 0
+
+
+def test_ladder_recentres_as_the_price_walks():
+    book = OrderBook(ladder_levels=16, order_capacity=8)
+    for step in range(200):  # walk the market 200 ticks up, far beyond 16 levels
+        book.limit(BUY, 100 + step, 1, order_id=2 * step)
+        book.limit(SELL, 105 + step, 1, order_id=2 * step + 1)
+        book.cancel(2 * step)
+        book.cancel(2 * step + 1)
+    book.limit(BUY, 400, 2)
+    book.limit(SELL, 410, 3)
+    assert book.depth(1).tolist() == [[410, 3, 400, 2]]
+    assert book.status_counts()["outside_ladder"] == 0
+
+
+def test_depth_layout_and_empty_levels():
+    book = book_with_asks()
+    depth = book.depth(4)
+    assert depth.dtype == np.int64 and depth.shape == (4, 4)
+    assert depth.tolist() == [[101, 8, 99, 7], [102, 4, 0, 0], [104, 6, 0, 0], [0, 0, 0, 0]]
+
+
+def test_queue_ahead_unknown_raises_keyerror():
+    with pytest.raises(KeyError, match="order_id 3"):
+        OrderBook().queue_ahead(3)
