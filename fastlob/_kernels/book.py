@@ -101,6 +101,18 @@ def _home_bucket(order_id, mask):
 
 
 @njit(inline="always")
+def _probe(s, n, order_id):
+    """Bucket holding ``order_id``, or the empty bucket where it would be inserted."""
+    mask = s.id_keys.shape[1] - 1
+    i = _home_bucket(order_id, mask)
+    while True:
+        key = s.id_keys[n, i]
+        if key == order_id or key == EMPTY_KEY:
+            return i
+        i = (i + 1) & mask
+
+
+@njit(inline="always")
 def find_slot(s, n, order_id):
     """Pool slot of resting order ``order_id`` in book ``n``, or NO_SLOT.
 
@@ -117,25 +129,15 @@ def find_slot(s, n, order_id):
     int
         Slot index in ``0..K-1`` or ``NO_SLOT`` (-1).
     """
-    mask = s.id_keys.shape[1] - 1
-    i = _home_bucket(order_id, mask)
-    while True:
-        key = s.id_keys[n, i]
-        if key == order_id:
-            return s.id_slots[n, i]
-        if key == EMPTY_KEY:
-            return NO_SLOT
-        i = (i + 1) & mask
+    # an empty bucket stores NO_SLOT, so the probe's answer needs no second test
+    return s.id_slots[n, _probe(s, n, order_id)]
 
 
 @njit(inline="always")
-def _hash_insert(s, n, order_id, slot):
-    mask = s.id_keys.shape[1] - 1
-    i = _home_bucket(order_id, mask)
-    while s.id_keys[n, i] != EMPTY_KEY:
-        i = (i + 1) & mask
-    s.id_keys[n, i] = order_id
-    s.id_slots[n, i] = slot
+def _hash_insert(s, n, order_id, slot, bucket):
+    """Store ``order_id -> slot`` in ``bucket``, the empty bucket ``_probe`` returned."""
+    s.id_keys[n, bucket] = order_id
+    s.id_slots[n, bucket] = slot
 
 
 @njit(inline="always")
@@ -197,8 +199,9 @@ def _on_level_emptied(s, n, side, price):
 
 
 @njit(inline="always")
-def _rest(s, n, side, price, qty, order_id):
-    """Put a new order at the back of its level's queue (capacity already checked)."""
+def _rest(s, n, side, price, qty, order_id, bucket):
+    """Put a new order at the back of its level's queue (capacity already checked); ``bucket``
+    is the empty id-table bucket that ``_probe`` found for ``order_id``."""
     slot = s.free_head[n]
     s.free_head[n] = s.order_next[n, slot]
     s.order_id[n, slot] = order_id
@@ -218,7 +221,7 @@ def _rest(s, n, side, price, qty, order_id):
     s.level_tail[n, side, lvl] = slot
     s.level_qty[n, side, lvl] += qty
     s.level_count[n, side, lvl] += 1
-    _hash_insert(s, n, order_id, slot)
+    _hash_insert(s, n, order_id, slot, bucket)
     s.resting_orders[n] += 1
     best = s.best[n, side]
     if best == EMPTY_PRICE:
@@ -420,7 +423,8 @@ def limit_order(s, n, direction, price, qty, order_id):
     side = side_index(direction)
     if order_id == AUTO_ID:
         order_id = _next_free_id(s, n)
-    elif find_slot(s, n, order_id) != NO_SLOT:
+    bucket = _probe(s, n, order_id)
+    if s.id_keys[n, bucket] != EMPTY_KEY:
         return _reject(s, n, REJECT_DUPLICATE_ID)
     status = _check_order(s, n, side, price, qty, s.best[n, side], s.worst[n, side], True)
     if status != OK:
@@ -430,7 +434,10 @@ def limit_order(s, n, direction, price, qty, order_id):
     s.last_order_id[n] = order_id
     remaining = _sweep(s, n, side, price, qty, order_id)
     if remaining > 0:
-        _rest(s, n, side, price, remaining, order_id)
+        # the sweep may have deleted ids (backward shift moves entries): probe again
+        if remaining < qty:
+            bucket = _probe(s, n, order_id)
+        _rest(s, n, side, price, remaining, order_id, bucket)
     return OK
 
 
@@ -547,11 +554,11 @@ def modify_order(s, n, order_id, new_price, new_qty):
     _remove(s, n, slot)
     remaining = _sweep(s, n, side, price, qty, order_id)
     if remaining > 0:
-        _rest(s, n, side, price, remaining, order_id)
+        _rest(s, n, side, price, remaining, order_id, _probe(s, n, order_id))
     return OK
 
 
-@njit
+@njit(inline="always")
 def apply_message(s, n, kind, direction, price, qty, order_id):
     """Apply one message row (see ``MSG_*`` in ``book_layout``) to book ``n``; returns status."""
     if kind == MSG_LIMIT:
@@ -565,6 +572,22 @@ def apply_message(s, n, kind, direction, price, qty, order_id):
     if kind == MSG_NOOP:
         return OK
     return _reject(s, n, REJECT_INVALID)
+
+
+@njit
+def apply_book_messages(s, n, messages, count, out_status):
+    """Apply the first ``count`` message rows ``messages`` (int64 (M, 5)) to book ``n`` in order,
+    writing each status into ``out_status`` (int8 (M,))."""
+    for m in range(count):
+        out_status[m] = apply_message(
+            s,
+            n,
+            messages[m, MSG_KIND],
+            messages[m, MSG_SIDE],
+            messages[m, MSG_PRICE],
+            messages[m, MSG_QTY],
+            messages[m, MSG_ID],
+        )
 
 
 @njit(parallel=True)
@@ -582,17 +605,12 @@ def apply_messages(s, messages, message_count, out_status):
     out_status : ndarray[int8], shape (N, M)
         Written with each applied message's status code.
     """
+    # Each book's loop runs in its own (non-parallel) kernel: there the state's arrays are plain
+    # arguments, whereas inside the parallel loop body they live in memory that every store might
+    # alias, and LLVM reloads their pointers and strides after each write (measured: 40 ns of a
+    # 90 ns message went to that).
     for n in prange(messages.shape[0]):
-        for m in range(message_count[n]):
-            out_status[n, m] = apply_message(
-                s,
-                n,
-                messages[n, m, MSG_KIND],
-                messages[n, m, MSG_SIDE],
-                messages[n, m, MSG_PRICE],
-                messages[n, m, MSG_QTY],
-                messages[n, m, MSG_ID],
-            )
+        apply_book_messages(s, n, messages[n], message_count[n], out_status[n])
 
 
 # ---------------------------------------------------------------------------------------------

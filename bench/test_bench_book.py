@@ -1,0 +1,97 @@
+"""Order-book throughput: random message streams through one book and through N = 4096 books,
+and the LOBSTER sample replay, each with the plain-Python reference measured in the same run.
+
+Figures go into ``benchmark.extra_info`` (messages/s, ratio to the reference, bytes per book) and
+are printed at the end; ``pytest bench --benchmark-only`` runs them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from conftest import LOBSTER_DIR, machine
+from reference_book import ReferenceBook
+
+from fastlob import BookBatch
+from fastlob._kernels import book as K
+from fastlob._kernels.book_layout import copy_state
+from fastlob.data.synthetic import random_message_stream
+
+SINGLE_MESSAGES = 1_000_000
+BATCH_BOOKS, BATCH_MESSAGES = 4096, 256
+REFERENCE_MESSAGES = 20_000
+RESULTS = {}
+
+
+def reference_rate(messages) -> float:
+    """Messages/s of the plain-Python reference book on the same stream."""
+    ref = ReferenceBook(ladder_levels=1024, order_capacity=4096)
+    rows = messages[0, :REFERENCE_MESSAGES].tolist()
+    start = time.perf_counter()
+    for row in rows:
+        ref.apply(*row)
+    return len(rows) / (time.perf_counter() - start)
+
+
+def run_kernel(benchmark, batch, messages, rounds):
+    """Benchmark the batched driver over fresh copies of ``batch``'s state; returns messages/s."""
+    counts = np.full(messages.shape[0], messages.shape[1], np.int64)
+    status = np.zeros(messages.shape[:2], np.int8)
+    pristine = copy_state(batch.state)
+    K.apply_messages(copy_state(pristine), messages[:, :10], counts * 0 + 10, status)  # warm-up
+
+    def setup():
+        return (copy_state(pristine), messages, counts, status), {}
+
+    benchmark.pedantic(K.apply_messages, setup=setup, rounds=rounds, iterations=1)
+    return messages.size // messages.shape[2] / benchmark.stats.stats.median
+
+
+def report(benchmark, name, rate, ref_rate, nbytes=None):
+    RESULTS[name] = (rate, ref_rate)
+    benchmark.extra_info.update(messages_per_s=rate, reference_messages_per_s=ref_rate,
+                                ratio=rate / ref_rate, **machine())
+    if nbytes is not None:
+        benchmark.extra_info["bytes_per_book"] = nbytes
+    print(f"\n{name}: {rate / 1e6:.2f} M msg/s, reference {ref_rate / 1e3:.1f} k msg/s, "
+          f"ratio {rate / ref_rate:.0f}x  [{machine()}]")
+
+
+@pytest.fixture(scope="module")
+def single_stream():
+    return random_message_stream(1, SINGLE_MESSAGES, seed=1)
+
+
+def test_random_stream_one_book(benchmark, single_stream):
+    batch = BookBatch(1, ladder_levels=1024, order_capacity=4096,
+                      trade_capacity=SINGLE_MESSAGES)
+    rate = run_kernel(benchmark, batch, single_stream, rounds=5)
+    report(benchmark, "random stream, 1 book", rate, reference_rate(single_stream))
+
+
+def test_random_stream_4096_books(benchmark, single_stream):
+    messages = random_message_stream(BATCH_BOOKS, BATCH_MESSAGES, seed=2)
+    batch = BookBatch(BATCH_BOOKS, ladder_levels=256, order_capacity=256,
+                      trade_capacity=BATCH_MESSAGES)
+    rate = run_kernel(benchmark, batch, messages, rounds=5)
+    report(benchmark, f"random stream, {BATCH_BOOKS} books", rate, reference_rate(single_stream),
+           nbytes=batch.nbytes // BATCH_BOOKS)
+
+
+def test_lobster_replay(benchmark):
+    from fastlob.data.lobster import replay_lobster
+
+    message = LOBSTER_DIR / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
+    orderbook = LOBSTER_DIR / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
+    if not message.is_file():
+        pytest.skip(f"LOBSTER sample not found in {LOBSTER_DIR}")
+    replay_lobster(message, orderbook)  # compile / load cache
+    result = benchmark.pedantic(replay_lobster, args=(message, orderbook), rounds=5)
+    assert result.rows_matched == result.rows_compared
+    rates = result.messages / result.seconds
+    benchmark.extra_info.update(kernel_messages_per_s=rates, **machine())
+    print(f"\nLOBSTER replay: kernel {rates / 1e6:.2f} M msg/s; end to end "
+          f"(read CSVs with polars + replay) {result.messages / benchmark.stats.stats.median:,.0f} "
+          "msg/s")

@@ -1,0 +1,101 @@
+"""The batched driver: N books at once equal N separate single-book runs, at any thread count."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from conftest import states_equal
+
+from fastlob import BookBatch, OrderBook
+from fastlob.data.synthetic import random_message_stream
+
+N, M = 6, 400
+
+
+def run_batch(messages, counts=None):
+    batch = BookBatch(messages.shape[0], ladder_levels=64, order_capacity=128,
+                      trade_capacity=4096)
+    status = batch.apply(messages, counts)
+    return batch, status, batch.drain_trades()
+
+
+def test_batch_equals_separate_single_book_runs():
+    messages = random_message_stream(N, M, seed=11)
+    counts = np.array([M, M - 50, 0, M, 7, M])
+    batch, status, trades = run_batch(messages, counts)
+    depth = batch.depth(64)
+    for n in range(N):
+        single, single_status, single_trades = run_batch(messages[n : n + 1], counts[n : n + 1])
+        assert np.array_equal(status[n], single_status[0])
+        mine = trades.book == n
+        for field in ("maker_id", "taker_id", "taker_side", "price", "qty"):
+            assert np.array_equal(getattr(trades, field)[mine], getattr(single_trades, field))
+        assert np.array_equal(depth[n], single.depth(64)[0])
+        assert all(np.array_equal(a[n], b[0]) for a, b in zip(batch.state, single.state))
+
+
+def test_facade_and_batch_drive_the_same_kernels():
+    messages = random_message_stream(1, M, seed=5)
+    batch, _, trades = run_batch(messages)
+    book = OrderBook(ladder_levels=64, order_capacity=128)
+    fills = []
+    for kind, side, price, qty, oid in messages[0].tolist():
+        try:
+            if kind == 1:
+                got = book.limit(side, price, qty, order_id=oid)
+            elif kind == 2:
+                got = book.market(side, qty)
+            elif kind == 3:
+                book.cancel(oid, qty if qty > 0 else None)
+                got = np.empty((0, 3), np.int64)
+            else:
+                got = book.modify(oid, price=price if price > 0 else None,
+                                  qty=qty if qty > 0 else None)
+        except Exception as err:  # rejections are part of the stream
+            assert type(err).__name__ == "OrderRejected"
+            got = None
+        if got is not None:
+            fills += got.tolist()
+    expected = np.stack([trades.maker_id, trades.price, trades.qty], axis=1).tolist()
+    assert fills == expected
+    assert np.array_equal(book.depth(64), batch.depth(64)[0])
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+def test_same_result_at_any_thread_count():
+    messages = random_message_stream(16, 300, seed=3)
+    results = []
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        try:
+            results.append(run_batch(messages))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    (a, sa, ta), (b, sb, tb) = results
+    assert np.array_equal(sa, sb)
+    assert states_equal(a.state, b.state)
+    assert all(np.array_equal(x, y) for x, y in zip(ta, tb))
+
+
+@pytest.mark.parametrize(
+    ("bad", "word"),
+    [
+        (lambda m: m.astype(np.float64), "integer"),
+        (lambda m: m[:, :, :4], "shape"),
+        (lambda m: m.__setitem__((0, 3, 0), 9) or m, "kind"),
+        (lambda m: m.__setitem__((1, 2, slice(None)), [1, 0, 100, 1, 5]) or m, "side"),
+        (lambda m: m.__setitem__((1, 2, slice(None)), [1, 1, 0, 1, 5]) or m, "price"),
+        (lambda m: m.__setitem__((1, 2, slice(None)), [2, 1, 0, 0, -1]) or m, "qty"),
+        (lambda m: m.__setitem__((1, 2, 4), -7) or m, "order_id"),
+    ],
+)
+def test_bad_batches_raise_before_any_book_changes(bad, word):
+    messages = random_message_stream(2, 10, seed=1)
+    batch = BookBatch(2, ladder_levels=64, order_capacity=64)
+    before = [a.copy() for a in batch.state]
+    with pytest.raises((ValueError, TypeError), match=word):
+        batch.apply(bad(messages.copy()))
+    assert all(np.array_equal(a, b) for a, b in zip(batch.state, before))
+    with pytest.raises(ValueError, match="books"):
+        batch.apply(random_message_stream(3, 10))
