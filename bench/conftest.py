@@ -14,7 +14,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the reference book is a test artefact
 
-LOBSTER_DIR = Path(os.environ.get("FASTLOB_LOBSTER_DIR", ROOT.parent / "shared" / "data" / "lobster"))
+LOBSTER_DIR = Path(
+    os.environ.get("FASTLOB_LOBSTER_DIR", ROOT.parent / "shared" / "data" / "lobster")
+)
 
 
 def machine() -> dict:

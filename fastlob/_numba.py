@@ -5,6 +5,11 @@ decided once: ``cache=True`` (compilation is part of the user's wait; the on-dis
 second run start at once) and ``fastmath=False`` (matching and accounting must be exact; no kernel
 may let the compiler reassociate money arithmetic). ``NUMBA_BOUNDSCHECK=1`` and
 ``NUMBA_DISABLE_JIT=1`` keep working because nothing here overrides them.
+
+Kernels never allocate, so they are compiled without the runtime's reference counting
+(``_nrt=False``): with it, every call increfs and decrefs each array it receives, which cost 5x on
+the matching path. Note that the on-disk cache is keyed on the kernel's own source file: after
+changing options here, delete the ``__pycache__/*.nbi``/``*.nbc`` files.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def _check_side(side) -> int:
     return int(side)
 
 
-def _check_params(ladder_levels, order_capacity, trade_capacity) -> BookParams:
+def check_book_params(ladder_levels, order_capacity, trade_capacity) -> BookParams:
     ladder_levels = _check_int("ladder_levels", ladder_levels, 2, 2**24)
     if ladder_levels & (ladder_levels - 1):
         raise ValueError(f"ladder_levels must be a power of two, got {ladder_levels}")
@@ -121,14 +121,20 @@ def check_messages(messages) -> np.ndarray:
     is_market = kind == MSG_MARKET
     is_modify = kind == MSG_MODIFY
     checks = (
-        ("kind", ~np.isin(kind, (MSG_NOOP, MSG_LIMIT, MSG_MARKET, MSG_CANCEL, MSG_MODIFY)),
-         "0 (noop), 1 (limit), 2 (market), 3 (cancel) or 4 (modify)"),
+        (
+            "kind",
+            ~np.isin(kind, (MSG_NOOP, MSG_LIMIT, MSG_MARKET, MSG_CANCEL, MSG_MODIFY)),
+            "0 (noop), 1 (limit), 2 (market), 3 (cancel) or 4 (modify)",
+        ),
         ("side", (is_limit | is_market) & (side != 1) & (side != -1), "+1 or -1"),
         ("price", is_limit & ((price < 1) | (price > MAX_PRICE)), f"1..{MAX_PRICE} for a limit"),
         ("price", is_modify & (price > MAX_PRICE), f"<= {MAX_PRICE} (<= 0 keeps it)"),
         ("qty", (is_limit | is_market) & (qty < 1), ">= 1 for a limit or market order"),
-        ("order_id", (order_id < AUTO_ID) | (order_id > MAX_ORDER_ID),
-         f"-1 (assign) or 0..{MAX_ORDER_ID}"),
+        (
+            "order_id",
+            (order_id < AUTO_ID) | (order_id > MAX_ORDER_ID),
+            f"-1 (assign) or 0..{MAX_ORDER_ID}",
+        ),
     )
     for field, bad, allowed in checks:
         if bad.any():
@@ -168,7 +174,7 @@ class BookBatch:
         trade_capacity: int = 4096,
     ):
         self.num_books = _check_int("num_books", num_books, 1, 2**24)
-        self.params = _check_params(ladder_levels, order_capacity, trade_capacity)
+        self.params = check_book_params(ladder_levels, order_capacity, trade_capacity)
         self.state: BookState = allocate_book_state(self.num_books, self.params)
 
     @property
@@ -192,16 +198,21 @@ class BookBatch:
             counts = np.full(self.num_books, msgs.shape[1], np.int64)
         else:
             counts = np.ascontiguousarray(counts, dtype=np.int64)
-            if counts.shape != (self.num_books,) or (counts < 0).any() or (
-                counts > msgs.shape[1]
-            ).any():
+            if (
+                counts.shape != (self.num_books,)
+                or (counts < 0).any()
+                or (counts > msgs.shape[1]).any()
+            ):
                 raise ValueError(f"counts must be int (num_books,) in [0, {msgs.shape[1]}]")
         status = np.zeros(msgs.shape[:2], np.int8)
         _k.apply_messages(self.state, msgs, counts, status)
         return status
 
     def depth(self, levels: int = 10) -> np.ndarray:
-        """Top ``levels`` of every book, int64 (N, levels, 4) ``[ask_px, ask_qty, bid_px, bid_qty]``."""
+        """Top ``levels`` of every book as int64 (N, levels, 4).
+
+        Each row is ``[ask_px, ask_qty, bid_px, bid_qty]``; a missing level reads 0, 0.
+        """
         levels = _check_int("levels", levels, 1, self.params.ladder_levels)
         out = np.zeros((self.num_books, levels, 4), np.int64)
         _k.depth_batch(self.state, out)

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 LOBSTER_DIR = Path(
-    os.environ.get("FASTLOB_LOBSTER_DIR", Path(__file__).resolve().parents[1] / ".." / "shared"
-                   / "data" / "lobster")
+    os.environ.get(
+        "FASTLOB_LOBSTER_DIR",
+        Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lobster",
+    )
 ).resolve()
 LOBSTER_MESSAGES = LOBSTER_DIR / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
 LOBSTER_ORDERBOOK = LOBSTER_DIR / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
@@ -28,4 +30,4 @@ def lobster_sample():
 
 def states_equal(a, b) -> bool:
     """Every array of two BookStates is identical."""
-    return all(np.array_equal(x, y) for x, y in zip(a, b))
+    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))

@@ -14,8 +14,7 @@ N, M = 6, 400
 
 
 def run_batch(messages, counts=None):
-    batch = BookBatch(messages.shape[0], ladder_levels=64, order_capacity=128,
-                      trade_capacity=4096)
+    batch = BookBatch(messages.shape[0], ladder_levels=64, order_capacity=128, trade_capacity=4096)
     status = batch.apply(messages, counts)
     return batch, status, batch.drain_trades()
 
@@ -32,7 +31,9 @@ def test_batch_equals_separate_single_book_runs():
         for field in ("maker_id", "taker_id", "taker_side", "price", "qty"):
             assert np.array_equal(getattr(trades, field)[mine], getattr(single_trades, field))
         assert np.array_equal(depth[n], single.depth(64)[0])
-        assert all(np.array_equal(a[n], b[0]) for a, b in zip(batch.state, single.state))
+        assert all(
+            np.array_equal(a[n], b[0]) for a, b in zip(batch.state, single.state, strict=True)
+        )
 
 
 def test_facade_and_batch_drive_the_same_kernels():
@@ -50,8 +51,9 @@ def test_facade_and_batch_drive_the_same_kernels():
                 book.cancel(oid, qty if qty > 0 else None)
                 got = np.empty((0, 3), np.int64)
             else:
-                got = book.modify(oid, price=price if price > 0 else None,
-                                  qty=qty if qty > 0 else None)
+                got = book.modify(
+                    oid, price=price if price > 0 else None, qty=qty if qty > 0 else None
+                )
         except Exception as err:  # rejections are part of the stream
             assert type(err).__name__ == "OrderRejected"
             got = None
@@ -75,7 +77,7 @@ def test_same_result_at_any_thread_count():
     (a, sa, ta), (b, sb, tb) = results
     assert np.array_equal(sa, sb)
     assert states_equal(a.state, b.state)
-    assert all(np.array_equal(x, y) for x, y in zip(ta, tb))
+    assert all(np.array_equal(x, y) for x, y in zip(ta, tb, strict=True))
 
 
 @pytest.mark.parametrize(
@@ -96,6 +98,6 @@ def test_bad_batches_raise_before_any_book_changes(bad, word):
     before = [a.copy() for a in batch.state]
     with pytest.raises((ValueError, TypeError), match=word):
         batch.apply(bad(messages.copy()))
-    assert all(np.array_equal(a, b) for a, b in zip(batch.state, before))
+    assert all(np.array_equal(a, b) for a, b in zip(batch.state, before, strict=True))
     with pytest.raises(ValueError, match="books"):
         batch.apply(random_message_stream(3, 10))

@@ -115,25 +115,35 @@ def test_bad_constructor_arguments():
         OrderBook(order_capacity=0)
 
 
-def test_pool_full_and_outside_ladder_raise_and_only_count():
+def assert_unchanged_but_counter(book, before, reason):
+    after = copy_state(book.state)
+    assert book.status_counts()[reason] == 1
+    after.status_count[:] = before.status_count
+    assert states_equal(after, before)
+
+
+def test_pool_full_raises_and_only_counts():
     book = OrderBook(ladder_levels=16, order_capacity=2)
     book.limit(BUY, 100, 1, order_id=1)
     book.limit(SELL, 110, 1, order_id=2)
     before = copy_state(book.state)
-    with pytest.raises(OrderRejected, match="pool_full"):
+    with pytest.raises(OrderRejected, match="pool_full") as info:
         book.limit(BUY, 101, 1, order_id=3)
-    book2 = OrderBook(ladder_levels=16, order_capacity=8)
-    book2.limit(BUY, 100, 1, order_id=1)
-    before2 = copy_state(book2.state)
+    assert info.value.status == fastlob.REJECT_POOL_FULL
+    assert_unchanged_but_counter(book, before, "pool_full")
+    assert book.limit(SELL, 100, 1).tolist() == [[1, 100, 1]]  # a fully filled order needs no slot
+
+
+def test_outside_ladder_raises_and_only_counts():
+    book = OrderBook(ladder_levels=16, order_capacity=8)
+    book.limit(BUY, 100, 1, order_id=1)
+    before = copy_state(book.state)
     with pytest.raises(OrderRejected, match="outside_ladder") as info:
-        book2.limit(SELL, 116, 1, order_id=2)  # span 16 ticks: one too many
+        book.limit(SELL, 116, 1, order_id=2)  # span 16 ticks: one too many
     assert info.value.status == fastlob.REJECT_OUTSIDE_LADDER
-    book2.limit(SELL, 115, 1, order_id=2)  # span 15 fits
-    for b, prev, key in [(book, before, "pool_full"), (book2, before2, "outside_ladder")]:
-        assert b.status_counts()[key] == 1
-    after = copy_state(book.state)
-    after.status_count[:] = before.status_count
-    assert states_equal(after, before)
+    assert_unchanged_but_counter(book, before, "outside_ladder")
+    book.limit(SELL, 115, 1, order_id=2)  # span 15 fits
+    assert book.depth(1).tolist() == [[115, 1, 100, 1]]
 
 
 def test_crossing_order_beyond_the_ladder_is_fine_when_nothing_rests_out_of_span():

@@ -37,7 +37,9 @@ def test_kernels_match_reference_message_by_message(seed, ladder, capacity, conf
         trades = batch.drain_trades()
         ref_status, ref_fills = ref.apply(*(int(x) for x in row[0, 0]))
         assert status == ref_status, f"message {m} {row[0, 0]}"
-        fills = list(zip(trades.maker_id.tolist(), trades.price.tolist(), trades.qty.tolist()))
+        fills = list(
+            zip(trades.maker_id.tolist(), trades.price.tolist(), trades.qty.tolist(), strict=True)
+        )
         assert fills == ref_fills, f"message {m} {row[0, 0]}"
         assert batch.depth(ladder)[0].tolist() == ref.depth(ladder), f"message {m}"
         seen_status.add(status)

@@ -28,10 +28,19 @@ pytestmark = [
 def run_lane(tmp_path, extra_env, tests, *pytest_args):
     env = dict(os.environ, **extra_env, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
     env[IN_LANE] = "1"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args,
-           *(str(TESTS / t) for t in tests)]
-    proc = subprocess.run(cmd, cwd=TESTS.parent, env=env, capture_output=True, text=True,
-                          timeout=900)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *pytest_args,
+        *(str(TESTS / t) for t in tests),
+    ]
+    proc = subprocess.run(
+        cmd, cwd=TESTS.parent, env=env, capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert " passed" in proc.stdout
 

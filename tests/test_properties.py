@@ -17,12 +17,17 @@ from fastlob import OrderBook, OrderRejected
 BUY, SELL = 1, -1
 
 op = st.one_of(
-    st.tuples(st.just("limit"), st.sampled_from([BUY, SELL]), st.integers(90, 110),
-              st.integers(1, 20)),
+    st.tuples(
+        st.just("limit"), st.sampled_from([BUY, SELL]), st.integers(90, 110), st.integers(1, 20)
+    ),
     st.tuples(st.just("market"), st.sampled_from([BUY, SELL]), st.integers(1, 40)),
     st.tuples(st.just("cancel"), st.integers(0, 60), st.one_of(st.none(), st.integers(1, 10))),
-    st.tuples(st.just("modify"), st.integers(0, 60), st.one_of(st.none(), st.integers(90, 110)),
-              st.one_of(st.none(), st.integers(1, 20))),
+    st.tuples(
+        st.just("modify"),
+        st.integers(0, 60),
+        st.one_of(st.none(), st.integers(90, 110)),
+        st.one_of(st.none(), st.integers(1, 20)),
+    ),
 )
 
 
@@ -48,8 +53,12 @@ def check_fills(book, ledger, fills, taker_side, limit):
             assert (price <= limit) if taker_side == BUY else (price >= limit)
         # FIFO: every order that joined this level before the maker is gone now
         for oid, t in ledger.joined.items():
-            if (oid in book and ledger.price[oid] == price and ledger.side[oid] == -taker_side
-                    and t < ledger.joined[maker]):
+            if (
+                oid in book
+                and ledger.price[oid] == price
+                and ledger.side[oid] == -taker_side
+                and t < ledger.joined[maker]
+            ):
                 raise AssertionError(f"order {oid} joined before {maker} but is still resting")
         ledger.filled_maker += qty
 
@@ -99,8 +108,9 @@ def apply(book, ledger, operation):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(op, min_size=1, max_size=60), st.sampled_from([16, 32, 1024]),
-       st.sampled_from([4, 64]))
+@given(
+    st.lists(op, min_size=1, max_size=60), st.sampled_from([16, 32, 1024]), st.sampled_from([4, 64])
+)
 def test_book_invariants(operations, ladder, capacity):
     book = OrderBook(ladder_levels=ladder, order_capacity=capacity)
     ledger = Ledger()

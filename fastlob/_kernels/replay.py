@@ -18,10 +18,10 @@ from fastlob._kernels.book import (
     _level,
     _remove,
     cancel_order,
+    depth_into,
     find_slot,
     limit_order,
     market_order,
-    depth_into,
 )
 from fastlob._kernels.book_layout import ASK, AUTO_ID, BID, EMPTY_PRICE, NO_SLOT, OK
 from fastlob._numba import njit

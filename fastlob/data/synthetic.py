@@ -112,20 +112,36 @@ def _one_stream(rng: np.random.Generator, num_messages: int, cfg: StreamConfig) 
     partial = np.flatnonzero((rng.random(n_orders) < cfg.partial_cancel_share) & (qty >= 2))
     emit(
         arrival[partial] + rng.random(len(partial)) * lifetime[partial],
-        MSG_CANCEL, 0, 0, qty[partial] // 2, order_id[partial],
+        MSG_CANCEL,
+        0,
+        0,
+        qty[partial] // 2,
+        order_id[partial],
     )
 
     mod = np.flatnonzero(rng.random(n_orders) < cfg.modify_share)
     reprice = rng.random(len(mod)) < 0.5
-    new_price = np.where(reprice, np.maximum(price[mod] - side[mod] * rng.integers(-2, 3, len(mod)), 1), 0)
+    new_price = np.where(
+        reprice, np.maximum(price[mod] - side[mod] * rng.integers(-2, 3, len(mod)), 1), 0
+    )
     new_qty = np.where(reprice, 0, rng.geometric(cfg.size_p, len(mod)))
-    emit(arrival[mod] + rng.random(len(mod)) * lifetime[mod], MSG_MODIFY, 0, new_price, new_qty,
-         order_id[mod])
+    emit(
+        arrival[mod] + rng.random(len(mod)) * lifetime[mod],
+        MSG_MODIFY,
+        0,
+        new_price,
+        new_qty,
+        order_id[mod],
+    )
 
     n_market = rng.poisson(cfg.market_rate * n_orders)
     emit(
-        rng.random(n_market) * arrival[-1], MSG_MARKET,
-        rng.choice(np.array([1, -1]), n_market), 0, rng.geometric(cfg.size_p, n_market), -1,
+        rng.random(n_market) * arrival[-1],
+        MSG_MARKET,
+        rng.choice(np.array([1, -1]), n_market),
+        0,
+        rng.geometric(cfg.size_p, n_market),
+        -1,
     )
 
     all_rows = np.concatenate(rows)
