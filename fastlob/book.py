@@ -197,6 +197,9 @@ class BookBatch:
         if counts is None:
             counts = np.full(self.num_books, msgs.shape[1], np.int64)
         else:
+            counts = np.asarray(counts)
+            if counts.dtype.kind not in "iu":
+                raise TypeError(f"counts must be an integer array, got dtype {counts.dtype}")
             counts = np.ascontiguousarray(counts, dtype=np.int64)
             if (
                 counts.shape != (self.num_books,)

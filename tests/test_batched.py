@@ -101,3 +101,8 @@ def test_bad_batches_raise_before_any_book_changes(bad, word):
     assert all(np.array_equal(a, b) for a, b in zip(batch.state, before, strict=True))
     with pytest.raises(ValueError, match="books"):
         batch.apply(random_message_stream(3, 10))
+    with pytest.raises(TypeError, match="counts"):
+        batch.apply(messages, counts=np.array([1.5, 2.0]))
+    with pytest.raises(ValueError, match="counts"):
+        batch.apply(messages, counts=np.array([11, 2]))
+    assert all(np.array_equal(a, b) for a, b in zip(batch.state, before, strict=True))
