@@ -1,5 +1,7 @@
 """fastlob: reinforcement-learning market making on an exact, Numba-compiled limit order book."""
 
+import gymnasium as _gymnasium
+
 from fastlob._kernels.book_layout import (
     MSG_CANCEL,
     MSG_LIMIT,
@@ -16,7 +18,13 @@ from fastlob._kernels.book_layout import (
     UNKNOWN_ORDER,
 )
 from fastlob._version import __version__
+from fastlob.as_env import ASParams, AvellanedaStoikovVectorEnv
 from fastlob.book import BookBatch, OrderBook, OrderRejected, Trades
+
+_gymnasium.register(
+    id="fastlob/AvellanedaStoikov-v0",
+    vector_entry_point="fastlob.as_env:AvellanedaStoikovVectorEnv",
+)
 
 __all__ = [
     "MSG_CANCEL",
@@ -32,6 +40,8 @@ __all__ = [
     "REJECT_TRADE_BUFFER_FULL",
     "STATUS_NAMES",
     "UNKNOWN_ORDER",
+    "ASParams",
+    "AvellanedaStoikovVectorEnv",
     "BookBatch",
     "OrderBook",
     "OrderRejected",

@@ -49,6 +49,33 @@ def _replay(args) -> int:
     return 0
 
 
+def _as2008(args) -> int:
+    from agents.as2008 import PUBLISHED, run_as2008
+
+    result = run_as2008(args.gamma, paths=args.paths, seed=args.seed)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    published = PUBLISHED.get(args.gamma)
+    print(f"Avellaneda-Stoikov (2008), gamma={args.gamma}, {args.paths} paths, seed {args.seed}")
+    print(
+        f"{'strategy':<10} {'spread':>7} {'profit mean':>12} {'profit std':>11} "
+        f"{'final q mean':>13} {'final q std':>12}"
+    )
+    for name, row in result.items():
+        print(
+            f"{name:<10} {row['spread']:>7.2f} {row['profit_mean']:>12.2f} "
+            f"{row['profit_std']:>11.2f} {row['q_mean']:>13.2f} {row['q_std']:>12.2f}"
+        )
+        if published:
+            mean, std, q_std = published[name]
+            print(
+                f"{'  paper':<10} {published['spread']:>7.2f} {mean:>12.2f} {std:>11.2f} "
+                f"{'':>13} {q_std:>12.2f}"
+            )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastlob",
@@ -86,6 +113,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--json", action="store_true", help="print the summary as JSON")
     replay.set_defaults(func=_replay)
+
+    as2008 = sub.add_parser(
+        "as2008",
+        help="reproduce the simulation tables of Avellaneda & Stoikov (2008)",
+        description="Simulate the inventory strategy and the symmetric strategy (same average "
+        "spread, centred on the mid) in the Avellaneda-Stoikov model with the paper's "
+        "parameters (s=100, T=1, sigma=2, dt=0.005, q0=0, k=1.5, A=140).",
+    )
+    as2008.add_argument("--gamma", type=float, default=0.1, help="risk aversion (default 0.1)")
+    as2008.add_argument("--paths", type=int, default=1000, help="simulated paths (default 1000)")
+    as2008.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    as2008.add_argument(
+        "--json", action="store_true", help='print {"inventory": {...}, "symmetric": {...}} as JSON'
+    )
+    as2008.set_defaults(func=_as2008)
     return parser
 
 

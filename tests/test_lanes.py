@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).parent
-KERNEL_TESTS = ["test_book_api.py", "test_book_reference.py", "test_batched.py"]
+KERNEL_TESTS = [
+    "test_book_api.py",
+    "test_book_reference.py",
+    "test_batched.py",
+    "test_as_env.py",
+]
 IN_LANE = "FASTLOB_TEST_LANE"
 
 pytestmark = [

@@ -17,7 +17,7 @@ def python_blocks():
 
 def test_readme_tour_runs_and_shows_true_values():
     blocks = python_blocks()
-    assert len(blocks) >= 2
+    assert len(blocks) >= 3
     scope: dict = {}
     exec(blocks[0], scope)
     assert scope["fills"].tolist() == [[1, 10001, 5], [2, 10001, 3], [3, 10003, 2]]
@@ -26,3 +26,6 @@ def test_readme_tour_runs_and_shows_true_values():
     exec(blocks[1].replace("4096", "8"), scope)  # same code, 8 books to keep the test quick
     assert scope["status"].shape == (8, 256) and scope["depth"].shape == (8, 10, 4)
     assert np.isin(scope["status"], [0, 5]).all()
+    exec(blocks[2].replace("num_envs=1000", "num_envs=50"), scope)  # the AS model tour
+    assert scope["profit"].shape == (50,) and scope["truncated"].all()
+    assert 40 < scope["profit"].mean() < 90  # the paper's gamma = 0.1 mean is 65

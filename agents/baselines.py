@@ -1,0 +1,104 @@
+"""Classical market-making strategies, acting on a whole batch of observations at once.
+
+Each strategy maps inventory ``q`` and time left ``tau`` (arrays of shape (N,)) to quote offsets
+``(bid_offset, ask_offset)`` below and above the mid, in price units. ``act(obs)`` reads ``q`` and
+``tau`` from the columns named by ``inventory_index`` and ``time_left_index`` and returns float32
+actions of shape (N, 2) ``[bid_offset, ask_offset]``, the layout of
+``fastlob.as_env.AvellanedaStoikovVectorEnv``. No per-env Python loop anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _as_numpy(obs) -> np.ndarray:
+    if hasattr(obs, "detach"):
+        obs = obs.detach().cpu().numpy()
+    return np.asarray(obs)
+
+
+@dataclass
+class _Strategy:
+    #: observation column holding the inventory
+    inventory_index: int = 1
+    #: observation column holding the time left
+    time_left_index: int = 2
+
+    def offsets(self, q: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def act(self, obs) -> np.ndarray:
+        obs = _as_numpy(obs)
+        q = obs[:, self.inventory_index].astype(np.float64)
+        tau = obs[:, self.time_left_index].astype(np.float64)
+        bid, ask = self.offsets(q, tau)
+        return np.stack([bid, ask], axis=1).astype(np.float32)
+
+
+@dataclass
+class AvellanedaStoikov(_Strategy):
+    """Avellaneda & Stoikov (2008): quote around the reservation price
+    ``r = s - q gamma sigma^2 tau`` with total spread
+    ``gamma sigma^2 tau + (2 / gamma) ln(1 + gamma / k)``."""
+
+    gamma: float = 0.1
+    sigma: float = 2.0
+    k: float = 1.5
+
+    def spread(self, tau: np.ndarray) -> np.ndarray:
+        g = self.gamma
+        return g * self.sigma**2 * tau + (2.0 / g) * np.log1p(g / self.k)
+
+    def offsets(self, q, tau):
+        skew = q * self.gamma * self.sigma**2 * tau  # mid - reservation price
+        half = 0.5 * self.spread(tau)
+        return skew + half, half - skew
+
+
+@dataclass
+class GueantLehalleFernandezTapia(_Strategy):
+    """Guéant, Lehalle & Fernandez-Tapia (2013), closed-form asymptotic quotes:
+    ``delta_bid = c + (2q + 1) w / 2``, ``delta_ask = c - (2q - 1) w / 2`` with
+    ``c = ln(1 + gamma / k) / gamma`` and
+    ``w = sqrt(sigma^2 gamma / (2 k A) (1 + gamma / k)^(1 + k / gamma))``."""
+
+    gamma: float = 0.1
+    sigma: float = 2.0
+    k: float = 1.5
+    intensity: float = 140.0
+
+    def offsets(self, q, tau):
+        g, k = self.gamma, self.k
+        c = np.log1p(g / k) / g
+        w = np.sqrt(self.sigma**2 * g / (2.0 * k * self.intensity) * (1.0 + g / k) ** (1.0 + k / g))
+        return c + (2.0 * q + 1.0) * w / 2.0, c - (2.0 * q - 1.0) * w / 2.0
+
+
+@dataclass
+class FixedSpread(_Strategy):
+    """Symmetric quotes ``half_spread`` either side of the mid, whatever the inventory."""
+
+    half_spread: float = 1.0
+
+    def offsets(self, q, tau):
+        half = np.full(q.shape, self.half_spread)
+        return half, half.copy()
+
+
+@dataclass
+class RandomQuotes(_Strategy):
+    """Offsets drawn uniformly from ``[low, high]``, independently per env and side."""
+
+    low: float = 0.0
+    high: float = 3.0
+    seed: int = 0
+
+    def __post_init__(self):
+        self._rng = np.random.default_rng(self.seed)
+
+    def offsets(self, q, tau):
+        draws = self._rng.uniform(self.low, self.high, size=(2, q.shape[0]))
+        return draws[0], draws[1]

@@ -1,0 +1,190 @@
+"""Shared owner of batched environments: the Gymnasium 1.x vector contract around our kernels.
+
+A subclass owns its kernel state and implements ``_reset_kernel(mask)`` and ``_step_kernel()``;
+this base class owns the output buffers (allocated once, written in place by the kernels),
+checks actions at the boundary (shape, dtype, NaN/inf: rejected before any kernel runs; values
+outside the action space: clipped and counted), seeds the per-env generators from
+``(seed, env_index)``, and turns the buffers into numpy arrays or torch tensors.
+
+With ``device=None`` the outputs are the numpy buffers themselves; with ``device="cpu"`` they are
+torch tensors that share memory with them; with a CUDA device they are copied once per step into
+preallocated device tensors. Either way nothing is allocated per step apart from the small
+``info`` dict, whose arrays are also preallocated and overwritten on the next step: copy what you
+keep.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, ClassVar
+
+import gymnasium
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from fastlob._kernels import actions as _actions
+from fastlob._kernels.rng import seed_states
+
+
+def check_positive_int(name: str, value, low: int = 1, high: int = 2**31) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if not low <= int(value) <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+    return int(value)
+
+
+def check_real(name: str, value, low: float, high: float, *, low_open=False) -> float:
+    """A finite real in [low, high] (or (low, high] with ``low_open``), else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    bad_low = value <= low if low_open else value < low
+    if not np.isfinite(value) or bad_low or value > high:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {value}")
+    return value
+
+
+class BatchedVectorEnv(gymnasium.vector.VectorEnv):
+    """Base class: N envs stepped by one kernel call (see the module docstring)."""
+
+    metadata: ClassVar[dict] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        num_envs: int,
+        single_observation_space: gymnasium.spaces.Box,
+        single_action_space: gymnasium.spaces.Box,
+        seed: int | None,
+        device=None,
+    ):
+        self.num_envs = check_positive_int("num_envs", num_envs, 1, 2**24)
+        self.single_observation_space = single_observation_space
+        self.single_action_space = single_action_space
+        self.observation_space = batch_space(single_observation_space, self.num_envs)
+        self.action_space = batch_space(single_action_space, self.num_envs)
+        self._seed = 0 if seed is None else check_positive_int("seed", seed, 0, 2**63 - 1)
+        n = self.num_envs
+        self._obs = np.zeros((n, *single_observation_space.shape), np.float32)
+        self._reward = np.zeros(n, np.float32)
+        self._terminated = np.zeros(n, np.bool_)
+        self._truncated = np.zeros(n, np.bool_)
+        self._actions = np.zeros((n, *single_action_space.shape), np.float32)
+        self._action_low = single_action_space.low.astype(np.float32)
+        self._action_high = single_action_space.high.astype(np.float32)
+        self._clipped = np.zeros(n, np.bool_)
+        #: int64 (N,): how many actions of each env were clipped into the action space, ever
+        self.action_clip_count = np.zeros(n, np.int64)
+        self._ever_reset = False
+        self._setup_device(device)
+
+    # -- torch ---------------------------------------------------------------------------------
+    def _setup_device(self, device):
+        self.device = None
+        if device is None:
+            return
+        import torch
+
+        self.device = torch.device(device)
+        buffers = (self._obs, self._reward, self._terminated, self._truncated)
+        if self.device.type == "cpu":
+            self._torch_views = tuple(torch.from_numpy(b) for b in buffers)  # shared memory
+            self._torch_device_buffers = None
+        else:
+            self._torch_views = tuple(torch.from_numpy(b) for b in buffers)
+            self._torch_device_buffers = tuple(
+                torch.empty(b.shape, dtype=v.dtype, device=self.device)
+                for b, v in zip(buffers, self._torch_views, strict=True)
+            )
+
+    def _outputs(self):
+        if self.device is None:
+            return self._obs, self._reward, self._terminated, self._truncated
+        if self._torch_device_buffers is None:
+            return self._torch_views
+        for dst, src in zip(self._torch_device_buffers, self._torch_views, strict=True):
+            dst.copy_(src, non_blocking=True)
+        return self._torch_device_buffers
+
+    # -- actions -------------------------------------------------------------------------------
+    def _check_actions(self, actions) -> np.ndarray:
+        """Validate and clip ``actions`` into the preallocated action buffer."""
+        if hasattr(actions, "detach"):  # a torch tensor, on any device
+            actions = actions.detach().cpu().numpy()
+        arr = np.asarray(actions)
+        if arr.dtype not in (np.float32, np.float64):
+            raise TypeError(f"actions must be a float32 or float64 array, got dtype {arr.dtype}")
+        expected = self._actions.shape
+        if arr.shape != expected:
+            raise ValueError(f"actions must have shape {expected}, got {arr.shape}")
+        if not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr)
+        bad = _actions.check_and_clip(
+            arr,
+            self._action_low,
+            self._action_high,
+            self._actions,
+            self._clipped,
+            self.action_clip_count,
+        )
+        if bad >= 0:
+            env, col = divmod(int(bad), arr.shape[1])
+            raise ValueError(
+                f"actions[{env}, {col}] is {arr[env, col]}: actions must be finite (no NaN/inf)"
+            )
+        return self._actions
+
+    # -- reset ---------------------------------------------------------------------------------
+    def _reset_mask(self, options) -> np.ndarray:
+        mask = None if not options else options.get("reset_mask")
+        if mask is None:
+            return np.ones(self.num_envs, np.bool_)
+        mask = np.asarray(mask)
+        if mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
+            raise ValueError(
+                f"options['reset_mask'] must be a bool array of shape ({self.num_envs},), "
+                f"got {mask.dtype} {mask.shape}"
+            )
+        return mask
+
+    def _seed_rng(self, rng: np.ndarray, seed: int | None, mask: np.ndarray) -> None:
+        """Seed the masked envs' generators from (seed, env index); the first reset always seeds."""
+        if seed is None and self._ever_reset:
+            return
+        if seed is not None:
+            self._seed = check_positive_int("seed", seed, 0, 2**63 - 1)
+        index = np.flatnonzero(mask)
+        rng[index] = seed_states(self._seed, index)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Reset every env, or those in ``options["reset_mask"]``; returns ``(obs, info)``.
+
+        ``seed`` reseeds the reset envs' generators from ``(seed, env_index)``; without it they
+        continue their streams (the first reset uses the constructor's seed).
+        """
+        mask = self._reset_mask(options)
+        self._reset_kernel(seed, mask)
+        self._ever_reset = True
+        self._terminated[mask] = False
+        self._truncated[mask] = False
+        obs = self._outputs()[0]
+        return obs, {}
+
+    def step(self, actions):
+        if not self._ever_reset:
+            raise RuntimeError("call reset() before step()")
+        self._step_kernel(self._check_actions(actions))
+        obs, reward, terminated, truncated = self._outputs()
+        return obs, reward, terminated, truncated, self._step_info()
+
+    # -- for subclasses ------------------------------------------------------------------------
+    def _reset_kernel(self, seed, mask):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _step_kernel(self, actions):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _step_info(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,82 @@
+"""Plain-Python references for the per-env generator and the Avellaneda-Stoikov step.
+
+Integers are Python ints masked to 64 bits, floats Python floats: nothing here shares code with
+the kernels, so agreement bit for bit means both do what the docstrings say.
+"""
+
+from __future__ import annotations
+
+import math
+
+MASK = (1 << 64) - 1
+
+
+def splitmix64(x: int) -> int:
+    z = (x + 0x9E3779B97F4A7C15) & MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+def seed_state(seed: int, env_index: int) -> int:
+    state = splitmix64(splitmix64(seed) ^ env_index)
+    return state or 0x9E3779B97F4A7C15
+
+
+class XorShift64Star:
+    def __init__(self, state: int):
+        self.state = state
+
+    def next_u64(self) -> int:
+        x = self.state
+        x ^= x >> 12
+        x ^= (x << 25) & MASK
+        x ^= x >> 27
+        self.state = x
+        return (x * 0x2545F4914F6CDD1D) & MASK
+
+    def uniform(self) -> float:
+        return (self.next_u64() >> 11) * 2.0**-53
+
+
+class ReferenceASEnv:
+    """One env of the Avellaneda-Stoikov model, the plain way (next-step autoreset included)."""
+
+    def __init__(self, params, seed: int, env_index: int):
+        self.p = params
+        self.rng = XorShift64Star(seed_state(seed, env_index))
+        self.reset()
+
+    def reset(self):
+        self.mid, self.q, self.cash, self.t = self.p.mid0, 0, 0.0, 0
+        self.done = False
+
+    def obs(self):
+        return [self.mid, self.q, self.p.horizon - self.t * self.p.dt]
+
+    def step(self, bid_offset: float, ask_offset: float):
+        """Returns (obs, reward, truncated, pnl)."""
+        if self.done:
+            self.reset()
+            return self.obs(), 0.0, False, 0.0
+        p = self.p
+        wealth_before = self.cash + self.q * self.mid
+        intensity_dt = p.intensity * p.dt  # A dt e^(-k delta), in this order (bit-exact check)
+        prob_bid = min(1.0, intensity_dt * math.exp(-p.decay * bid_offset))
+        prob_ask = min(1.0, intensity_dt * math.exp(-p.decay * ask_offset))
+        bid_hit = self.rng.uniform() < prob_bid
+        ask_hit = self.rng.uniform() < prob_ask
+        up = self.rng.uniform() < 0.5
+        if bid_hit:
+            self.q += 1
+            self.cash -= self.mid - bid_offset
+        if ask_hit:
+            self.q -= 1
+            self.cash += self.mid + ask_offset
+        move = p.sigma * math.sqrt(p.dt)
+        self.mid = self.mid + move if up else self.mid - move
+        self.t += 1
+        wealth = self.cash + self.q * self.mid
+        reward = wealth - wealth_before - p.inventory_penalty * self.q * self.q
+        self.done = self.t >= round(p.horizon / p.dt)
+        return self.obs(), reward, self.done, wealth
