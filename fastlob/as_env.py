@@ -107,9 +107,20 @@ class AvellanedaStoikovVectorEnv(BatchedVectorEnv):
         _as.reset_envs(self.state, self.params, mask, self._obs)
         self._pnl[mask] = 0.0
 
-    def _step_kernel(self, actions):
-        _as.step_envs(
-            self.state, self.params, actions, self._obs, self._reward, self._truncated, self._pnl
+    def _step_kernel(self, actions) -> int:
+        return _as.step_envs(
+            self.state,
+            self.params,
+            actions,
+            self._action_low,
+            self._action_high,
+            self._actions,
+            self._clipped,
+            self.action_clip_count,
+            self._obs,
+            self._reward,
+            self._truncated,
+            self._pnl,
         )
 
     def _step_info(self) -> dict:

@@ -23,7 +23,6 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from fastlob._kernels import actions as _actions
 from fastlob._kernels.rng import seed_states
 
 
@@ -110,7 +109,11 @@ class BatchedVectorEnv(gymnasium.vector.VectorEnv):
 
     # -- actions -------------------------------------------------------------------------------
     def _check_actions(self, actions) -> np.ndarray:
-        """Validate and clip ``actions`` into the preallocated action buffer."""
+        """Shape and dtype of ``actions``; returns it as a C-contiguous float array.
+
+        The values are checked (NaN/inf) and clipped inside the step kernel, before it changes
+        anything: see ``fastlob._kernels.actions``.
+        """
         if hasattr(actions, "detach"):  # a torch tensor, on any device
             actions = actions.detach().cpu().numpy()
         arr = np.asarray(actions)
@@ -119,22 +122,13 @@ class BatchedVectorEnv(gymnasium.vector.VectorEnv):
         expected = self._actions.shape
         if arr.shape != expected:
             raise ValueError(f"actions must have shape {expected}, got {arr.shape}")
-        if not arr.flags.c_contiguous:
-            arr = np.ascontiguousarray(arr)
-        bad = _actions.check_and_clip(
-            arr,
-            self._action_low,
-            self._action_high,
-            self._actions,
-            self._clipped,
-            self.action_clip_count,
+        return np.ascontiguousarray(arr)
+
+    def _raise_non_finite(self, actions: np.ndarray, flat_index: int):
+        env, col = divmod(int(flat_index), actions.shape[1])
+        raise ValueError(
+            f"actions[{env}, {col}] is {actions[env, col]}: actions must be finite (no NaN/inf)"
         )
-        if bad >= 0:
-            env, col = divmod(int(bad), arr.shape[1])
-            raise ValueError(
-                f"actions[{env}, {col}] is {arr[env, col]}: actions must be finite (no NaN/inf)"
-            )
-        return self._actions
 
     # -- reset ---------------------------------------------------------------------------------
     def _reset_mask(self, options) -> np.ndarray:
@@ -175,7 +169,10 @@ class BatchedVectorEnv(gymnasium.vector.VectorEnv):
     def step(self, actions):
         if not self._ever_reset:
             raise RuntimeError("call reset() before step()")
-        self._step_kernel(self._check_actions(actions))
+        actions = self._check_actions(actions)
+        bad = self._step_kernel(actions)
+        if bad >= 0:
+            self._raise_non_finite(actions, bad)
         obs, reward, terminated, truncated = self._outputs()
         return obs, reward, terminated, truncated, self._step_info()
 
@@ -183,7 +180,9 @@ class BatchedVectorEnv(gymnasium.vector.VectorEnv):
     def _reset_kernel(self, seed, mask):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _step_kernel(self, actions):  # pragma: no cover - abstract
+    def _step_kernel(self, actions) -> int:  # pragma: no cover - abstract
+        """Check, clip and step; return -1, or the flat index of a non-finite action (then
+        nothing may have changed)."""
         raise NotImplementedError
 
     def _step_info(self) -> dict:  # pragma: no cover - abstract

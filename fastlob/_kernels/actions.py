@@ -1,4 +1,9 @@
-"""Boundary check of an action batch: one kernel call, no temporaries."""
+"""Boundary checks of an action batch, for use inside each env's step kernel.
+
+The step kernel first asks :func:`first_non_finite`; only if every action is finite does it go
+on, clipping each env's row with :func:`clip_row` just before stepping that env. So one kernel
+call checks, clips and steps, and a rejected batch changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,44 +13,43 @@ from fastlob._numba import njit
 
 
 @njit
-def check_and_clip(actions, low, high, out, clipped, clip_count):
-    """Reject non-finite actions, else clip them into the action space.
+def first_non_finite(actions):
+    """Flat index of the first NaN/inf in ``actions`` (float (N, A), C-contiguous), or -1.
 
-    Parameters
-    ----------
-    actions : ndarray[float32 or float64], shape (N, A)
-    low, high : ndarray[float32], shape (A,)
-        Bounds of the action space.
-    out : ndarray[float32], shape (N, A)
-        Written with the clipped actions (only if every action is finite).
-    clipped : ndarray[bool], shape (N,)
-        Written: whether row n was clipped.
-    clip_count : ndarray[int64], shape (N,)
-        Incremented for every clipped row.
-
-    Returns
-    -------
-    int
-        -1 if all actions are finite (and were clipped into ``out``); otherwise the flat index
-        of the first NaN/inf, and nothing was written.
+    The common case (all finite) is one vectorizable pass: ``v - v`` is 0 for a finite ``v`` and
+    NaN for NaN or inf, and an integer count (unlike a float sum) may be reordered by the compiler.
     """
     flat = actions.reshape(-1)
+    count = 0
+    for i in range(flat.shape[0]):
+        v = flat[i]
+        count += (v - v) != 0.0
+    if count == 0:
+        return -1
     for i in range(flat.shape[0]):
         if not math.isfinite(flat[i]):
             return i
-    for n in range(actions.shape[0]):
-        changed = False
-        for a in range(actions.shape[1]):
-            value = actions[n, a]
-            if value < low[a]:
-                out[n, a] = low[a]
-                changed = True
-            elif value > high[a]:
-                out[n, a] = high[a]
-                changed = True
-            else:
-                out[n, a] = value
-        clipped[n] = changed
-        if changed:
-            clip_count[n] += 1
-    return -1
+    return -1  # pragma: no cover
+
+
+@njit
+def clip_row(actions, n, low, high, out, clipped, clip_count):
+    """Clip row ``n`` of ``actions`` (float (N, A), finite) into ``[low, high]`` (float32 (A,)).
+
+    Writes ``out[n]`` (float32 (N, A)) and ``clipped[n]`` (bool (N,)); increments
+    ``clip_count[n]`` (int64 (N,)) if anything was clipped.
+    """
+    changed = False
+    for a in range(actions.shape[1]):
+        value = actions[n, a]
+        if value < low[a]:
+            out[n, a] = low[a]
+            changed = True
+        elif value > high[a]:
+            out[n, a] = high[a]
+            changed = True
+        else:
+            out[n, a] = value
+    clipped[n] = changed
+    if changed:
+        clip_count[n] += 1
