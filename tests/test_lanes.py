@@ -21,6 +21,7 @@ KERNEL_TESTS = [
     "test_book_reference.py",
     "test_batched.py",
     "test_as_env.py",
+    "test_flow.py",
 ]
 IN_LANE = "FASTLOB_TEST_LANE"
 

@@ -232,6 +232,7 @@ def _rest(s, n, side, price, qty, order_id, bucket):
     s.level_count[n, side, lvl] += 1
     _hash_insert(s, n, order_id, slot, bucket)
     s.resting_orders[n] += 1
+    s.side_orders[n, side] += 1
     best = s.best[n, side]
     if best == EMPTY_PRICE:
         s.best[n, side] = price
@@ -267,6 +268,7 @@ def _remove(s, n, slot):
     s.order_next[n, slot] = s.free_head[n]
     s.free_head[n] = slot
     s.resting_orders[n] -= 1
+    s.side_orders[n, side] -= 1
     if s.level_count[n, side, lvl] == 0:
         _on_level_emptied(s, n, side, price)
 

@@ -1,0 +1,264 @@
+"""Background order flow: the zero-intelligence Poisson model of Cont, Stoikov & Talreja (2010).
+
+Per book, in continuous time, simulated event by event (Gillespie) and matched the moment each
+event arrives, through the matching kernels:
+
+- a limit order at distance ``i`` (1..D) ticks from the opposite best quote arrives at rate
+  ``limit_rates[i - 1]`` on each side (a buy at ``best_ask - i``, a sell at ``best_bid + i``);
+- a market order arrives at rate ``market_rate`` on each side;
+- every resting order at distance ``i`` from the opposite best is cancelled at rate
+  ``cancel_rates[i - 1]`` (orders farther than D ticks at ``cancel_rates[D - 1]``).
+
+Rates are per second; ``advance_flow`` runs the events of one time span. When one side of a book
+is empty, distances on the other side are measured from that side's last known best price.
+Order sizes are uniform integers in ``[size_min, size_max]`` (fixed when equal).
+
+The draws per event are, in order: the waiting time, the event choice, then the order size for a
+limit or market order, or the queue position for a cancellation.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from fastlob._kernels.book import _level, cancel_order, limit_order, market_order
+from fastlob._kernels.book_layout import ASK, AUTO_ID, BID, EMPTY_PRICE, NO_SLOT
+from fastlob._kernels.rng import exponential, uniform
+from fastlob._numba import njit
+
+#: event counter column: limit orders
+EVENT_LIMIT = 0
+#: event counter column: market orders
+EVENT_MARKET = 1
+#: event counter column: cancellations
+EVENT_CANCEL = 2
+#: event counter column: limit orders the book rejected (capacity or ladder span)
+EVENT_REJECTED = 3
+#: number of event counters
+NUM_EVENTS = 4
+
+#: Cont, Stoikov & Talreja (2010), Table 2: limit-order rates at distance 1..5 (per second)
+CST_LIMIT_RATES = (1.85, 1.51, 1.09, 0.88, 0.77)
+#: Cont, Stoikov & Talreja (2010), Table 2: cancellation rates at distance 1..5 (per order, per s)
+CST_CANCEL_RATES = (0.71, 0.81, 0.68, 0.56, 0.47)
+#: Cont, Stoikov & Talreja (2010): market-order rate (per second, each side)
+CST_MARKET_RATE = 0.94
+
+
+def cst_limit_rates(levels: int) -> np.ndarray:
+    """lambda(1..levels): the paper's five values, then the power law 1.92 / i**0.52."""
+    i = np.arange(1, levels + 1, dtype=np.float64)
+    rates = 1.92 / i**0.52
+    k = min(levels, 5)
+    rates[:k] = CST_LIMIT_RATES[:k]
+    return rates
+
+
+def cst_cancel_rates(levels: int) -> np.ndarray:
+    """theta(1..levels): the paper's five values, then theta(5) beyond."""
+    rates = np.full(levels, CST_CANCEL_RATES[-1], np.float64)
+    k = min(levels, 5)
+    rates[:k] = CST_CANCEL_RATES[:k]
+    return rates
+
+
+class FlowParams(NamedTuple):
+    """Scalar parameters of the background flow (the rate curves are arrays beside it)."""
+
+    #: market orders per second, on each side
+    market_rate: float = CST_MARKET_RATE
+    #: smallest order size (lots)
+    size_min: int = 1
+    #: largest order size (lots)
+    size_max: int = 1
+
+
+@njit
+def _reference_best(s, n, side, last_best):
+    """Best price of ``side``, or its last known value when the side is empty."""
+    best = s.best[n, side]
+    if best == EMPTY_PRICE:
+        return last_best[n, side]
+    return best
+
+
+@njit
+def _price_at_distance(side, opposite_best, distance):
+    """Price of an order on ``side`` at ``distance`` ticks from the opposite best quote."""
+    if side == BID:
+        return opposite_best - distance
+    return opposite_best + distance
+
+
+@njit
+def _count_at(s, n, side, price):
+    """Resting orders of ``side`` at ``price`` (0 outside the side's resting range)."""
+    best = s.best[n, side]
+    if best == EMPTY_PRICE or price < 1:
+        return 0
+    worst = s.worst[n, side]
+    low = min(best, worst)
+    high = max(best, worst)
+    if price < low or price > high:
+        return 0
+    return s.level_count[n, side, _level(s, price)]
+
+
+@njit
+def _cancel_intensity(s, n, cancel_rates, last_best):
+    """Total cancellation rate of book ``n``: bids at distances 1..D, bids beyond, then asks."""
+    total = 0.0
+    levels = cancel_rates.shape[0]
+    for side in (BID, ASK):
+        opposite = _reference_best(s, n, 1 - side, last_best)
+        near = 0
+        for i in range(1, levels + 1):
+            count = _count_at(s, n, side, _price_at_distance(side, opposite, i))
+            near += count
+            total += cancel_rates[i - 1] * count
+        total += cancel_rates[levels - 1] * (s.side_orders[n, side] - near)
+    return total
+
+
+@njit
+def _kth_order_at(s, n, side, price, k):
+    """Id of the k-th (0-based) order in the queue at ``price``."""
+    slot = s.level_head[n, side, _level(s, price)]
+    for _ in range(k):
+        slot = s.order_next[n, slot]
+    return s.order_id[n, slot]
+
+
+@njit
+def _kth_order_beyond(s, n, side, opposite, levels, k):
+    """Id of the k-th order (walking away from the opposite best) farther than ``levels``."""
+    price = _price_at_distance(side, opposite, levels)
+    step = -1 if side == BID else 1
+    while True:
+        price += step
+        count = _count_at(s, n, side, price)
+        if k < count:
+            return _kth_order_at(s, n, side, price, k)
+        k -= count
+
+
+@njit
+def _pick_cancel(s, n, target, cancel_rates, last_best, u_order):
+    """Id of the order whose cancellation the draw ``target`` (in [0, intensity)) selects."""
+    levels = cancel_rates.shape[0]
+    acc = 0.0
+    for side in (BID, ASK):
+        opposite = _reference_best(s, n, 1 - side, last_best)
+        near = 0
+        for i in range(1, levels + 1):
+            price = _price_at_distance(side, opposite, i)
+            count = _count_at(s, n, side, price)
+            near += count
+            rate = cancel_rates[i - 1] * count
+            if count > 0 and target < acc + rate:
+                return _kth_order_at(s, n, side, price, min(int(u_order * count), count - 1))
+            acc += rate
+        far = s.side_orders[n, side] - near
+        rate = cancel_rates[levels - 1] * far
+        if far > 0 and target < acc + rate:
+            k = min(int(u_order * far), far - 1)
+            return _kth_order_beyond(s, n, side, opposite, levels, k)
+        acc += rate
+    return NO_SLOT  # rounding at the very top of the range: no cancellation
+
+
+@njit
+def _draw_size(rng, n, fp):
+    if fp.size_max == fp.size_min:
+        return fp.size_min
+    return fp.size_min + min(
+        int(uniform(rng, n) * (fp.size_max - fp.size_min + 1)), fp.size_max - fp.size_min
+    )
+
+
+@njit
+def _remember_best(s, n, last_best):
+    for side in (BID, ASK):
+        if s.best[n, side] != EMPTY_PRICE:
+            last_best[n, side] = s.best[n, side]
+
+
+@njit
+def advance_flow(s, n, rng, fp, limit_rates, cancel_rates, duration, last_best, events):
+    """Run the background flow of book ``n`` for ``duration`` seconds, event by event.
+
+    Parameters
+    ----------
+    s : BookState
+        Books; book ``n`` is mutated in place (fills land in its trade buffer).
+    n : int
+        Book index.
+    rng : ndarray[uint64], shape (N,)
+        Per-book generators (mutated).
+    fp : FlowParams
+    limit_rates, cancel_rates : ndarray[float64], shape (D,)
+        lambda(1..D) per side, theta(1..D) per order.
+    duration : float
+        Seconds to simulate.
+    last_best : ndarray[int64], shape (N, 2)
+        Last known best bid and ask, the reference of an empty side (updated).
+    events : ndarray[int64], shape (N, NUM_EVENTS)
+        Event counters (incremented).
+
+    Returns
+    -------
+    int
+        Number of events applied.
+    """
+    levels = limit_rates.shape[0]
+    side_limit = 0.0
+    for i in range(levels):
+        side_limit += limit_rates[i]
+    all_limit = 2.0 * side_limit
+    all_market = 2.0 * fp.market_rate
+    applied = 0
+    t = 0.0
+    while True:
+        cancel_total = _cancel_intensity(s, n, cancel_rates, last_best)
+        total = all_limit + all_market + cancel_total
+        if total <= 0.0:
+            break
+        t += exponential(rng, n, total)
+        if t > duration:
+            break  # the overshoot is discarded: by memorylessness the next span starts afresh
+        target = uniform(rng, n) * total
+        if target < all_limit:
+            side = BID if target < side_limit else ASK
+            within = target if side == BID else target - side_limit
+            distance = levels
+            acc = 0.0
+            for i in range(levels):
+                acc += limit_rates[i]
+                if within < acc:
+                    distance = i + 1
+                    break
+            opposite = _reference_best(s, n, 1 - side, last_best)
+            price = _price_at_distance(side, opposite, distance)
+            size = _draw_size(rng, n, fp)
+            direction = 1 if side == BID else -1
+            if price < 1 or limit_order(s, n, direction, price, size, AUTO_ID) != 0:
+                events[n, EVENT_REJECTED] += 1
+            events[n, EVENT_LIMIT] += 1
+        elif target < all_limit + all_market:
+            direction = 1 if target < all_limit + fp.market_rate else -1
+            if market_order(s, n, direction, _draw_size(rng, n, fp), AUTO_ID) != 0:
+                events[n, EVENT_REJECTED] += 1
+            events[n, EVENT_MARKET] += 1
+        else:
+            u_order = uniform(rng, n)
+            order_id = _pick_cancel(
+                s, n, target - all_limit - all_market, cancel_rates, last_best, u_order
+            )
+            if order_id != NO_SLOT:
+                cancel_order(s, n, order_id, 0)
+            events[n, EVENT_CANCEL] += 1
+        _remember_best(s, n, last_best)
+        applied += 1
+    return applied

@@ -1,0 +1,147 @@
+"""Plain-Python reference of the Cont-Stoikov-Talreja background flow, on ReferenceBook.
+
+It follows the documented algorithm step by step (same draws in the same order, the same sums in
+the same order), so that the kernel and this reference must agree event by event.
+"""
+
+from __future__ import annotations
+
+import math
+
+BID, ASK = 0, 1
+SIGN = {BID: 1, ASK: -1}  # ReferenceBook's sides are +1 / -1
+
+
+class ReferenceFlow:
+    def __init__(
+        self, book, rng, limit_rates, cancel_rates, market_rate, size_min, size_max, last_best
+    ):
+        self.book, self.rng = book, rng
+        self.limit_rates, self.cancel_rates = list(limit_rates), list(cancel_rates)
+        self.market_rate, self.size_min, self.size_max = market_rate, size_min, size_max
+        self.last_best = list(last_best)  # [bid, ask]
+        self.events = [0, 0, 0, 0]
+        self.fills = []
+
+    def best(self, side):
+        return self.book.best(SIGN[side])
+
+    def ref_best(self, side):
+        best = self.best(side)
+        return self.last_best[side] if best is None else best
+
+    @staticmethod
+    def price_at(side, opposite, distance):
+        return opposite - distance if side == BID else opposite + distance
+
+    def count_at(self, side, price):
+        return len(self.book.levels.get((SIGN[side], price), []))
+
+    def side_orders(self, side):
+        return sum(1 for s, _, _ in self.book.orders.values() if s == SIGN[side])
+
+    def cancel_intensity(self):
+        total = 0.0
+        levels = len(self.cancel_rates)
+        for side in (BID, ASK):
+            opposite = self.ref_best(1 - side)
+            near = 0
+            for i in range(1, levels + 1):
+                count = self.count_at(side, self.price_at(side, opposite, i))
+                near += count
+                total += self.cancel_rates[i - 1] * count
+            total += self.cancel_rates[levels - 1] * (self.side_orders(side) - near)
+        return total
+
+    def orders_beyond(self, side, opposite, levels):
+        """Order ids farther than `levels` ticks, walking away from the opposite best."""
+        prices = sorted(
+            (p for (s, p) in self.book.levels if s == SIGN[side]), reverse=(side == BID)
+        )
+        limit = self.price_at(side, opposite, levels)
+        ids = []
+        for p in prices:
+            if (side == BID and p < limit) or (side == ASK and p > limit):
+                ids += self.book.levels[(SIGN[side], p)]
+        return ids
+
+    def pick_cancel(self, target, u_order):
+        levels = len(self.cancel_rates)
+        acc = 0.0
+        for side in (BID, ASK):
+            opposite = self.ref_best(1 - side)
+            near = 0
+            for i in range(1, levels + 1):
+                price = self.price_at(side, opposite, i)
+                count = self.count_at(side, price)
+                near += count
+                rate = self.cancel_rates[i - 1] * count
+                if count > 0 and target < acc + rate:
+                    queue = self.book.levels[(SIGN[side], price)]
+                    return queue[min(int(u_order * count), count - 1)]
+                acc += rate
+            far = self.side_orders(side) - near
+            rate = self.cancel_rates[levels - 1] * far
+            if far > 0 and target < acc + rate:
+                ids = self.orders_beyond(side, opposite, levels)
+                return ids[min(int(u_order * far), far - 1)]
+            acc += rate
+        return None
+
+    def draw_size(self):
+        if self.size_max == self.size_min:
+            return self.size_min
+        span = self.size_max - self.size_min
+        return self.size_min + min(int(self.rng.uniform() * (span + 1)), span)
+
+    def remember_best(self):
+        for side in (BID, ASK):
+            if self.best(side) is not None:
+                self.last_best[side] = self.best(side)
+
+    def advance(self, duration):
+        levels = len(self.limit_rates)
+        side_limit = 0.0
+        for rate in self.limit_rates:
+            side_limit += rate
+        all_limit = 2.0 * side_limit
+        all_market = 2.0 * self.market_rate
+        t = 0.0
+        applied = 0
+        while True:
+            total = all_limit + all_market + self.cancel_intensity()
+            if total <= 0.0:
+                break
+            t += -math.log(1.0 - self.rng.uniform()) / total
+            if t > duration:
+                break
+            target = self.rng.uniform() * total
+            if target < all_limit:
+                side = BID if target < side_limit else ASK
+                within = target if side == BID else target - side_limit
+                distance, acc = levels, 0.0
+                for i in range(levels):
+                    acc += self.limit_rates[i]
+                    if within < acc:
+                        distance = i + 1
+                        break
+                price = self.price_at(side, self.ref_best(1 - side), distance)
+                size = self.draw_size()
+                status, fills = (1, []) if price < 1 else self.book.limit(SIGN[side], price, size)
+                self.fills += fills
+                self.events[3] += status != 0
+                self.events[0] += 1
+            elif target < all_limit + all_market:
+                direction = 1 if target < all_limit + self.market_rate else -1
+                _, fills = self.book.market(direction, self.draw_size())
+                self.fills += fills
+                self.events[1] += 1
+            else:
+                u_order = self.rng.uniform()
+                order_id = self.pick_cancel(target - all_limit - all_market, u_order)
+                if order_id is not None:
+                    self.book.cancel(order_id)
+                self.events[2] += 1
+            self.remember_best()
+            applied += 1
+        return applied
