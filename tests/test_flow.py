@@ -3,6 +3,7 @@ event by event, and the observed event counts against the configured rates."""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from reference_as import XorShift64Star, seed_state
@@ -39,6 +40,7 @@ def test_flow_matches_reference_event_by_event(seed, size_max, levels):
     rng = seed_states(seed, np.arange(1))
     last_best = np.array([[MID - 1, MID + 1]], np.int64)
     events = np.zeros((1, F.NUM_EVENTS), np.int64)
+    integral = np.zeros((1, 3))
     ref = ReferenceFlow(
         ref_book,
         XorShift64Star(seed_state(seed, 0)),
@@ -52,7 +54,16 @@ def test_flow_matches_reference_event_by_event(seed, size_max, levels):
     total = 0
     for _ in range(40):  # 40 spans of 0.5 s
         applied = F.advance_flow(
-            batch.state, 0, rng, params, limit_rates, cancel_rates, 0.5, last_best, events
+            batch.state,
+            0,
+            rng,
+            params,
+            limit_rates,
+            cancel_rates,
+            0.5,
+            last_best,
+            events,
+            integral,
         )
         assert applied == ref.advance(0.5)
         total += applied
@@ -69,29 +80,57 @@ def test_flow_matches_reference_event_by_event(seed, size_max, levels):
     assert total > 100 and events[0, F.EVENT_CANCEL] > 0 and events[0, F.EVENT_MARKET] > 0
 
 
-def test_event_counts_match_configured_rates():
-    n, spans, span = 64, 50, 1.0
+def run_batch(n, spans, span, seed=5):
     batch, _ = seeded_books(n)
     limit_rates, cancel_rates = F.cst_limit_rates(10), F.cst_cancel_rates(10)
-    params = F.FlowParams()
-    rng = seed_states(5, np.arange(n))
+    rng = seed_states(seed, np.arange(n))
     last_best = np.tile(np.array([MID - 1, MID + 1], np.int64), (n, 1))
     events = np.zeros((n, F.NUM_EVENTS), np.int64)
+    integral = np.zeros((n, 3))
+    applied = np.zeros(n, np.int64)
     for _ in range(spans):
-        for b in range(n):
-            F.advance_flow(
-                batch.state, b, rng, params, limit_rates, cancel_rates, span, last_best, events
-            )
+        F.advance_flow_batch(
+            batch.state,
+            rng,
+            F.FlowParams(),
+            limit_rates,
+            cancel_rates,
+            span,
+            last_best,
+            events,
+            integral,
+            applied,
+        )
         batch.drain_trades()
+    return batch, events, integral, limit_rates
+
+
+def test_event_counts_match_configured_rates():
+    """Each count minus its compensator (the integrated intensity) is a martingale with variance
+    about the compensator: within 4 sd for limits (lambda), markets (mu) and cancels (theta)."""
+    n, spans, span = 64, 50, 1.0
+    _, events, integral, limit_rates = run_batch(n, spans, span)
     seconds = n * spans * span
-    # limit and market arrivals are Poisson with constant rates: counts within 4 sd
-    for column, rate in (
-        (F.EVENT_LIMIT, 2 * limit_rates.sum()),
-        (F.EVENT_MARKET, 2 * params.market_rate),
-    ):
-        expected = rate * seconds
-        assert abs(events[:, column].sum() - expected) < 4 * np.sqrt(expected)
-    assert events[:, F.EVENT_CANCEL].sum() > 0
+    assert integral[:, F.EVENT_LIMIT].sum() == pytest.approx(2 * limit_rates.sum() * seconds)
+    assert integral[:, F.EVENT_MARKET].sum() == pytest.approx(2 * F.CST_MARKET_RATE * seconds)
+    for column in (F.EVENT_LIMIT, F.EVENT_MARKET, F.EVENT_CANCEL):
+        expected = integral[:, column].sum()
+        observed = events[:, column].sum()
+        assert expected > 1000
+        assert abs(observed - expected) < 4 * np.sqrt(expected), (column, observed, expected)
+
+
+def test_batched_flow_is_identical_at_any_thread_count():
+    results = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        try:
+            results.append(run_batch(130, 5, 0.5, seed=9))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    (a, ea, ia, _), (b, eb, ib, _) = results
+    assert np.array_equal(ea, eb) and np.array_equal(ia, ib)
+    assert all(np.array_equal(x, y) for x, y in zip(a.state, b.state, strict=True))
 
 
 def test_cst_rate_curves():
