@@ -14,13 +14,27 @@ SIGN = {BID: 1, ASK: -1}  # ReferenceBook's sides are +1 / -1
 
 class ReferenceFlow:
     def __init__(
-        self, book, rng, limit_rates, cancel_rates, market_rate, size_min, size_max, last_best
+        self,
+        book,
+        rng,
+        limit_rates,
+        cancel_rates,
+        market_rate,
+        size_min,
+        size_max,
+        last_best,
+        tilt=0.0,
+        fair_sigma=0.0,
+        fair_reversion=0.0,
+        fair=(0.0, 0.0),
     ):
         self.book, self.rng = book, rng
         self.limit_rates, self.cancel_rates = list(limit_rates), list(cancel_rates)
         self.market_rate, self.size_min, self.size_max = market_rate, size_min, size_max
         self.last_best = list(last_best)  # [bid, ask]
-        self.events = [0, 0, 0, 0]
+        self.tilt, self.fair_sigma, self.fair_reversion = tilt, fair_sigma, fair_reversion
+        self.fair = list(fair)  # [value, long-run level]
+        self.events = [0, 0, 0, 0, 0]
         self.fills = []
 
     def best(self, side):
@@ -99,6 +113,29 @@ class ReferenceFlow:
             if self.best(side) is not None:
                 self.last_best[side] = self.best(side)
 
+    def normal(self):
+        u1 = 1.0 - self.rng.uniform()
+        u2 = self.rng.uniform()
+        return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+    def evolve_fair(self, duration):
+        if self.fair_sigma <= 0.0:
+            return
+        z = self.normal()
+        if self.fair_reversion > 0.0:
+            decay = math.exp(-self.fair_reversion * duration)
+            sd = self.fair_sigma * math.sqrt((1.0 - decay * decay) / (2.0 * self.fair_reversion))
+            level = self.fair[1]
+            self.fair[0] = level + (self.fair[0] - level) * decay + sd * z
+        else:
+            self.fair[0] += self.fair_sigma * math.sqrt(duration) * z
+
+    def buy_probability(self):
+        if self.tilt == 0.0:
+            return 0.5
+        mid = 0.5 * (self.ref_best(BID) + self.ref_best(ASK))
+        return 1.0 / (1.0 + math.exp(-self.tilt * (self.fair[0] - mid)))
+
     def advance(self, duration):
         levels = len(self.limit_rates)
         side_limit = 0.0
@@ -108,6 +145,7 @@ class ReferenceFlow:
         all_market = 2.0 * self.market_rate
         t = 0.0
         applied = 0
+        self.evolve_fair(duration)
         while True:
             total = all_limit + all_market + self.cancel_intensity()
             if total <= 0.0:
@@ -132,10 +170,11 @@ class ReferenceFlow:
                 self.events[3] += status != 0
                 self.events[0] += 1
             elif target < all_limit + all_market:
-                direction = 1 if target < all_limit + self.market_rate else -1
-                _, fills = self.book.market(direction, self.draw_size())
+                buy = target - all_limit < self.buy_probability() * all_market
+                _, fills = self.book.market(1 if buy else -1, self.draw_size())
                 self.fills += fills
                 self.events[1] += 1
+                self.events[4] += buy
             else:
                 u_order = self.rng.uniform()
                 order_id = self.pick_cancel(target - all_limit - all_market, u_order)

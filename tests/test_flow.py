@@ -32,13 +32,24 @@ def seeded_books(num_books, orders_per_level=2, levels=5):
     return batch, ref
 
 
-@pytest.mark.parametrize(("seed", "size_max", "levels"), [(0, 1, 5), (1, 3, 10), (2, 1, 3)])
-def test_flow_matches_reference_event_by_event(seed, size_max, levels):
+INFORMED = {
+    "uninformed": {},
+    "random_walk": {"informed_tilt": 0.5, "fair_sigma": 2.0},
+    "ou": {"informed_tilt": 1.0, "fair_sigma": 3.0, "fair_reversion": 0.5},
+}
+
+
+@pytest.mark.parametrize(
+    ("seed", "size_max", "levels", "informed"),
+    [(0, 1, 5, "uninformed"), (1, 3, 10, "random_walk"), (2, 1, 3, "ou"), (3, 2, 5, "uninformed")],
+)
+def test_flow_matches_reference_event_by_event(seed, size_max, levels, informed):
     batch, ref_book = seeded_books(1)
     limit_rates, cancel_rates = F.cst_limit_rates(levels), F.cst_cancel_rates(levels)
-    params = F.FlowParams(size_min=1, size_max=size_max)
+    params = F.FlowParams(size_min=1, size_max=size_max, **INFORMED[informed])
     rng = seed_states(seed, np.arange(1))
     last_best = np.array([[MID - 1, MID + 1]], np.int64)
+    fair = np.array([[MID + 4.0, float(MID)]])
     events = np.zeros((1, F.NUM_EVENTS), np.int64)
     integral = np.zeros((1, 3))
     ref = ReferenceFlow(
@@ -50,6 +61,10 @@ def test_flow_matches_reference_event_by_event(seed, size_max, levels):
         1,
         size_max,
         [MID - 1, MID + 1],
+        tilt=params.informed_tilt,
+        fair_sigma=params.fair_sigma,
+        fair_reversion=params.fair_reversion,
+        fair=(MID + 4.0, float(MID)),
     )
     total = 0
     for _ in range(40):  # 40 spans of 0.5 s
@@ -62,10 +77,12 @@ def test_flow_matches_reference_event_by_event(seed, size_max, levels):
             cancel_rates,
             0.5,
             last_best,
+            fair,
             events,
             integral,
         )
         assert applied == ref.advance(0.5)
+        assert fair[0].tolist() == ref.fair
         total += applied
         trades = batch.drain_trades()
         fills = list(
@@ -80,8 +97,10 @@ def test_flow_matches_reference_event_by_event(seed, size_max, levels):
     assert total > 100 and events[0, F.EVENT_CANCEL] > 0 and events[0, F.EVENT_MARKET] > 0
 
 
-def run_batch(n, spans, span, seed=5):
+def run_batch(n, spans, span, seed=5, params=None, fair_lead=0.0):
+    params = params or F.FlowParams()
     batch, _ = seeded_books(n)
+    fair = np.tile(np.array([MID + fair_lead, MID + fair_lead]), (n, 1))
     limit_rates, cancel_rates = F.cst_limit_rates(10), F.cst_cancel_rates(10)
     rng = seed_states(seed, np.arange(n))
     last_best = np.tile(np.array([MID - 1, MID + 1], np.int64), (n, 1))
@@ -92,11 +111,12 @@ def run_batch(n, spans, span, seed=5):
         F.advance_flow_batch(
             batch.state,
             rng,
-            F.FlowParams(),
+            params,
             limit_rates,
             cancel_rates,
             span,
             last_best,
+            fair,
             events,
             integral,
             applied,
@@ -120,12 +140,34 @@ def test_event_counts_match_configured_rates():
         assert abs(observed - expected) < 4 * np.sqrt(expected), (column, observed, expected)
 
 
+def mids(batch):
+    best = batch.state.best.astype(float)
+    return best.mean(axis=1)
+
+
+def test_informed_flow_leans_towards_the_fair_value():
+    """With the fair value 10 ticks above the mid, market orders are mostly buys and the price
+    climbs towards it; without informed flow buys and sells balance."""
+    n, spans, span = 32, 40, 1.0
+    informed = F.FlowParams(informed_tilt=1.0)
+    book, events, _, _ = run_batch(n, spans, span, params=informed, fair_lead=10.0)
+    buy_share = events[:, F.EVENT_MARKET_BUY].sum() / events[:, F.EVENT_MARKET].sum()
+    assert buy_share > 0.6
+    assert mids(book).mean() > MID + 4
+    plain, events0, _, _ = run_batch(n, spans, span, fair_lead=10.0)
+    markets = events0[:, F.EVENT_MARKET].sum()
+    buys = events0[:, F.EVENT_MARKET_BUY].sum()
+    assert abs(buys - markets / 2) < 4 * np.sqrt(markets / 4)
+    assert abs(mids(plain).mean() - MID) < abs(mids(book).mean() - MID)
+
+
 def test_batched_flow_is_identical_at_any_thread_count():
     results = []
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         numba.set_num_threads(threads)
         try:
-            results.append(run_batch(130, 5, 0.5, seed=9))
+            params = F.FlowParams(**INFORMED["ou"])
+            results.append(run_batch(130, 5, 0.5, seed=9, params=params, fair_lead=2.0))
         finally:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     (a, ea, ia, _), (b, eb, ib, _) = results

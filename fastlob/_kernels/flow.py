@@ -9,23 +9,33 @@ event arrives, through the matching kernels:
 - every resting order at distance ``i`` from the opposite best is cancelled at rate
   ``cancel_rates[i - 1]`` (orders farther than D ticks at ``cancel_rates[D - 1]``).
 
+Informed flow (off by default): a latent fair value ``v`` (ticks) moves at the start of every
+span, as a random walk with volatility ``fair_sigma`` ticks per sqrt(second), or, with
+``fair_reversion > 0``, as the exact Ornstein-Uhlenbeck transition towards its long-run level.
+A market order is then a buy with probability ``1 / (1 + exp(-informed_tilt * (v - mid)))``, so
+order flow leans towards the fair value and quotes on the wrong side of it are picked off:
+adverse selection is real. With ``informed_tilt = 0`` buys and sells are equally likely.
+
 Rates are per second; ``advance_flow`` runs the events of one time span. When one side of a book
 is empty, distances on the other side are measured from that side's last known best price.
 Order sizes are uniform integers in ``[size_min, size_max]`` (fixed when equal).
 
-The draws per event are, in order: the waiting time, the event choice, then the order size for a
-limit or market order, or the queue position for a cancellation.
+The draws per span: one standard normal for the fair value (only if ``fair_sigma > 0``); then per
+event, in order: the waiting time, the event choice (which also decides a market order's
+direction), then the order size for a limit or market order, or the queue position for a
+cancellation.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 
 from fastlob._kernels.book import _level, cancel_order, limit_order, market_order
 from fastlob._kernels.book_layout import ASK, AUTO_ID, BID, EMPTY_PRICE, NO_SLOT
-from fastlob._kernels.rng import exponential, uniform
+from fastlob._kernels.rng import exponential, standard_normal, uniform
 from fastlob._numba import njit, prange
 
 #: event counter column: limit orders
@@ -36,8 +46,15 @@ EVENT_MARKET = 1
 EVENT_CANCEL = 2
 #: event counter column: limit orders the book rejected (capacity or ladder span)
 EVENT_REJECTED = 3
+#: event counter column: market orders that were buys
+EVENT_MARKET_BUY = 4
 #: number of event counters
-NUM_EVENTS = 4
+NUM_EVENTS = 5
+
+#: column of ``fair`` holding the fair value (ticks)
+FAIR_VALUE = 0
+#: column of ``fair`` holding its long-run level (ticks), the pull of the OU process
+FAIR_LEVEL = 1
 
 #: Cont, Stoikov & Talreja (2010), Table 2: limit-order rates at distance 1..5 (per second)
 CST_LIMIT_RATES = (1.85, 1.51, 1.09, 0.88, 0.77)
@@ -73,6 +90,12 @@ class FlowParams(NamedTuple):
     size_min: int = 1
     #: largest order size (lots)
     size_max: int = 1
+    #: informed flow: slope of the buy probability in the fair value's lead over the mid (1/tick)
+    informed_tilt: float = 0.0
+    #: informed flow: volatility of the fair value (ticks per sqrt(second)); 0 keeps it fixed
+    fair_sigma: float = 0.0
+    #: informed flow: mean-reversion rate of the fair value (1/second); 0 is a random walk
+    fair_reversion: float = 0.0
 
 
 @njit
@@ -186,6 +209,30 @@ def _remember_best(s, n, last_best):
 
 
 @njit
+def _evolve_fair(rng, n, fp, fair, duration):
+    """Move the fair value of book ``n`` over ``duration`` seconds (one normal draw)."""
+    if fp.fair_sigma <= 0.0:
+        return
+    z = standard_normal(rng, n)
+    if fp.fair_reversion > 0.0:
+        decay = math.exp(-fp.fair_reversion * duration)
+        sd = fp.fair_sigma * math.sqrt((1.0 - decay * decay) / (2.0 * fp.fair_reversion))
+        level = fair[n, FAIR_LEVEL]
+        fair[n, FAIR_VALUE] = level + (fair[n, FAIR_VALUE] - level) * decay + sd * z
+    else:
+        fair[n, FAIR_VALUE] += fp.fair_sigma * math.sqrt(duration) * z
+
+
+@njit
+def _buy_probability(s, n, fp, fair, last_best):
+    """Probability that a market order of book ``n`` is a buy (1/2 without informed flow)."""
+    if fp.informed_tilt == 0.0:
+        return 0.5
+    mid = 0.5 * (_reference_best(s, n, BID, last_best) + _reference_best(s, n, ASK, last_best))
+    return 1.0 / (1.0 + math.exp(-fp.informed_tilt * (fair[n, FAIR_VALUE] - mid)))
+
+
+@njit
 def _add_integral(intensity_integral, n, limit, market, cancel, span):
     intensity_integral[n, EVENT_LIMIT] += limit * span
     intensity_integral[n, EVENT_MARKET] += market * span
@@ -194,7 +241,7 @@ def _add_integral(intensity_integral, n, limit, market, cancel, span):
 
 @njit
 def advance_flow(
-    s, n, rng, fp, limit_rates, cancel_rates, duration, last_best, events, intensity_integral
+    s, n, rng, fp, limit_rates, cancel_rates, duration, last_best, fair, events, intensity_integral
 ):
     """Run the background flow of book ``n`` for ``duration`` seconds, event by event.
 
@@ -213,6 +260,8 @@ def advance_flow(
         Seconds to simulate.
     last_best : ndarray[int64], shape (N, 2)
         Last known best bid and ask, the reference of an empty side (updated).
+    fair : ndarray[float64], shape (N, 2)
+        Fair value and its long-run level per book, in ticks (the value is updated).
     events : ndarray[int64], shape (N, NUM_EVENTS)
         Event counters (incremented).
     intensity_integral : ndarray[float64], shape (N, 3)
@@ -234,6 +283,7 @@ def advance_flow(
     all_market = 2.0 * fp.market_rate
     applied = 0
     t = 0.0
+    _evolve_fair(rng, n, fp, fair, duration)
     while True:
         cancel_total = _cancel_intensity(s, n, cancel_rates, last_best)
         total = all_limit + all_market + cancel_total
@@ -266,10 +316,13 @@ def advance_flow(
                 events[n, EVENT_REJECTED] += 1
             events[n, EVENT_LIMIT] += 1
         elif target < all_limit + all_market:
-            direction = 1 if target < all_limit + fp.market_rate else -1
+            # the event draw is uniform within the market segment: it also decides the side
+            buy = target - all_limit < _buy_probability(s, n, fp, fair, last_best) * all_market
+            direction = 1 if buy else -1
             if market_order(s, n, direction, _draw_size(rng, n, fp), AUTO_ID) != 0:
                 events[n, EVENT_REJECTED] += 1
             events[n, EVENT_MARKET] += 1
+            events[n, EVENT_MARKET_BUY] += buy
         else:
             u_order = uniform(rng, n)
             order_id = _pick_cancel(
@@ -296,6 +349,7 @@ def _advance_range(
     cancel_rates,
     duration,
     last_best,
+    fair,
     events,
     intensity_integral,
     applied,
@@ -312,6 +366,7 @@ def _advance_range(
             cancel_rates,
             duration,
             last_best,
+            fair,
             events,
             intensity_integral,
         )
@@ -319,7 +374,17 @@ def _advance_range(
 
 @njit(parallel=True)
 def advance_flow_batch(
-    s, rng, fp, limit_rates, cancel_rates, duration, last_best, events, intensity_integral, applied
+    s,
+    rng,
+    fp,
+    limit_rates,
+    cancel_rates,
+    duration,
+    last_best,
+    fair,
+    events,
+    intensity_integral,
+    applied,
 ):
     """:func:`advance_flow` for every book, in parallel chunks of ``CHUNK`` books.
 
@@ -337,6 +402,7 @@ def advance_flow_batch(
             cancel_rates,
             duration,
             last_best,
+            fair,
             events,
             intensity_integral,
             applied,
