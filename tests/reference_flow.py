@@ -27,6 +27,8 @@ class ReferenceFlow:
         fair_sigma=0.0,
         fair_reversion=0.0,
         fair=(0.0, 0.0),
+        hawkes_alpha=0.0,
+        hawkes_beta=1.0,
     ):
         self.book, self.rng = book, rng
         self.limit_rates, self.cancel_rates = list(limit_rates), list(cancel_rates)
@@ -34,6 +36,9 @@ class ReferenceFlow:
         self.last_best = list(last_best)  # [bid, ask]
         self.tilt, self.fair_sigma, self.fair_reversion = tilt, fair_sigma, fair_reversion
         self.fair = list(fair)  # [value, long-run level]
+        self.hawkes_alpha, self.hawkes_beta = hawkes_alpha, hawkes_beta
+        self.excite = 0.0
+        self.integral = [0.0, 0.0, 0.0]
         self.events = [0, 0, 0, 0, 0]
         self.fills = []
 
@@ -136,23 +141,49 @@ class ReferenceFlow:
         mid = 0.5 * (self.ref_best(BID) + self.ref_best(ASK))
         return 1.0 / (1.0 + math.exp(-self.tilt * (self.fair[0] - mid)))
 
+    def decayed(self, span):
+        if self.excite == 0.0:
+            return 0.0
+        return self.excite * math.exp(-self.hawkes_beta * span)
+
+    def add_integral(self, limit, market, cancel, span, excited):
+        self.integral[0] += limit * span
+        self.integral[1] += market * span + excited
+        self.integral[2] += cancel * span
+
     def advance(self, duration):
         levels = len(self.limit_rates)
         side_limit = 0.0
         for rate in self.limit_rates:
             side_limit += rate
         all_limit = 2.0 * side_limit
-        all_market = 2.0 * self.market_rate
+        base_market = 2.0 * self.market_rate
         t = 0.0
         applied = 0
         self.evolve_fair(duration)
         while True:
-            total = all_limit + all_market + self.cancel_intensity()
+            cancel_total = self.cancel_intensity()
+            all_market = base_market + self.excite
+            total = all_limit + all_market + cancel_total
             if total <= 0.0:
+                self.add_integral(all_limit, base_market, cancel_total, duration - t, 0.0)
                 break
-            t += -math.log(1.0 - self.rng.uniform()) / total
-            if t > duration:
+            wait = -math.log(1.0 - self.rng.uniform()) / total
+            span = duration - t if t + wait > duration else wait
+            decayed = self.decayed(span)
+            excited = 0.0 if self.excite == 0.0 else (self.excite - decayed) / self.hawkes_beta
+            self.add_integral(all_limit, base_market, cancel_total, span, excited)
+            if t + wait > duration:
+                self.excite = decayed
                 break
+            t += wait
+            if self.excite > 0.0:
+                self.excite = decayed
+                all_market = base_market + self.excite
+                now_total = all_limit + all_market + cancel_total
+                if self.rng.uniform() * total >= now_total:
+                    continue
+                total = now_total
             target = self.rng.uniform() * total
             if target < all_limit:
                 side = BID if target < side_limit else ASK
@@ -175,6 +206,7 @@ class ReferenceFlow:
                 self.fills += fills
                 self.events[1] += 1
                 self.events[4] += buy
+                self.excite += self.hawkes_alpha
             else:
                 u_order = self.rng.uniform()
                 order_id = self.pick_cancel(target - all_limit - all_market, u_order)

@@ -36,12 +36,26 @@ INFORMED = {
     "uninformed": {},
     "random_walk": {"informed_tilt": 0.5, "fair_sigma": 2.0},
     "ou": {"informed_tilt": 1.0, "fair_sigma": 3.0, "fair_reversion": 0.5},
+    "hawkes": {"hawkes_alpha": 1.5, "hawkes_beta": 2.5},
+    "hawkes_informed": {
+        "hawkes_alpha": 0.8,
+        "hawkes_beta": 1.0,
+        "informed_tilt": 0.5,
+        "fair_sigma": 1.0,
+    },
 }
 
 
 @pytest.mark.parametrize(
     ("seed", "size_max", "levels", "informed"),
-    [(0, 1, 5, "uninformed"), (1, 3, 10, "random_walk"), (2, 1, 3, "ou"), (3, 2, 5, "uninformed")],
+    [
+        (0, 1, 5, "uninformed"),
+        (1, 3, 10, "random_walk"),
+        (2, 1, 3, "ou"),
+        (3, 2, 5, "uninformed"),
+        (4, 1, 5, "hawkes"),
+        (5, 2, 10, "hawkes_informed"),
+    ],
 )
 def test_flow_matches_reference_event_by_event(seed, size_max, levels, informed):
     batch, ref_book = seeded_books(1)
@@ -49,7 +63,7 @@ def test_flow_matches_reference_event_by_event(seed, size_max, levels, informed)
     params = F.FlowParams(size_min=1, size_max=size_max, **INFORMED[informed])
     rng = seed_states(seed, np.arange(1))
     last_best = np.array([[MID - 1, MID + 1]], np.int64)
-    fair = np.array([[MID + 4.0, float(MID)]])
+    fair = np.array([[MID + 4.0, float(MID), 0.0]])
     events = np.zeros((1, F.NUM_EVENTS), np.int64)
     integral = np.zeros((1, 3))
     ref = ReferenceFlow(
@@ -65,6 +79,8 @@ def test_flow_matches_reference_event_by_event(seed, size_max, levels, informed)
         fair_sigma=params.fair_sigma,
         fair_reversion=params.fair_reversion,
         fair=(MID + 4.0, float(MID)),
+        hawkes_alpha=params.hawkes_alpha,
+        hawkes_beta=params.hawkes_beta,
     )
     total = 0
     for _ in range(40):  # 40 spans of 0.5 s
@@ -82,7 +98,8 @@ def test_flow_matches_reference_event_by_event(seed, size_max, levels, informed)
             integral,
         )
         assert applied == ref.advance(0.5)
-        assert fair[0].tolist() == ref.fair
+        assert fair[0].tolist() == [*ref.fair, ref.excite]
+        assert integral[0].tolist() == ref.integral
         total += applied
         trades = batch.drain_trades()
         fills = list(
@@ -100,7 +117,7 @@ def test_flow_matches_reference_event_by_event(seed, size_max, levels, informed)
 def run_batch(n, spans, span, seed=5, params=None, fair_lead=0.0):
     params = params or F.FlowParams()
     batch, _ = seeded_books(n)
-    fair = np.tile(np.array([MID + fair_lead, MID + fair_lead]), (n, 1))
+    fair = np.tile(np.array([MID + fair_lead, MID + fair_lead, 0.0]), (n, 1))
     limit_rates, cancel_rates = F.cst_limit_rates(10), F.cst_cancel_rates(10)
     rng = seed_states(seed, np.arange(n))
     last_best = np.tile(np.array([MID - 1, MID + 1], np.int64), (n, 1))
@@ -125,14 +142,32 @@ def run_batch(n, spans, span, seed=5, params=None, fair_lead=0.0):
     return batch, events, integral, limit_rates
 
 
-def test_event_counts_match_configured_rates():
+def test_hawkes_counts_match_their_compensator_and_cluster():
+    """Self-exciting market orders: the count still matches its (now random) compensator, the
+    rate is well above the Poisson one, and counts per span are overdispersed."""
+    n, spans, span = 64, 50, 1.0
+    params = F.FlowParams(hawkes_alpha=1.5, hawkes_beta=2.5)  # branching ratio 0.6
+    _, events, integral, _ = run_batch(n, spans, span, params=params)
+    expected = integral[:, F.EVENT_MARKET].sum()
+    observed = events[:, F.EVENT_MARKET].sum()
+    assert abs(observed - expected) < 4 * np.sqrt(expected)
+    poisson = 2 * F.CST_MARKET_RATE * n * spans * span
+    assert observed > 1.8 * poisson  # stationary rate 2 mu / (1 - 0.6) = 2.5x the Poisson rate
+    per_book = events[:, F.EVENT_MARKET]
+    assert per_book.var() > 2 * per_book.mean()  # Poisson counts would have var == mean
+
+
+@pytest.mark.parametrize("flow", ["uninformed", "hawkes_informed"])
+def test_event_counts_match_configured_rates(flow):
     """Each count minus its compensator (the integrated intensity) is a martingale with variance
     about the compensator: within 4 sd for limits (lambda), markets (mu) and cancels (theta)."""
     n, spans, span = 64, 50, 1.0
-    _, events, integral, limit_rates = run_batch(n, spans, span)
+    params = F.FlowParams(**INFORMED[flow])
+    _, events, integral, limit_rates = run_batch(n, spans, span, params=params)
     seconds = n * spans * span
     assert integral[:, F.EVENT_LIMIT].sum() == pytest.approx(2 * limit_rates.sum() * seconds)
-    assert integral[:, F.EVENT_MARKET].sum() == pytest.approx(2 * F.CST_MARKET_RATE * seconds)
+    if flow == "uninformed":
+        assert integral[:, F.EVENT_MARKET].sum() == pytest.approx(2 * F.CST_MARKET_RATE * seconds)
     for column in (F.EVENT_LIMIT, F.EVENT_MARKET, F.EVENT_CANCEL):
         expected = integral[:, column].sum()
         observed = events[:, column].sum()
@@ -166,7 +201,7 @@ def test_batched_flow_is_identical_at_any_thread_count():
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         numba.set_num_threads(threads)
         try:
-            params = F.FlowParams(**INFORMED["ou"])
+            params = F.FlowParams(**INFORMED["hawkes_informed"])
             results.append(run_batch(130, 5, 0.5, seed=9, params=params, fair_lead=2.0))
         finally:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)

@@ -9,6 +9,12 @@ event arrives, through the matching kernels:
 - every resting order at distance ``i`` from the opposite best is cancelled at rate
   ``cancel_rates[i - 1]`` (orders farther than D ticks at ``cancel_rates[D - 1]``).
 
+Hawkes market orders (off by default): the market-order rate is ``2 market_rate + e(t)``, where
+the excitation ``e`` jumps by ``hawkes_alpha`` at every market order and decays at rate
+``hawkes_beta`` (stationary when ``alpha / beta < 1``). Simulated exactly by thinning: with
+``e > 0`` each candidate event costs one more uniform, accepted with probability
+(intensity now) / (intensity at the previous event).
+
 Informed flow (off by default): a latent fair value ``v`` (ticks) moves at the start of every
 span, as a random walk with volatility ``fair_sigma`` ticks per sqrt(second), or, with
 ``fair_reversion > 0``, as the exact Ornstein-Uhlenbeck transition towards its long-run level.
@@ -21,9 +27,9 @@ is empty, distances on the other side are measured from that side's last known b
 Order sizes are uniform integers in ``[size_min, size_max]`` (fixed when equal).
 
 The draws per span: one standard normal for the fair value (only if ``fair_sigma > 0``); then per
-event, in order: the waiting time, the event choice (which also decides a market order's
-direction), then the order size for a limit or market order, or the queue position for a
-cancellation.
+candidate event, in order: the waiting time, the thinning test (only while the Hawkes excitation
+is positive), the event choice (which also decides a market order's direction), then the order
+size for a limit or market order, or the queue position for a cancellation.
 """
 
 from __future__ import annotations
@@ -51,10 +57,14 @@ EVENT_MARKET_BUY = 4
 #: number of event counters
 NUM_EVENTS = 5
 
-#: column of ``fair`` holding the fair value (ticks)
+#: column of ``flow_state`` holding the fair value (ticks)
 FAIR_VALUE = 0
-#: column of ``fair`` holding its long-run level (ticks), the pull of the OU process
+#: column of ``flow_state`` holding its long-run level (ticks), the pull of the OU process
 FAIR_LEVEL = 1
+#: column of ``flow_state`` holding the Hawkes excitation of the market-order rate (1/s)
+EXCITATION = 2
+#: width of ``flow_state``
+FLOW_STATE_WIDTH = 3
 
 #: Cont, Stoikov & Talreja (2010), Table 2: limit-order rates at distance 1..5 (per second)
 CST_LIMIT_RATES = (1.85, 1.51, 1.09, 0.88, 0.77)
@@ -96,6 +106,10 @@ class FlowParams(NamedTuple):
     fair_sigma: float = 0.0
     #: informed flow: mean-reversion rate of the fair value (1/second); 0 is a random walk
     fair_reversion: float = 0.0
+    #: Hawkes market orders: jump of the market-order rate (both sides, 1/s) at each market order
+    hawkes_alpha: float = 0.0
+    #: Hawkes market orders: decay rate of that excitation (1/s); needs alpha / beta < 1
+    hawkes_beta: float = 1.0
 
 
 @njit
@@ -209,7 +223,7 @@ def _remember_best(s, n, last_best):
 
 
 @njit
-def _evolve_fair(rng, n, fp, fair, duration):
+def _evolve_fair(rng, n, fp, flow_state, duration):
     """Move the fair value of book ``n`` over ``duration`` seconds (one normal draw)."""
     if fp.fair_sigma <= 0.0:
         return
@@ -217,31 +231,50 @@ def _evolve_fair(rng, n, fp, fair, duration):
     if fp.fair_reversion > 0.0:
         decay = math.exp(-fp.fair_reversion * duration)
         sd = fp.fair_sigma * math.sqrt((1.0 - decay * decay) / (2.0 * fp.fair_reversion))
-        level = fair[n, FAIR_LEVEL]
-        fair[n, FAIR_VALUE] = level + (fair[n, FAIR_VALUE] - level) * decay + sd * z
+        level = flow_state[n, FAIR_LEVEL]
+        flow_state[n, FAIR_VALUE] = level + (flow_state[n, FAIR_VALUE] - level) * decay + sd * z
     else:
-        fair[n, FAIR_VALUE] += fp.fair_sigma * math.sqrt(duration) * z
+        flow_state[n, FAIR_VALUE] += fp.fair_sigma * math.sqrt(duration) * z
 
 
 @njit
-def _buy_probability(s, n, fp, fair, last_best):
+def _buy_probability(s, n, fp, flow_state, last_best):
     """Probability that a market order of book ``n`` is a buy (1/2 without informed flow)."""
     if fp.informed_tilt == 0.0:
         return 0.5
     mid = 0.5 * (_reference_best(s, n, BID, last_best) + _reference_best(s, n, ASK, last_best))
-    return 1.0 / (1.0 + math.exp(-fp.informed_tilt * (fair[n, FAIR_VALUE] - mid)))
+    return 1.0 / (1.0 + math.exp(-fp.informed_tilt * (flow_state[n, FAIR_VALUE] - mid)))
 
 
 @njit
-def _add_integral(intensity_integral, n, limit, market, cancel, span):
+def _add_integral(intensity_integral, n, limit, market, cancel, span, excited):
+    """Add the integrals over ``span``; ``excited`` is that of the Hawkes excitation."""
     intensity_integral[n, EVENT_LIMIT] += limit * span
-    intensity_integral[n, EVENT_MARKET] += market * span
+    intensity_integral[n, EVENT_MARKET] += market * span + excited
     intensity_integral[n, EVENT_CANCEL] += cancel * span
 
 
 @njit
+def _decayed(excite, fp, span):
+    """Hawkes excitation after ``span`` seconds of exponential decay."""
+    if excite == 0.0:
+        return 0.0
+    return excite * math.exp(-fp.hawkes_beta * span)
+
+
+@njit
 def advance_flow(
-    s, n, rng, fp, limit_rates, cancel_rates, duration, last_best, fair, events, intensity_integral
+    s,
+    n,
+    rng,
+    fp,
+    limit_rates,
+    cancel_rates,
+    duration,
+    last_best,
+    flow_state,
+    events,
+    intensity_integral,
 ):
     """Run the background flow of book ``n`` for ``duration`` seconds, event by event.
 
@@ -260,8 +293,9 @@ def advance_flow(
         Seconds to simulate.
     last_best : ndarray[int64], shape (N, 2)
         Last known best bid and ask, the reference of an empty side (updated).
-    fair : ndarray[float64], shape (N, 2)
-        Fair value and its long-run level per book, in ticks (the value is updated).
+    flow_state : ndarray[float64], shape (N, 3)
+        Per book: fair value and its long-run level (ticks), and the Hawkes excitation of the
+        market-order rate (1/s); the value and the excitation are updated.
     events : ndarray[int64], shape (N, NUM_EVENTS)
         Event counters (incremented).
     intensity_integral : ndarray[float64], shape (N, 3)
@@ -280,23 +314,41 @@ def advance_flow(
     for i in range(levels):
         side_limit += limit_rates[i]
     all_limit = 2.0 * side_limit
-    all_market = 2.0 * fp.market_rate
+    base_market = 2.0 * fp.market_rate
+    excite = flow_state[n, EXCITATION]
     applied = 0
     t = 0.0
-    _evolve_fair(rng, n, fp, fair, duration)
+    _evolve_fair(rng, n, fp, flow_state, duration)
     while True:
         cancel_total = _cancel_intensity(s, n, cancel_rates, last_best)
+        all_market = base_market + excite
         total = all_limit + all_market + cancel_total
         if total <= 0.0:
-            _add_integral(intensity_integral, n, all_limit, all_market, cancel_total, duration - t)
+            _add_integral(
+                intensity_integral, n, all_limit, base_market, cancel_total, duration - t, 0.0
+            )
             break
+        # With Hawkes excitation the intensity only decays until the next event, so `total`
+        # bounds it: a candidate time is accepted with probability intensity/bound (Ogata).
         wait = exponential(rng, n, total)
+        span = duration - t if t + wait > duration else wait
+        decayed = _decayed(excite, fp, span)
+        excited_integral = 0.0 if excite == 0.0 else (excite - decayed) / fp.hawkes_beta
+        _add_integral(
+            intensity_integral, n, all_limit, base_market, cancel_total, span, excited_integral
+        )
         if t + wait > duration:
             # the overshoot is discarded: by memorylessness the next span starts afresh
-            _add_integral(intensity_integral, n, all_limit, all_market, cancel_total, duration - t)
+            excite = decayed
             break
-        _add_integral(intensity_integral, n, all_limit, all_market, cancel_total, wait)
         t += wait
+        if excite > 0.0:
+            excite = decayed
+            all_market = base_market + excite
+            now_total = all_limit + all_market + cancel_total
+            if uniform(rng, n) * total >= now_total:
+                continue  # a rejected candidate: no event, nothing changes
+            total = now_total
         target = uniform(rng, n) * total
         if target < all_limit:
             side = BID if target < side_limit else ASK
@@ -317,12 +369,15 @@ def advance_flow(
             events[n, EVENT_LIMIT] += 1
         elif target < all_limit + all_market:
             # the event draw is uniform within the market segment: it also decides the side
-            buy = target - all_limit < _buy_probability(s, n, fp, fair, last_best) * all_market
+            buy = (
+                target - all_limit < _buy_probability(s, n, fp, flow_state, last_best) * all_market
+            )
             direction = 1 if buy else -1
             if market_order(s, n, direction, _draw_size(rng, n, fp), AUTO_ID) != 0:
                 events[n, EVENT_REJECTED] += 1
             events[n, EVENT_MARKET] += 1
             events[n, EVENT_MARKET_BUY] += buy
+            excite += fp.hawkes_alpha
         else:
             u_order = uniform(rng, n)
             order_id = _pick_cancel(
@@ -333,6 +388,7 @@ def advance_flow(
             events[n, EVENT_CANCEL] += 1
         _remember_best(s, n, last_best)
         applied += 1
+    flow_state[n, EXCITATION] = excite
     return applied
 
 
@@ -349,7 +405,7 @@ def _advance_range(
     cancel_rates,
     duration,
     last_best,
-    fair,
+    flow_state,
     events,
     intensity_integral,
     applied,
@@ -366,7 +422,7 @@ def _advance_range(
             cancel_rates,
             duration,
             last_best,
-            fair,
+            flow_state,
             events,
             intensity_integral,
         )
@@ -381,7 +437,7 @@ def advance_flow_batch(
     cancel_rates,
     duration,
     last_best,
-    fair,
+    flow_state,
     events,
     intensity_integral,
     applied,
@@ -402,7 +458,7 @@ def advance_flow_batch(
             cancel_rates,
             duration,
             last_best,
-            fair,
+            flow_state,
             events,
             intensity_integral,
             applied,
