@@ -3,6 +3,8 @@ implementation of the same dynamics vectorized over the batch, measured in the s
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from conftest import machine
 
@@ -87,8 +89,6 @@ def test_as_env_4096(benchmark):
     reference = NumpyAS(N, ASParams())
     for a in actions[:5]:
         reference.step(a)
-    import time
-
     best = float("inf")
     for _ in range(5):
         start = time.perf_counter()

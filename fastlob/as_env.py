@@ -23,8 +23,9 @@ from __future__ import annotations
 import gymnasium
 import numpy as np
 
+from fastlob._checks import check_real
 from fastlob._kernels import as_model as _as
-from fastlob.vector import BatchedVectorEnv, check_real
+from fastlob.vector import BatchedVectorEnv
 
 __all__ = ["ASParams", "AvellanedaStoikovVectorEnv"]
 
@@ -100,7 +101,17 @@ class AvellanedaStoikovVectorEnv(BatchedVectorEnv):
             "fills": np.zeros(n, np.int64),
             "mean_spread": np.zeros(n),
         }
-        self._always = np.ones(n, np.bool_)
+        always = np.ones(n, np.bool_)
+        s = self.state
+        self._info = {
+            "pnl": self._pnl,
+            "cash": s.cash,
+            "mid": s.mid,
+            "inventory": s.inventory,
+            "action_clipped": self._clipped,
+            "capped_probability": s.capped_probability,
+        }
+        self._info.update({"_" + key: always for key in list(self._info)})
 
     def _reset_kernel(self, seed, mask):
         self._seed_rng(self.state.rng, seed, mask)
@@ -124,26 +135,23 @@ class AvellanedaStoikovVectorEnv(BatchedVectorEnv):
         )
 
     def _step_info(self) -> dict:
-        s = self.state
-        info = {
-            "pnl": self._pnl,
-            "cash": s.cash,
-            "mid": s.mid,
-            "inventory": s.inventory,
-            "action_clipped": self._clipped,
-            "capped_probability": s.capped_probability,
-        }
-        for key in list(info):
-            info["_" + key] = self._always
+        # The same arrays every step (state and buffers, overwritten in place): only the dict is
+        # new, and the episode arrays are filled without temporaries when episodes end.
+        info = dict(self._info)
         done = self._truncated
         if done.any():
-            ep = self._episode
-            ep["r"][:] = np.where(done, s.episode_return, 0.0)
-            ep["l"][:] = np.where(done, s.step, 0)
-            ep["pnl"][:] = np.where(done, self._pnl, 0.0)
-            ep["inventory"][:] = np.where(done, s.inventory, 0)
-            ep["fills"][:] = np.where(done, s.episode_fills, 0)
-            ep["mean_spread"][:] = np.where(done, s.episode_spread / np.maximum(s.step, 1), 0.0)
+            s, ep = self.state, self._episode
+            for key, source in (
+                ("r", s.episode_return),
+                ("l", s.step),
+                ("pnl", self._pnl),
+                ("inventory", s.inventory),
+                ("fills", s.episode_fills),
+            ):
+                ep[key].fill(0)
+                np.copyto(ep[key], source, where=done)
+            ep["mean_spread"].fill(0.0)
+            np.divide(s.episode_spread, s.step, out=ep["mean_spread"], where=done)
             info["episode"] = ep
             info["_episode"] = done
         return info

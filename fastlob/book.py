@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fastlob._checks import check_int
 from fastlob._kernels import book as _k
 from fastlob._kernels.book_layout import (
     AUTO_ID,
@@ -75,17 +76,6 @@ class Trades(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_int(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and value != value:  # NaN
-            raise ValueError(f"{name} must be an integer in [{low}, {high}], got NaN")
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
-    return value
-
-
 def _check_side(side) -> int:
     if isinstance(side, bool) or not isinstance(side, numbers.Integral) or int(side) not in (1, -1):
         raise ValueError(f"side must be +1 (buy) or -1 (sell), got {side!r}")
@@ -93,11 +83,11 @@ def _check_side(side) -> int:
 
 
 def check_book_params(ladder_levels, order_capacity, trade_capacity) -> BookParams:
-    ladder_levels = _check_int("ladder_levels", ladder_levels, 2, 2**24)
+    ladder_levels = check_int("ladder_levels", ladder_levels, 2, 2**24)
     if ladder_levels & (ladder_levels - 1):
         raise ValueError(f"ladder_levels must be a power of two, got {ladder_levels}")
-    order_capacity = _check_int("order_capacity", order_capacity, 1, 2**30)
-    trade_capacity = _check_int("trade_capacity", trade_capacity, 1, 2**30)
+    order_capacity = check_int("order_capacity", order_capacity, 1, 2**30)
+    trade_capacity = check_int("trade_capacity", trade_capacity, 1, 2**30)
     return BookParams(ladder_levels, order_capacity, trade_capacity)
 
 
@@ -173,7 +163,7 @@ class BookBatch:
         order_capacity: int = 4096,
         trade_capacity: int = 4096,
     ):
-        self.num_books = _check_int("num_books", num_books, 1, 2**24)
+        self.num_books = check_int("num_books", num_books, 1, 2**24)
         self.params = check_book_params(ladder_levels, order_capacity, trade_capacity)
         self.state: BookState = allocate_book_state(self.num_books, self.params)
 
@@ -216,7 +206,7 @@ class BookBatch:
 
         Each row is ``[ask_px, ask_qty, bid_px, bid_qty]``; a missing level reads 0, 0.
         """
-        levels = _check_int("levels", levels, 1, self.params.ladder_levels)
+        levels = check_int("levels", levels, 1, self.params.ladder_levels)
         out = np.zeros((self.num_books, levels, 4), np.int64)
         _k.depth_batch(self.state, out)
         return out
@@ -272,7 +262,7 @@ class OrderBook:
             1,
             ladder_levels=ladder_levels,
             order_capacity=order_capacity,
-            trade_capacity=_check_int("order_capacity", order_capacity, 1, 2**30),
+            trade_capacity=check_int("order_capacity", order_capacity, 1, 2**30),
         )
         self.state = self._batch.state
 
@@ -292,7 +282,7 @@ class OrderBook:
             raise OrderRejected(status, what)
 
     def _check_order_id(self, order_id) -> int:
-        return _check_int("order_id", order_id, 0, MAX_ORDER_ID)
+        return check_int("order_id", order_id, 0, MAX_ORDER_ID)
 
     # -- orders --------------------------------------------------------------------------------
     def limit(self, side, price, qty, order_id=None) -> np.ndarray:
@@ -303,8 +293,8 @@ class OrderBook:
         :attr:`last_order_id`.
         """
         side = _check_side(side)
-        price = _check_int("price", price, 1, MAX_PRICE)
-        qty = _check_int("qty", qty, 1, 2**62)
+        price = check_int("price", price, 1, MAX_PRICE)
+        qty = check_int("qty", qty, 1, 2**62)
         if order_id is None:
             oid = AUTO_ID
         else:
@@ -321,7 +311,7 @@ class OrderBook:
         The unfilled part (if the opposite side runs dry) is dropped; the fills show what traded.
         """
         side = _check_side(side)
-        qty = _check_int("qty", qty, 1, 2**62)
+        qty = check_int("qty", qty, 1, 2**62)
         status = _k.market_order(self.state, 0, side, qty, AUTO_ID)
         self._raise_rejected(status, f"market side={side} qty={qty}")
         return self._fills()
@@ -332,7 +322,7 @@ class OrderBook:
         Returns False if the order is not resting (unknown, filled or cancelled: a normal race).
         """
         oid = self._check_order_id(order_id)
-        amount = 0 if qty is None else _check_int("qty", qty, 1, 2**62)
+        amount = 0 if qty is None else check_int("qty", qty, 1, 2**62)
         return _k.cancel_order(self.state, 0, oid, amount) == OK
 
     def modify(self, order_id, price=None, qty=None):
@@ -343,8 +333,8 @@ class OrderBook:
         as int64 (k, 3), or None if the order is not resting (a normal race, like cancel).
         """
         oid = self._check_order_id(order_id)
-        new_price = 0 if price is None else _check_int("price", price, 1, MAX_PRICE)
-        new_qty = 0 if qty is None else _check_int("qty", qty, 1, 2**62)
+        new_price = 0 if price is None else check_int("price", price, 1, MAX_PRICE)
+        new_qty = 0 if qty is None else check_int("qty", qty, 1, 2**62)
         status = _k.modify_order(self.state, 0, oid, new_price, new_qty)
         if status == UNKNOWN_ORDER:
             return None
@@ -393,7 +383,7 @@ class OrderBook:
 
     def __len__(self) -> int:
         """Number of resting orders."""
-        return int(self.state.resting_orders[0])
+        return int(self.state.side_orders[0].sum())
 
     @property
     def last_order_id(self) -> int:

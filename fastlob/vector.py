@@ -15,7 +15,6 @@ keep.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, ClassVar
 
 import gymnasium
@@ -23,27 +22,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
+from fastlob._checks import check_int
 from fastlob._kernels.rng import seed_states
-
-
-def check_positive_int(name: str, value, low: int = 1, high: int = 2**31) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if not low <= int(value) <= high:
-        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
-    return int(value)
-
-
-def check_real(name: str, value, low: float, high: float, *, low_open=False) -> float:
-    """A finite real in [low, high] (or (low, high] with ``low_open``), else a clear error."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    bad_low = value <= low if low_open else value < low
-    if not np.isfinite(value) or bad_low or value > high:
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {value}")
-    return value
 
 
 class BatchedVectorEnv(gymnasium.vector.VectorEnv):
@@ -59,12 +39,12 @@ class BatchedVectorEnv(gymnasium.vector.VectorEnv):
         seed: int | None,
         device=None,
     ):
-        self.num_envs = check_positive_int("num_envs", num_envs, 1, 2**24)
+        self.num_envs = check_int("num_envs", num_envs, 1, 2**24)
         self.single_observation_space = single_observation_space
         self.single_action_space = single_action_space
         self.observation_space = batch_space(single_observation_space, self.num_envs)
         self.action_space = batch_space(single_action_space, self.num_envs)
-        self._seed = 0 if seed is None else check_positive_int("seed", seed, 0, 2**63 - 1)
+        self._seed = 0 if seed is None else check_int("seed", seed, 0, 2**63 - 1)
         n = self.num_envs
         self._obs = np.zeros((n, *single_observation_space.shape), np.float32)
         self._reward = np.zeros(n, np.float32)
@@ -88,14 +68,11 @@ class BatchedVectorEnv(gymnasium.vector.VectorEnv):
 
         self.device = torch.device(device)
         buffers = (self._obs, self._reward, self._terminated, self._truncated)
-        if self.device.type == "cpu":
-            self._torch_views = tuple(torch.from_numpy(b) for b in buffers)  # shared memory
-            self._torch_device_buffers = None
-        else:
-            self._torch_views = tuple(torch.from_numpy(b) for b in buffers)
+        self._torch_views = tuple(torch.from_numpy(b) for b in buffers)  # shared memory
+        self._torch_device_buffers = None
+        if self.device.type != "cpu":
             self._torch_device_buffers = tuple(
-                torch.empty(b.shape, dtype=v.dtype, device=self.device)
-                for b, v in zip(buffers, self._torch_views, strict=True)
+                torch.empty(v.shape, dtype=v.dtype, device=self.device) for v in self._torch_views
             )
 
     def _outputs(self):
@@ -148,7 +125,7 @@ class BatchedVectorEnv(gymnasium.vector.VectorEnv):
         if seed is None and self._ever_reset:
             return
         if seed is not None:
-            self._seed = check_positive_int("seed", seed, 0, 2**63 - 1)
+            self._seed = check_int("seed", seed, 0, 2**63 - 1)
         index = np.flatnonzero(mask)
         rng[index] = seed_states(self._seed, index)
 

@@ -8,6 +8,7 @@ import numba
 import numpy as np
 import pytest
 import torch
+from conftest import states_equal
 from reference_as import ReferenceASEnv, XorShift64Star, seed_state
 
 import fastlob
@@ -131,7 +132,7 @@ def test_same_seed_same_bits_at_any_thread_count_and_other_seed_differs():
         finally:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     for a, b in zip(*results, strict=True):
-        assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+        assert states_equal(a, b)
     other = rollout(seed=10)
     assert not all(np.array_equal(a[3], b[3]) for a, b in zip(results[0], other, strict=True))
 
@@ -167,7 +168,7 @@ def test_bad_actions_raise_before_any_kernel_runs(actions, exc, word):
     before = [a.copy() for a in env.state]
     with pytest.raises(exc, match=word):
         env.step(actions)
-    assert all(np.array_equal(a, b) for a, b in zip(env.state, before, strict=True))
+    assert states_equal(env.state, before)
 
 
 @pytest.mark.parametrize(

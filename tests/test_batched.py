@@ -77,7 +77,7 @@ def test_same_result_at_any_thread_count():
     (a, sa, ta), (b, sb, tb) = results
     assert np.array_equal(sa, sb)
     assert states_equal(a.state, b.state)
-    assert all(np.array_equal(x, y) for x, y in zip(ta, tb, strict=True))
+    assert states_equal(ta, tb)
 
 
 @pytest.mark.parametrize(
@@ -98,11 +98,11 @@ def test_bad_batches_raise_before_any_book_changes(bad, word):
     before = [a.copy() for a in batch.state]
     with pytest.raises((ValueError, TypeError), match=word):
         batch.apply(bad(messages.copy()))
-    assert all(np.array_equal(a, b) for a, b in zip(batch.state, before, strict=True))
+    assert states_equal(batch.state, before)
     with pytest.raises(ValueError, match="books"):
         batch.apply(random_message_stream(3, 10))
     with pytest.raises(TypeError, match="counts"):
         batch.apply(messages, counts=np.array([1.5, 2.0]))
     with pytest.raises(ValueError, match="counts"):
         batch.apply(messages, counts=np.array([11, 2]))
-    assert all(np.array_equal(a, b) for a, b in zip(batch.state, before, strict=True))
+    assert states_equal(batch.state, before)

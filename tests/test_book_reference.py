@@ -46,7 +46,7 @@ def test_kernels_match_reference_message_by_message(seed, ladder, capacity, conf
         if m % 100 == 0:
             for oid in ref.orders:
                 assert K.queue_ahead(batch.state, 0, oid) == ref.queue_ahead(oid)
-            assert int(batch.state.resting_orders[0]) == len(ref.orders)
+            assert int(batch.state.side_orders[0].sum()) == len(ref.orders)
             sides = [o[0] for o in ref.orders.values()]
             assert batch.state.side_orders[0].tolist() == [sides.count(1), sides.count(-1)]
     assert 0 in seen_status

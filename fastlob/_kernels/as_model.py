@@ -244,8 +244,8 @@ def step_envs(
     bad = first_non_finite(actions)
     if bad >= 0:
         return bad
-    # Chunks of envs per thread, each looped in a plain kernel: a call per env from the parallel
-    # body would pass the state and parameter tuples every time.
+    # Chunks of envs per thread, each looped in a plain kernel, as in the matching driver (there
+    # the state's arrays are arguments, not memory that every store might alias).
     num_envs = actions.shape[0]
     for chunk in prange((num_envs + CHUNK - 1) // CHUNK):
         start = chunk * CHUNK

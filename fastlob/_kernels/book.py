@@ -231,7 +231,6 @@ def _rest(s, n, side, price, qty, order_id, bucket):
     s.level_qty[n, side, lvl] += qty
     s.level_count[n, side, lvl] += 1
     _hash_insert(s, n, order_id, slot, bucket)
-    s.resting_orders[n] += 1
     s.side_orders[n, side] += 1
     best = s.best[n, side]
     if best == EMPTY_PRICE:
@@ -267,7 +266,6 @@ def _remove(s, n, slot):
     s.order_prev[n, slot] = NO_SLOT
     s.order_next[n, slot] = s.free_head[n]
     s.free_head[n] = slot
-    s.resting_orders[n] -= 1
     s.side_orders[n, side] -= 1
     if s.level_count[n, side, lvl] == 0:
         _on_level_emptied(s, n, side, price)
@@ -381,7 +379,8 @@ def _check_order(s, n, side, price, qty, same_best, same_worst, needs_slot):
     if s.trade_count[n] + fills > s.trade_qty.shape[1]:
         return REJECT_TRADE_BUFFER_FULL
     if remainder > 0:
-        if needs_slot and s.resting_orders[n] >= s.order_qty.shape[1]:
+        resting = s.side_orders[n, BID] + s.side_orders[n, ASK]
+        if needs_slot and resting >= s.order_qty.shape[1]:
             return REJECT_POOL_FULL
         if not _fits_ladder(s, n, side, price, same_best, same_worst):
             return REJECT_OUTSIDE_LADDER

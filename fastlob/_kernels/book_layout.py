@@ -138,8 +138,7 @@ class BookState(NamedTuple):
     order_next: np.ndarray  #: int32 (N, K) next slot in the queue (or in the free list)
     order_prev: np.ndarray  #: int32 (N, K) previous slot in the queue
     free_head: np.ndarray  #: int32 (N,) first free slot, or NO_SLOT
-    resting_orders: np.ndarray  #: int64 (N,) number of resting orders
-    side_orders: np.ndarray  #: int64 (N, 2) resting orders per side
+    side_orders: np.ndarray  #: int64 (N, 2) resting orders per side (their sum: the book's)
     id_keys: np.ndarray  #: int64 (N, H) order id in each bucket, or EMPTY_KEY
     id_slots: np.ndarray  #: int32 (N, H) slot of that order
     next_auto_id: np.ndarray  #: int64 (N,) lowest candidate for an assigned id
@@ -181,7 +180,6 @@ def allocate_book_state(num_books: int, params: BookParams) -> BookState:
         order_next=free_links,
         order_prev=np.full((n, k), NO_SLOT, np.int32),
         free_head=np.zeros(n, np.int32),
-        resting_orders=np.zeros(n, np.int64),
         side_orders=np.zeros((n, 2), np.int64),
         id_keys=np.full((n, h), EMPTY_KEY, np.int64),
         id_slots=np.full((n, h), NO_SLOT, np.int32),

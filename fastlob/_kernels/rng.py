@@ -5,7 +5,8 @@ numpy, at the owner). Kernels draw only from their own env's word, never from Nu
 generator, so a trajectory does not depend on which thread ran it: the same seed gives the same
 bits at any ``NUMBA_NUM_THREADS`` and with ``NUMBA_DISABLE_JIT=1``.
 
-xorshift64* (Vigna 2016) is small and fast; its 53 high bits, used here for doubles, pass BigCrush.
+xorshift64* (Vigna 2016) is small and fast; its high bits are its best (the multiplication mixes
+upwards), so doubles take the top 53. It is not a cryptographic generator.
 """
 
 from __future__ import annotations

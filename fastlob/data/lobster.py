@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import polars as pl
@@ -43,8 +44,10 @@ def orderbook_columns(levels: int) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _scan_for_error(path, names, check_value):
-    """Walk the file line by line and raise at the first bad line/field (slow path, errors only)."""
+def _scan_for_error(path, names, check_value) -> NoReturn:
+    """Walk the file line by line and raise at the first bad line/field (slow path, errors only).
+
+    Always raises: if no line is at fault, the error says the file could not be parsed."""
     with open(path) as fh:
         for line_no, line in enumerate(fh, start=1):
             fields = line.rstrip("\r\n").split(",")
@@ -117,7 +120,6 @@ def read_messages(path) -> pl.DataFrame:
         if not df.select(bad.any()).item():
             return df
     _scan_for_error(path, names, _check_message_value)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def read_orderbook(path) -> pl.DataFrame:
@@ -146,7 +148,6 @@ def read_orderbook(path) -> pl.DataFrame:
         if not df.select(bad.any()).item():
             return df
     _scan_for_error(path, names, _check_orderbook_value)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # ---------------------------------------------------------------------------------------------
