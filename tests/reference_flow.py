@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 BID, ASK = 0, 1
+FIRST_FLOW_ID = 2  # ids 0 and 1 are the market maker's quotes: never cancelled by the flow
 SIGN = {BID: 1, ASK: -1}  # ReferenceBook's sides are +1 / -1
 
 
@@ -53,11 +54,21 @@ class ReferenceFlow:
     def price_at(side, opposite, distance):
         return opposite - distance if side == BID else opposite + distance
 
+    def background_queue(self, side, price):
+        queue = self.book.levels.get((SIGN[side], price), [])
+        return [i for i in queue if i >= FIRST_FLOW_ID]
+
     def count_at(self, side, price):
-        return len(self.book.levels.get((SIGN[side], price), []))
+        return len(self.background_queue(side, price))
 
     def side_orders(self, side):
+        """All resting orders of a side (the market maker's included), as the engine counts."""
         return sum(1 for s, _, _ in self.book.orders.values() if s == SIGN[side])
+
+    def background_orders(self, side):
+        return sum(
+            1 for i, (s, _, _) in self.book.orders.items() if s == SIGN[side] and i >= FIRST_FLOW_ID
+        )
 
     def cancel_intensity(self):
         total = 0.0
@@ -69,7 +80,7 @@ class ReferenceFlow:
                 count = self.count_at(side, self.price_at(side, opposite, i))
                 near += count
                 total += self.cancel_rates[i - 1] * count
-            total += self.cancel_rates[levels - 1] * (self.side_orders(side) - near)
+            total += self.cancel_rates[levels - 1] * (self.background_orders(side) - near)
         return total
 
     def orders_beyond(self, side, opposite, levels):
@@ -81,7 +92,7 @@ class ReferenceFlow:
         ids = []
         for p in prices:
             if (side == BID and p < limit) or (side == ASK and p > limit):
-                ids += self.book.levels[(SIGN[side], p)]
+                ids += self.background_queue(side, p)
         return ids
 
     def pick_cancel(self, target, u_order):
@@ -96,10 +107,10 @@ class ReferenceFlow:
                 near += count
                 rate = self.cancel_rates[i - 1] * count
                 if count > 0 and target < acc + rate:
-                    queue = self.book.levels[(SIGN[side], price)]
+                    queue = self.background_queue(side, price)
                     return queue[min(int(u_order * count), count - 1)]
                 acc += rate
-            far = self.side_orders(side) - near
+            far = self.background_orders(side) - near
             rate = self.cancel_rates[levels - 1] * far
             if far > 0 and target < acc + rate:
                 ids = self.orders_beyond(side, opposite, levels)
@@ -151,68 +162,78 @@ class ReferenceFlow:
         self.integral[1] += market * span + excited
         self.integral[2] += cancel * span
 
-    def advance(self, duration):
+    def begin_span(self, duration):
+        self.evolve_fair(duration)
+
+    def next_event(self, t, duration):
+        """Run to the next event and apply it; returns its time, or -1.0 at the span's end."""
         levels = len(self.limit_rates)
         side_limit = 0.0
         for rate in self.limit_rates:
             side_limit += rate
         all_limit = 2.0 * side_limit
         base_market = 2.0 * self.market_rate
-        t = 0.0
-        applied = 0
-        self.evolve_fair(duration)
         while True:
             cancel_total = self.cancel_intensity()
             all_market = base_market + self.excite
             total = all_limit + all_market + cancel_total
             if total <= 0.0:
                 self.add_integral(all_limit, base_market, cancel_total, duration - t, 0.0)
-                break
+                return -1.0
             wait = -math.log(1.0 - self.rng.uniform()) / total
             span = duration - t if t + wait > duration else wait
             decayed = self.decayed(span)
             excited = 0.0 if self.excite == 0.0 else (self.excite - decayed) / self.hawkes_beta
             self.add_integral(all_limit, base_market, cancel_total, span, excited)
+            was_excited = self.excite > 0.0
+            self.excite = decayed
             if t + wait > duration:
-                self.excite = decayed
-                break
+                return -1.0
             t += wait
-            if self.excite > 0.0:
-                self.excite = decayed
+            if was_excited:
                 all_market = base_market + self.excite
                 now_total = all_limit + all_market + cancel_total
                 if self.rng.uniform() * total >= now_total:
                     continue
                 total = now_total
-            target = self.rng.uniform() * total
-            if target < all_limit:
-                side = BID if target < side_limit else ASK
-                within = target if side == BID else target - side_limit
-                distance, acc = levels, 0.0
-                for i in range(levels):
-                    acc += self.limit_rates[i]
-                    if within < acc:
-                        distance = i + 1
-                        break
-                price = self.price_at(side, self.ref_best(1 - side), distance)
-                size = self.draw_size()
-                status, fills = (1, []) if price < 1 else self.book.limit(SIGN[side], price, size)
-                self.fills += fills
-                self.events[3] += status != 0
-                self.events[0] += 1
-            elif target < all_limit + all_market:
-                buy = target - all_limit < self.buy_probability() * all_market
-                _, fills = self.book.market(1 if buy else -1, self.draw_size())
-                self.fills += fills
-                self.events[1] += 1
-                self.events[4] += buy
-                self.excite += self.hawkes_alpha
-            else:
-                u_order = self.rng.uniform()
-                order_id = self.pick_cancel(target - all_limit - all_market, u_order)
-                if order_id is not None:
-                    self.book.cancel(order_id)
-                self.events[2] += 1
-            self.remember_best()
+            break
+        target = self.rng.uniform() * total
+        if target < all_limit:
+            side = BID if target < side_limit else ASK
+            within = target if side == BID else target - side_limit
+            distance, acc = levels, 0.0
+            for i in range(levels):
+                acc += self.limit_rates[i]
+                if within < acc:
+                    distance = i + 1
+                    break
+            price = self.price_at(side, self.ref_best(1 - side), distance)
+            size = self.draw_size()
+            status, fills = (1, []) if price < 1 else self.book.limit(SIGN[side], price, size)
+            self.fills += fills
+            self.events[3] += status != 0
+            self.events[0] += 1
+        elif target < all_limit + all_market:
+            buy = target - all_limit < self.buy_probability() * all_market
+            _, fills = self.book.market(1 if buy else -1, self.draw_size())
+            self.fills += fills
+            self.events[1] += 1
+            self.events[4] += buy
+            self.excite += self.hawkes_alpha
+        else:
+            u_order = self.rng.uniform()
+            order_id = self.pick_cancel(target - all_limit - all_market, u_order)
+            if order_id is not None:
+                self.book.cancel(order_id)
+            self.events[2] += 1
+        self.remember_best()
+        return t
+
+    def advance(self, duration):
+        self.begin_span(duration)
+        t, applied = 0.0, 0
+        while True:
+            t = self.next_event(t, duration)
+            if t < 0.0:
+                return applied
             applied += 1
-        return applied

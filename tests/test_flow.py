@@ -215,3 +215,26 @@ def test_cst_rate_curves():
     assert F.cst_limit_rates(7).tolist()[:5] == [1.85, 1.51, 1.09, 0.88, 0.77]
     assert F.cst_limit_rates(7)[6] == pytest.approx(1.92 / 7**0.52)
     assert F.cst_cancel_rates(7).tolist() == [0.71, 0.81, 0.68, 0.56, 0.47, 0.47, 0.47]
+
+
+def test_flow_never_cancels_the_market_makers_orders():
+    """Ids below FIRST_FLOW_ID are the market maker's: with no market orders to fill them, they
+    outlive every background order around them however high the cancellation rates."""
+    batch, _ = seeded_books(1)  # ids 0 and 1 are the first bid and ask, at MID -/+ 1
+    from fastlob._kernels.book import find_slot
+
+    params = F.FlowParams(market_rate=0.0)
+    limit_rates, cancel_rates = F.cst_limit_rates(5), np.full(5, 5.0)
+    rng = seed_states(3, np.arange(1))
+    last_best = np.array([[MID - 1, MID + 1]], np.int64)
+    fair = np.zeros((1, 3))
+    events = np.zeros((1, F.NUM_EVENTS), np.int64)
+    integral = np.zeros((1, 3))
+    for _ in range(20):
+        F.advance_flow(
+            batch.state, 0, rng, params, limit_rates, cancel_rates, 1.0, last_best, fair,
+            events, integral,
+        )  # fmt: skip
+    assert events[0, F.EVENT_CANCEL] > 200
+    assert find_slot(batch.state, 0, 0) >= 0 and find_slot(batch.state, 0, 1) >= 0
+    assert find_slot(batch.state, 0, 2) < 0  # ordinary orders of the seeded book are gone

@@ -623,6 +623,36 @@ def apply_messages(s, messages, message_count, out_status):
         apply_book_messages(s, n, messages[n], message_count[n], out_status[n])
 
 
+@njit
+def clear_book(s, n):
+    """Empty book ``n`` (every level, the pool, the id table and the trade buffer), as
+    ``allocate_book_state`` leaves it; ``status_count`` keeps counting. Mutates in place."""
+    s.level_qty[n, :, :] = 0
+    s.level_count[n, :, :] = 0
+    s.level_head[n, :, :] = NO_SLOT
+    s.level_tail[n, :, :] = NO_SLOT
+    s.best[n, :] = EMPTY_PRICE
+    s.worst[n, :] = EMPTY_PRICE
+    capacity = s.order_id.shape[1]
+    for slot in range(capacity):
+        s.order_id[n, slot] = EMPTY_KEY
+        s.order_qty[n, slot] = 0
+        s.order_price[n, slot] = 0
+        s.order_side[n, slot] = 0
+        s.order_seq[n, slot] = 0
+        s.order_next[n, slot] = slot + 1
+        s.order_prev[n, slot] = NO_SLOT
+    s.order_next[n, capacity - 1] = NO_SLOT
+    s.free_head[n] = 0
+    s.side_orders[n, :] = 0
+    s.id_keys[n, :] = EMPTY_KEY
+    s.id_slots[n, :] = NO_SLOT
+    s.next_auto_id[n] = 0
+    s.last_order_id[n] = AUTO_ID
+    s.seq[n] = 0
+    s.trade_count[n] = 0
+
+
 # ---------------------------------------------------------------------------------------------
 # queries
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,13 @@ A market order is then a buy with probability ``1 / (1 + exp(-informed_tilt * (v
 order flow leans towards the fair value and quotes on the wrong side of it are picked off:
 adverse selection is real. With ``informed_tilt = 0`` buys and sells are equally likely.
 
-Rates are per second; ``advance_flow`` runs the events of one time span. When one side of a book
+The market maker's own orders (ids below ``FIRST_FLOW_ID``: its bid and its ask quote) are not
+background orders: they are neither counted in the cancellation intensity nor ever cancelled by
+the flow. Books driven by the flow assign their ids from ``FIRST_FLOW_ID`` up.
+
+Rates are per second; ``advance_flow`` runs the events of one time span; ``begin_span`` and
+``next_event`` are its two halves, for callers that act between events (the market-making
+simulator accounts for every fill as it happens). When one side of a book
 is empty, distances on the other side are measured from that side's last known best price.
 Order sizes are uniform integers in ``[size_min, size_max]`` (fixed when equal).
 
@@ -39,7 +45,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fastlob._kernels.book import _level, cancel_order, limit_order, market_order
+from fastlob._kernels.book import _level, cancel_order, find_slot, limit_order, market_order
 from fastlob._kernels.book_layout import ASK, AUTO_ID, BID, EMPTY_PRICE, NO_SLOT
 from fastlob._kernels.rng import exponential, standard_normal, uniform
 from fastlob._numba import njit, prange
@@ -65,6 +71,9 @@ FAIR_LEVEL = 1
 EXCITATION = 2
 #: width of ``flow_state``
 FLOW_STATE_WIDTH = 3
+
+#: order ids below this one belong to the market maker and are never cancelled by the flow
+FIRST_FLOW_ID = 2
 
 #: Cont, Stoikov & Talreja (2010), Table 2: limit-order rates at distance 1..5 (per second)
 CST_LIMIT_RATES = (1.85, 1.51, 1.09, 0.88, 0.77)
@@ -130,8 +139,40 @@ def _price_at_distance(side, opposite_best, distance):
 
 
 @njit
-def _count_at(s, n, side, price):
-    """Resting orders of ``side`` at ``price`` (0 outside the side's resting range)."""
+def guards_of(s, n):
+    """Side and price of the market maker's orders (ids 0 and 1): ``(side0, price0, side1,
+    price1)``, side -1 for an id that is not resting."""
+    side0 = -1
+    price0 = EMPTY_PRICE
+    side1 = -1
+    price1 = EMPTY_PRICE
+    slot = find_slot(s, n, 0)
+    if slot != NO_SLOT:
+        side0 = s.order_side[n, slot]
+        price0 = s.order_price[n, slot]
+    slot = find_slot(s, n, 1)
+    if slot != NO_SLOT:
+        side1 = s.order_side[n, slot]
+        price1 = s.order_price[n, slot]
+    return side0, price0, side1, price1
+
+
+@njit(inline="always")
+def _guarded_at(guards, side, price):
+    """Market-maker orders resting on ``side`` at ``price`` (0, 1 or 2)."""
+    side0, price0, side1, price1 = guards
+    return (side0 == side and price0 == price) + (side1 == side and price1 == price)
+
+
+@njit
+def _guarded_on(guards, side):
+    """Market-maker orders resting on ``side``."""
+    return (guards[0] == side) + (guards[2] == side)
+
+
+@njit
+def _count_at(s, n, side, price, guards):
+    """Background orders of ``side`` resting at ``price`` (0 outside the side's resting range)."""
     best = s.best[n, side]
     if best == EMPTY_PRICE or price < 1:
         return 0
@@ -140,11 +181,11 @@ def _count_at(s, n, side, price):
     high = max(best, worst)
     if price < low or price > high:
         return 0
-    return s.level_count[n, side, _level(s, price)]
+    return s.level_count[n, side, _level(s, price)] - _guarded_at(guards, side, price)
 
 
-@njit
-def _cancel_intensity(s, n, cancel_rates, last_best):
+@njit(inline="always")
+def _cancel_intensity(s, n, cancel_rates, last_best, guards):
     """Total cancellation rate of book ``n``: bids at distances 1..D, bids beyond, then asks."""
     total = 0.0
     levels = cancel_rates.shape[0]
@@ -152,37 +193,42 @@ def _cancel_intensity(s, n, cancel_rates, last_best):
         opposite = _reference_best(s, n, 1 - side, last_best)
         near = 0
         for i in range(1, levels + 1):
-            count = _count_at(s, n, side, _price_at_distance(side, opposite, i))
+            count = _count_at(s, n, side, _price_at_distance(side, opposite, i), guards)
             near += count
             total += cancel_rates[i - 1] * count
-        total += cancel_rates[levels - 1] * (s.side_orders[n, side] - near)
+        far = s.side_orders[n, side] - _guarded_on(guards, side) - near
+        total += cancel_rates[levels - 1] * far
     return total
 
 
 @njit
 def _kth_order_at(s, n, side, price, k):
-    """Id of the k-th (0-based) order in the queue at ``price``."""
+    """Id of the k-th (0-based) background order in the queue at ``price``."""
     slot = s.level_head[n, side, _level(s, price)]
-    for _ in range(k):
+    while True:
+        if s.order_id[n, slot] >= FIRST_FLOW_ID:
+            if k == 0:
+                return s.order_id[n, slot]
+            k -= 1
         slot = s.order_next[n, slot]
-    return s.order_id[n, slot]
 
 
 @njit
-def _kth_order_beyond(s, n, side, opposite, levels, k):
-    """Id of the k-th order (walking away from the opposite best) farther than ``levels``."""
+def _kth_order_beyond(s, n, side, opposite, levels, k, guards):
+    """Id of the k-th background order (walking away from the opposite best) farther than
+    ``levels``."""
     price = _price_at_distance(side, opposite, levels)
     step = -1 if side == BID else 1
     while True:
         price += step
-        count = _count_at(s, n, side, price)
+        count = _count_at(s, n, side, price, guards)
         if k < count:
             return _kth_order_at(s, n, side, price, k)
         k -= count
 
 
-@njit
-def _pick_cancel(s, n, target, cancel_rates, last_best, u_order):
+@njit(inline="always")
+def _pick_cancel(s, n, target, cancel_rates, last_best, u_order, guards):
     """Id of the order whose cancellation the draw ``target`` (in [0, intensity)) selects."""
     levels = cancel_rates.shape[0]
     acc = 0.0
@@ -191,17 +237,17 @@ def _pick_cancel(s, n, target, cancel_rates, last_best, u_order):
         near = 0
         for i in range(1, levels + 1):
             price = _price_at_distance(side, opposite, i)
-            count = _count_at(s, n, side, price)
+            count = _count_at(s, n, side, price, guards)
             near += count
             rate = cancel_rates[i - 1] * count
             if count > 0 and target < acc + rate:
                 return _kth_order_at(s, n, side, price, min(int(u_order * count), count - 1))
             acc += rate
-        far = s.side_orders[n, side] - near
+        far = s.side_orders[n, side] - _guarded_on(guards, side) - near
         rate = cancel_rates[levels - 1] * far
         if far > 0 and target < acc + rate:
             k = min(int(u_order * far), far - 1)
-            return _kth_order_beyond(s, n, side, opposite, levels, k)
+            return _kth_order_beyond(s, n, side, opposite, levels, k, guards)
         acc += rate
     return NO_SLOT  # rounding at the very top of the range: no cancellation
 
@@ -263,6 +309,142 @@ def _decayed(excite, fp, span):
 
 
 @njit
+def begin_span(rng, n, fp, flow_state, duration):
+    """Start a span of ``duration`` seconds: the fair value of book ``n`` moves (one normal
+    draw when ``fair_sigma > 0``). Follow with :func:`next_event` until it returns -1."""
+    _evolve_fair(rng, n, fp, flow_state, duration)
+
+
+@njit(inline="always")
+def next_event(
+    s,
+    n,
+    rng,
+    fp,
+    limit_rates,
+    cancel_rates,
+    t,
+    duration,
+    last_best,
+    flow_state,
+    events,
+    intensity_integral,
+    guards,
+):
+    """Run book ``n``'s flow from time ``t`` of the span to its next event and apply that event.
+
+    Parameters
+    ----------
+    s : BookState
+        Books; book ``n`` is mutated in place (fills land in its trade buffer).
+    n : int
+        Book index.
+    rng : ndarray[uint64], shape (N,)
+        Per-book generators (mutated).
+    fp : FlowParams
+    limit_rates, cancel_rates : ndarray[float64], shape (D,)
+        lambda(1..D) per side, theta(1..D) per order.
+    t, duration : float
+        Seconds since the span began, and the span's length.
+    last_best : ndarray[int64], shape (N, 2)
+        Last known best bid and ask, the reference of an empty side (updated).
+    flow_state : ndarray[float64], shape (N, 3)
+        Per book: fair value and its long-run level (ticks), and the Hawkes excitation of the
+        market-order rate (1/s); the excitation is updated.
+    events : ndarray[int64], shape (N, NUM_EVENTS)
+        Event counters (incremented).
+    intensity_integral : ndarray[float64], shape (N, 3)
+        Incremented by the integral of the limit, market and cancellation intensities up to the
+        event (their compensators: between events every intensity is constant, or decays
+        exponentially for the Hawkes part, so the integral is exact). ``count - integral`` has
+        mean 0 and variance close to the integral: the tests use it to check realised rates.
+    guards : tuple of 4 ints
+        ``(side, price)`` of order id 0 then of id 1, the market maker's orders, side -1 for one
+        that is not resting: exactly what :func:`guards_of` finds in the book. A caller that
+        tracks its own orders passes them (saving two lookups per event).
+
+    Returns
+    -------
+    float
+        Time of the event within the span, or -1.0 if the span ended first (the overshoot of
+        the last waiting time is discarded: by memorylessness the next span starts afresh).
+    """
+    levels = limit_rates.shape[0]
+    side_limit = 0.0
+    for i in range(levels):
+        side_limit += limit_rates[i]
+    all_limit = 2.0 * side_limit
+    base_market = 2.0 * fp.market_rate
+    while True:
+        excite = flow_state[n, EXCITATION]
+        cancel_total = _cancel_intensity(s, n, cancel_rates, last_best, guards)
+        all_market = base_market + excite
+        total = all_limit + all_market + cancel_total
+        if total <= 0.0:
+            _add_integral(
+                intensity_integral, n, all_limit, base_market, cancel_total, duration - t, 0.0
+            )
+            return -1.0
+        # With Hawkes excitation the intensity only decays until the next event, so `total`
+        # bounds it: a candidate time is accepted with probability intensity/bound (Ogata).
+        wait = exponential(rng, n, total)
+        span = duration - t if t + wait > duration else wait
+        decayed = _decayed(excite, fp, span)
+        excited_integral = 0.0 if excite == 0.0 else (excite - decayed) / fp.hawkes_beta
+        _add_integral(
+            intensity_integral, n, all_limit, base_market, cancel_total, span, excited_integral
+        )
+        flow_state[n, EXCITATION] = decayed
+        if t + wait > duration:
+            return -1.0
+        t += wait
+        if excite > 0.0:
+            all_market = base_market + decayed
+            now_total = all_limit + all_market + cancel_total
+            if uniform(rng, n) * total >= now_total:
+                continue  # a rejected candidate: no event, nothing changes
+            total = now_total
+        break
+    target = uniform(rng, n) * total
+    if target < all_limit:
+        side = BID if target < side_limit else ASK
+        within = target if side == BID else target - side_limit
+        distance = levels
+        acc = 0.0
+        for i in range(levels):
+            acc += limit_rates[i]
+            if within < acc:
+                distance = i + 1
+                break
+        opposite = _reference_best(s, n, 1 - side, last_best)
+        price = _price_at_distance(side, opposite, distance)
+        size = _draw_size(rng, n, fp)
+        direction = 1 if side == BID else -1
+        if price < 1 or limit_order(s, n, direction, price, size, AUTO_ID) != 0:
+            events[n, EVENT_REJECTED] += 1
+        events[n, EVENT_LIMIT] += 1
+    elif target < all_limit + all_market:
+        # the event draw is uniform within the market segment: it also decides the side
+        buy = target - all_limit < _buy_probability(s, n, fp, flow_state, last_best) * all_market
+        direction = 1 if buy else -1
+        if market_order(s, n, direction, _draw_size(rng, n, fp), AUTO_ID) != 0:
+            events[n, EVENT_REJECTED] += 1
+        events[n, EVENT_MARKET] += 1
+        events[n, EVENT_MARKET_BUY] += buy
+        flow_state[n, EXCITATION] += fp.hawkes_alpha
+    else:
+        u_order = uniform(rng, n)
+        order_id = _pick_cancel(
+            s, n, target - all_limit - all_market, cancel_rates, last_best, u_order, guards
+        )
+        if order_id != NO_SLOT:
+            cancel_order(s, n, order_id, 0)
+        events[n, EVENT_CANCEL] += 1
+    _remember_best(s, n, last_best)
+    return t
+
+
+@njit
 def advance_flow(
     s,
     n,
@@ -278,118 +460,37 @@ def advance_flow(
 ):
     """Run the background flow of book ``n`` for ``duration`` seconds, event by event.
 
-    Parameters
-    ----------
-    s : BookState
-        Books; book ``n`` is mutated in place (fills land in its trade buffer).
-    n : int
-        Book index.
-    rng : ndarray[uint64], shape (N,)
-        Per-book generators (mutated).
-    fp : FlowParams
-    limit_rates, cancel_rates : ndarray[float64], shape (D,)
-        lambda(1..D) per side, theta(1..D) per order.
-    duration : float
-        Seconds to simulate.
-    last_best : ndarray[int64], shape (N, 2)
-        Last known best bid and ask, the reference of an empty side (updated).
-    flow_state : ndarray[float64], shape (N, 3)
-        Per book: fair value and its long-run level (ticks), and the Hawkes excitation of the
-        market-order rate (1/s); the value and the excitation are updated.
-    events : ndarray[int64], shape (N, NUM_EVENTS)
-        Event counters (incremented).
-    intensity_integral : ndarray[float64], shape (N, 3)
-        Incremented by the integral over the span of the limit, market and cancellation
-        intensities (the compensators of the three counts: between events every intensity is
-        constant, so the integral is exact). ``count - integral`` has mean 0 and variance close
-        to the integral: the tests use it to check the realised rates.
+    Arguments as :func:`next_event`; ``flow_state``'s fair value moves once at the start.
+    Fills land in the book's trade buffer: its capacity must hold the span's fills (an event
+    whose fills would not fit is rejected and counted in ``EVENT_REJECTED``).
 
     Returns
     -------
     int
         Number of events applied.
     """
-    levels = limit_rates.shape[0]
-    side_limit = 0.0
-    for i in range(levels):
-        side_limit += limit_rates[i]
-    all_limit = 2.0 * side_limit
-    base_market = 2.0 * fp.market_rate
-    excite = flow_state[n, EXCITATION]
+    begin_span(rng, n, fp, flow_state, duration)
     applied = 0
     t = 0.0
-    _evolve_fair(rng, n, fp, flow_state, duration)
     while True:
-        cancel_total = _cancel_intensity(s, n, cancel_rates, last_best)
-        all_market = base_market + excite
-        total = all_limit + all_market + cancel_total
-        if total <= 0.0:
-            _add_integral(
-                intensity_integral, n, all_limit, base_market, cancel_total, duration - t, 0.0
-            )
-            break
-        # With Hawkes excitation the intensity only decays until the next event, so `total`
-        # bounds it: a candidate time is accepted with probability intensity/bound (Ogata).
-        wait = exponential(rng, n, total)
-        span = duration - t if t + wait > duration else wait
-        decayed = _decayed(excite, fp, span)
-        excited_integral = 0.0 if excite == 0.0 else (excite - decayed) / fp.hawkes_beta
-        _add_integral(
-            intensity_integral, n, all_limit, base_market, cancel_total, span, excited_integral
+        t = next_event(
+            s,
+            n,
+            rng,
+            fp,
+            limit_rates,
+            cancel_rates,
+            t,
+            duration,
+            last_best,
+            flow_state,
+            events,
+            intensity_integral,
+            guards_of(s, n),
         )
-        if t + wait > duration:
-            # the overshoot is discarded: by memorylessness the next span starts afresh
-            excite = decayed
-            break
-        t += wait
-        if excite > 0.0:
-            excite = decayed
-            all_market = base_market + excite
-            now_total = all_limit + all_market + cancel_total
-            if uniform(rng, n) * total >= now_total:
-                continue  # a rejected candidate: no event, nothing changes
-            total = now_total
-        target = uniform(rng, n) * total
-        if target < all_limit:
-            side = BID if target < side_limit else ASK
-            within = target if side == BID else target - side_limit
-            distance = levels
-            acc = 0.0
-            for i in range(levels):
-                acc += limit_rates[i]
-                if within < acc:
-                    distance = i + 1
-                    break
-            opposite = _reference_best(s, n, 1 - side, last_best)
-            price = _price_at_distance(side, opposite, distance)
-            size = _draw_size(rng, n, fp)
-            direction = 1 if side == BID else -1
-            if price < 1 or limit_order(s, n, direction, price, size, AUTO_ID) != 0:
-                events[n, EVENT_REJECTED] += 1
-            events[n, EVENT_LIMIT] += 1
-        elif target < all_limit + all_market:
-            # the event draw is uniform within the market segment: it also decides the side
-            buy = (
-                target - all_limit < _buy_probability(s, n, fp, flow_state, last_best) * all_market
-            )
-            direction = 1 if buy else -1
-            if market_order(s, n, direction, _draw_size(rng, n, fp), AUTO_ID) != 0:
-                events[n, EVENT_REJECTED] += 1
-            events[n, EVENT_MARKET] += 1
-            events[n, EVENT_MARKET_BUY] += buy
-            excite += fp.hawkes_alpha
-        else:
-            u_order = uniform(rng, n)
-            order_id = _pick_cancel(
-                s, n, target - all_limit - all_market, cancel_rates, last_best, u_order
-            )
-            if order_id != NO_SLOT:
-                cancel_order(s, n, order_id, 0)
-            events[n, EVENT_CANCEL] += 1
-        _remember_best(s, n, last_best)
+        if t < 0.0:
+            return applied
         applied += 1
-    flow_state[n, EXCITATION] = excite
-    return applied
 
 
 #: books per chunk of the parallel flow driver
