@@ -102,3 +102,53 @@ class RandomQuotes(_Strategy):
     def offsets(self, q, tau):
         draws = self._rng.uniform(self.low, self.high, size=(2, q.shape[0]))
         return draws[0], draws[1]
+
+
+@dataclass
+class OrderBookQuotes:
+    """Run a strategy on ``fastlob.MarketMakingVectorEnv``: ``act(obs)`` reads the inventory (obs
+    column 0 times ``max_inventory``, in lots) and the time left (column 30 times ``horizon``, in
+    seconds), asks the strategy for offsets in ticks, clips them to ``[-max_offset,
+    max_offset]`` and returns float32 (N, 5) actions ``[bid_offset, ask_offset, quote_size,
+    quote_size, 0]``."""
+
+    strategy: _Strategy
+    max_inventory: float
+    horizon: float
+    max_offset: float
+    quote_size: float = 1.0
+
+    @classmethod
+    def for_config(cls, strategy: _Strategy, config, quote_size: float = 1.0) -> OrderBookQuotes:
+        """Scales taken from a ``fastlob.MarketMakingConfig``."""
+        return cls(
+            strategy,
+            max_inventory=float(config.max_inventory),
+            horizon=config.episode_steps * config.dt,
+            max_offset=float(config.max_offset),
+            quote_size=quote_size,
+        )
+
+    def act(self, obs) -> np.ndarray:
+        obs = _as_numpy(obs)
+        q = obs[:, 0].astype(np.float64) * self.max_inventory
+        tau = obs[:, 30].astype(np.float64) * self.horizon
+        bid, ask = self.strategy.offsets(q, tau)
+        actions = np.zeros((obs.shape[0], 5), np.float32)
+        actions[:, 0] = np.clip(bid, -self.max_offset, self.max_offset)
+        actions[:, 1] = np.clip(ask, -self.max_offset, self.max_offset)
+        actions[:, 2:4] = self.quote_size
+        return actions
+
+
+def order_book_baselines(config, calibration, gamma: float = 0.01, half_spread: float = 1.0):
+    """The classical strategies on the order-book env, with A, k and sigma from
+    ``fastlob.calibration.calibrate`` (ticks and seconds): {name: OrderBookQuotes}."""
+    params = {"gamma": gamma, "sigma": calibration.sigma, "k": calibration.decay}
+    strategies = {
+        "avellaneda_stoikov": AvellanedaStoikov(**params),
+        "glft": GueantLehalleFernandezTapia(**params, intensity=calibration.intensity),
+        "fixed_spread": FixedSpread(half_spread=half_spread),
+        "random": RandomQuotes(low=0.0, high=float(config.max_offset)),
+    }
+    return {name: OrderBookQuotes.for_config(s, config) for name, s in strategies.items()}

@@ -20,10 +20,22 @@ from fastlob._kernels.book_layout import (
 from fastlob._version import __version__
 from fastlob.as_env import ASParams, AvellanedaStoikovVectorEnv
 from fastlob.book import BookBatch, OrderBook, OrderRejected, Trades
+from fastlob.env import (
+    FlowParams,
+    MarketMakingConfig,
+    MarketMakingEnv,
+    MarketMakingVectorEnv,
+    RewardConfig,
+)
 
 _gymnasium.register(
     id="fastlob/AvellanedaStoikov-v0",
     vector_entry_point="fastlob.as_env:AvellanedaStoikovVectorEnv",
+)
+_gymnasium.register(
+    id="fastlob/MarketMaking-v0",
+    entry_point="fastlob.env:MarketMakingEnv",
+    vector_entry_point="fastlob.env:MarketMakingVectorEnv",
 )
 
 __all__ = [
@@ -43,6 +55,11 @@ __all__ = [
     "ASParams",
     "AvellanedaStoikovVectorEnv",
     "BookBatch",
+    "FlowParams",
+    "MarketMakingConfig",
+    "MarketMakingEnv",
+    "MarketMakingVectorEnv",
+    "RewardConfig",
     "OrderBook",
     "OrderRejected",
     "Trades",

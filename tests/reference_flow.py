@@ -41,7 +41,8 @@ class ReferenceFlow:
         self.excite = 0.0
         self.integral = [0.0, 0.0, 0.0]
         self.events = [0, 0, 0, 0, 0]
-        self.fills = []
+        self.fills = []  # (maker id, price, qty) of every fill
+        self.trades = []  # (maker id, taker side +1/-1, price, qty) of every fill
 
     def best(self, side):
         return self.book.best(SIGN[side])
@@ -211,12 +212,14 @@ class ReferenceFlow:
             size = self.draw_size()
             status, fills = (1, []) if price < 1 else self.book.limit(SIGN[side], price, size)
             self.fills += fills
+            self.trades += [(m, SIGN[side], p, q) for m, p, q in fills]
             self.events[3] += status != 0
             self.events[0] += 1
         elif target < all_limit + all_market:
             buy = target - all_limit < self.buy_probability() * all_market
             _, fills = self.book.market(1 if buy else -1, self.draw_size())
             self.fills += fills
+            self.trades += [(m, 1 if buy else -1, p, q) for m, p, q in fills]
             self.events[1] += 1
             self.events[4] += buy
             self.excite += self.hawkes_alpha

@@ -22,6 +22,7 @@ KERNEL_TESTS = [
     "test_batched.py",
     "test_as_env.py",
     "test_flow.py",
+    "test_mm_env.py",
 ]
 IN_LANE = "FASTLOB_TEST_LANE"
 

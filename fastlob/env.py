@@ -1,0 +1,501 @@
+"""The market-making simulator: N order books with background flow and one market maker each,
+behind the Gymnasium 1.x vector API (``MarketMakingVectorEnv``) and as a single ``gymnasium.Env``
+(``MarketMakingEnv``).
+
+The dynamics of a step (latency, cancel/replace with queue priority, fees, the position limit,
+accounting) are documented in ``fastlob._kernels.mm``; the background flow in
+``fastlob._kernels.flow``. This module owns the buffers, validates the configuration and the
+actions at the boundary, and builds ``info``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from fastlob._checks import check_int, check_real
+from fastlob._kernels import flow as _flow
+from fastlob._kernels import mm as _mm
+from fastlob._kernels.book_layout import BookParams, allocate_book_state, state_nbytes
+from fastlob.vector import BatchedVectorEnv
+
+__all__ = [
+    "FlowParams",
+    "MarketMakingConfig",
+    "MarketMakingEnv",
+    "MarketMakingVectorEnv",
+    "RewardConfig",
+]
+
+FlowParams = _flow.FlowParams
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Weights of the reward. Per step, in ticks x lots (one tick on one lot is 1):
+
+    ``scale * (dPnL / (tick_size * lot_size) - inventory_penalty * q**2
+    - target_penalty * (q - target * max_inventory)**2 + spread_capture * captured)``
+
+    where ``q`` is the inventory in lots after the step, ``target`` the action's inventory target
+    and ``captured`` the spread captured by this step's fills (side x (mid - price) x lots). The
+    pure PnL is always reported separately in ``info["pnl"]``.
+    """
+
+    #: multiplies the whole reward
+    scale: float = 1.0
+    #: lambda of the quadratic inventory penalty, per lot squared per step
+    inventory_penalty: float = 0.0
+    #: weight of the squared distance to the inventory target, per lot squared per step
+    target_penalty: float = 0.0
+    #: weight of the spread captured (the seed design's spread-capture incentive)
+    spread_capture: float = 0.0
+
+
+@dataclass(frozen=True)
+class MarketMakingConfig:
+    """Every parameter of the market-making simulator, validated when an env is built.
+
+    Prices are in ticks, quantities in lots, times in seconds, money in currency units.
+    """
+
+    #: seconds per step
+    dt: float = 1.0
+    #: steps per episode (then the episode is truncated)
+    episode_steps: int = 1000
+    #: seconds from an action to its quotes reaching the book; 0 <= latency < dt
+    latency: float = 0.05
+    #: currency per tick
+    tick_size: float = 0.01
+    #: units per lot
+    lot_size: float = 100.0
+    #: mid price at reset (ticks)
+    initial_price: int = 10_000
+    #: one-lot orders per level at reset, on each of the flow's levels on each side
+    initial_depth: int = 2
+    #: seconds of background flow run at reset before the first observation
+    warmup: float = 10.0
+    #: background flow parameters (Cont-Stoikov-Talreja defaults)
+    flow: FlowParams = field(default_factory=FlowParams)
+    #: D, the levels the flow places orders at (1..D ticks from the opposite best)
+    flow_levels: int = 10
+    #: lambda(1..D) per second per side; None for the CST curve (``flow.cst_limit_rates``)
+    limit_rates: tuple[float, ...] | None = None
+    #: theta(1..D) per order per second; None for the CST curve (``flow.cst_cancel_rates``)
+    cancel_rates: tuple[float, ...] | None = None
+    #: price levels per side of each book (a power of two): resting prices span fewer ticks
+    ladder_levels: int = 256
+    #: order slots per book
+    order_capacity: int = 256
+    #: position limit in lots: quotes are cut so that |inventory| never exceeds it
+    max_inventory: int = 20
+    #: largest quote size in lots (the action space's bound)
+    max_quote_size: int = 5
+    #: largest |offset| of a quote from the mid in ticks (the action space's bound)
+    max_offset: float = 10.0
+    #: fee rate on the notional of a maker fill (negative: a rebate)
+    maker_fee: float = -0.00002
+    #: fee rate on the notional of a taker fill
+    taker_fee: float = 0.00003
+    #: terminate when the PnL falls this far (currency) below its running peak
+    max_drawdown: float = math.inf
+    #: terminate when |inventory| reaches max_inventory
+    terminate_on_max_inventory: bool = False
+    #: steps after a fill at which it is marked out (adverse selection, markout PnL)
+    markout_steps: int = 10
+    #: weight of the past in the alpha and signed-flow averages (per step)
+    signal_decay: float = 0.9
+    #: lots that count as 1 in the queue, size and flow features
+    depth_scale: float = 10.0
+    #: reward weights
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+    def replace(self, **changes) -> MarketMakingConfig:
+        """A copy with ``changes`` (also accepts ``flow=dict`` and ``reward=dict`` updates)."""
+        for name, cls in (("flow", None), ("reward", RewardConfig)):
+            if isinstance(changes.get(name), dict):
+                base = getattr(self, name)
+                changes[name] = (
+                    base._replace(**changes[name])
+                    if cls is None
+                    else dataclasses.replace(base, **changes[name])
+                )
+        return dataclasses.replace(self, **changes)
+
+
+def check_flow_params(fp: FlowParams, name: str = "config.flow") -> FlowParams:
+    """Validate every field of the background flow; returns it with normalised types."""
+    if not isinstance(fp, FlowParams):
+        raise TypeError(f"{name} must be a FlowParams, got {type(fp).__name__}")
+    size_min = check_int(f"{name}.size_min", fp.size_min, 1, 10**6)
+    checked = FlowParams(
+        market_rate=check_real(f"{name}.market_rate", fp.market_rate, 0.0, 1e6),
+        size_min=size_min,
+        size_max=check_int(f"{name}.size_max", fp.size_max, size_min, 10**6),
+        informed_tilt=check_real(f"{name}.informed_tilt", fp.informed_tilt, 0.0, 1e3),
+        fair_sigma=check_real(f"{name}.fair_sigma", fp.fair_sigma, 0.0, 1e6),
+        fair_reversion=check_real(f"{name}.fair_reversion", fp.fair_reversion, 0.0, 1e6),
+        hawkes_alpha=check_real(f"{name}.hawkes_alpha", fp.hawkes_alpha, 0.0, 1e6),
+        hawkes_beta=check_real(f"{name}.hawkes_beta", fp.hawkes_beta, 0.0, 1e6, low_open=True),
+    )
+    if checked.hawkes_alpha >= checked.hawkes_beta:
+        raise ValueError(
+            f"{name}.hawkes_alpha / {name}.hawkes_beta must be < 1 (a stationary Hawkes "
+            f"process), got {checked.hawkes_alpha} / {checked.hawkes_beta}"
+        )
+    return checked
+
+
+def _rates(name: str, given, default: np.ndarray) -> np.ndarray:
+    if given is None:
+        return default
+    rates = np.asarray(given, dtype=np.float64)
+    if rates.shape != default.shape:
+        raise ValueError(
+            f"{name} must hold config.flow_levels = {default.shape[0]} rates, got shape "
+            f"{rates.shape}"
+        )
+    if not np.all(np.isfinite(rates)) or np.any(rates < 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {rates.tolist()}")
+    return np.ascontiguousarray(rates)
+
+
+def check_config(config: MarketMakingConfig):
+    """Validate every field; returns (MMParams, FlowParams, limit rates, cancel rates,
+    BookParams) for the kernels."""
+    if not isinstance(config, MarketMakingConfig):
+        raise TypeError(f"config must be a MarketMakingConfig, got {type(config).__name__}")
+    c = config
+    dt = check_real("config.dt", c.dt, 0.0, 1e6, low_open=True)
+    latency = check_real("config.latency", c.latency, 0.0, dt)
+    if latency >= dt:
+        raise ValueError(f"config.latency must be in [0, config.dt) = [0, {dt}), got {latency}")
+    levels = check_int("config.flow_levels", c.flow_levels, 1, 1000)
+    ladder = check_int("config.ladder_levels", c.ladder_levels, 16, 1 << 20)
+    if ladder & (ladder - 1):
+        raise ValueError(f"config.ladder_levels must be a power of two, got {ladder}")
+    max_offset = check_real("config.max_offset", c.max_offset, 0.0, 1e6, low_open=True)
+    if 4 * (levels + max_offset) >= ladder:
+        raise ValueError(
+            f"config.ladder_levels must exceed 4 * (config.flow_levels + config.max_offset) = "
+            f"{4 * (levels + max_offset)} so that the book and the quotes fit, got {ladder}"
+        )
+    flow = check_flow_params(c.flow)
+    max_quote = check_int("config.max_quote_size", c.max_quote_size, 1, 10**6)
+    if not isinstance(c.reward, RewardConfig):
+        raise TypeError(f"config.reward must be a RewardConfig, got {type(c.reward).__name__}")
+    if not isinstance(c.terminate_on_max_inventory, bool):
+        raise TypeError("config.terminate_on_max_inventory must be a bool")
+    max_drawdown = c.max_drawdown
+    if not (isinstance(max_drawdown, (int, float)) and max_drawdown > 0):
+        raise ValueError(f"config.max_drawdown must be > 0 (inf for none), got {max_drawdown!r}")
+    params = _mm.MMParams(
+        dt=dt,
+        episode_steps=check_int("config.episode_steps", c.episode_steps, 1, 10**9),
+        latency=latency,
+        tick_size=check_real("config.tick_size", c.tick_size, 0.0, 1e6, low_open=True),
+        lot_size=check_real("config.lot_size", c.lot_size, 0.0, 1e9, low_open=True),
+        initial_price=check_int("config.initial_price", c.initial_price, levels + 1, 2**40),
+        initial_depth=check_int("config.initial_depth", c.initial_depth, 0, 1000),
+        warmup=check_real("config.warmup", c.warmup, 0.0, 1e6),
+        max_inventory=check_int("config.max_inventory", c.max_inventory, 1, 10**9),
+        maker_fee=check_real("config.maker_fee", c.maker_fee, -0.01, 0.01),
+        taker_fee=check_real("config.taker_fee", c.taker_fee, -0.01, 0.01),
+        max_drawdown=float(max_drawdown),
+        terminate_on_max_inventory=c.terminate_on_max_inventory,
+        markout_steps=check_int("config.markout_steps", c.markout_steps, 1, 10**6),
+        signal_decay=check_real("config.signal_decay", c.signal_decay, 0.0, 1.0),
+        depth_scale=check_real("config.depth_scale", c.depth_scale, 0.0, 1e9, low_open=True),
+        reward_scale=check_real("config.reward.scale", c.reward.scale, 0.0, 1e9, low_open=True),
+        inventory_penalty=check_real(
+            "config.reward.inventory_penalty", c.reward.inventory_penalty, 0.0, 1e9
+        ),
+        target_penalty=check_real(
+            "config.reward.target_penalty", c.reward.target_penalty, 0.0, 1e9
+        ),
+        spread_capture=check_real(
+            "config.reward.spread_capture", c.reward.spread_capture, 0.0, 1e9
+        ),
+    )
+    if params.signal_decay >= 1.0:
+        raise ValueError(f"config.signal_decay must be in [0, 1), got {params.signal_decay}")
+    limit_rates = _rates("config.limit_rates", c.limit_rates, _flow.cst_limit_rates(levels))
+    cancel_rates = _rates("config.cancel_rates", c.cancel_rates, _flow.cst_cancel_rates(levels))
+    capacity = check_int("config.order_capacity", c.order_capacity, 4, 1 << 24)
+    if capacity < 2 * levels * params.initial_depth + 2:
+        raise ValueError(
+            f"config.order_capacity must hold the initial book and two quotes "
+            f"(>= {2 * levels * params.initial_depth + 2}), got {capacity}"
+        )
+    # one event's fills must always fit: the trade buffer is drained after every event
+    trades = max(64, flow.size_max, max_quote)
+    book = BookParams(ladder_levels=ladder, order_capacity=capacity, trade_capacity=trades)
+    return params, flow, limit_rates, cancel_rates, book
+
+
+#: keys of ``info["episode"]``: each a float64 or int64 array (N,), valid where ``_episode``
+EPISODE_KEYS = (
+    "r",
+    "l",
+    "pnl",
+    "fills",
+    "volume",
+    "fill_rate",
+    "spread_captured",
+    "markout",
+    "adverse_rate",
+    "inventory_mean",
+    "inventory_std",
+    "pnl_step_mean",
+    "pnl_step_std",
+    "max_drawdown",
+    "fees",
+    "quote_reduced",
+    "touch_fraction",
+)
+
+
+class MarketMakingVectorEnv(BatchedVectorEnv):
+    """N independent market-making episodes on simulated limit order books, one kernel call per
+    step (dynamics: ``fastlob._kernels.mm``; flow: ``fastlob._kernels.flow``).
+
+    Action, float32 (5,) per env, clipped into the space (clips counted in
+    ``action_clip_count`` and ``info["action_clipped"]``):
+
+    ====  ===================  =====================================  =========================
+    col   name                 meaning                                range
+    ====  ===================  =====================================  =========================
+    0     bid_offset           bid at floor(mid - bid_offset), ticks  [-max_offset, max_offset]
+    1     ask_offset           ask at ceil(mid + ask_offset), ticks   [-max_offset, max_offset]
+    2     bid_size             lots, rounded half up; 0: no bid       [0, max_quote_size]
+    3     ask_size             lots, rounded half up; 0: no ask       [0, max_quote_size]
+    4     inventory_target     fraction of max_inventory (reward)     [-1, 1]
+    ====  ===================  =====================================  =========================
+
+    A negative offset quotes through the mid and may trade at once as a taker. Quote skew comes
+    from unequal offsets.
+
+    Observation, float32 (31,) per env:
+
+    ======  =================================================================================
+    col     feature (scale)
+    ======  =================================================================================
+    0       inventory / max_inventory, in [-1, 1]
+    1       PnL / (tick_size * lot_size * max_inventory): PnL in ticks of a full position
+    2       order-book imbalance at the touch, (bid lots - ask lots) / (bid + ask), in [-1, 1]
+    3       spread in ticks
+    4, 5    lots ahead of the market maker's bid / ask in its queue / depth_scale; -1 if none
+    6, 7    distance of the live bid / ask from the mid in ticks (positive when behind the mid)
+    8       alpha: exponential average (weight signal_decay) of the mid's change per step, ticks
+    9       exponential average of signed traded lots per step (buys - sells) / depth_scale
+    10-14   price - mid of the 5 best bid levels, ticks (missing levels: one tick further each)
+    15-19   lots at those levels / depth_scale (0 if missing)
+    20-24   price - mid of the 5 best ask levels, ticks
+    25-29   lots at those levels / depth_scale
+    30      fraction of the episode left, 1 after reset, 0 at the last step
+    ======  =================================================================================
+
+    Reward: see :class:`RewardConfig`. Episodes are truncated after ``episode_steps`` and
+    terminated early on ``max_drawdown`` or (if set) ``terminate_on_max_inventory``.
+
+    ``info`` every step (arrays (N,), each with an all-True ``_key`` mask): ``pnl``, ``cash``,
+    ``fees`` (float64 currency; fees this episode), ``mid`` (float64 currency), ``inventory``
+    (int64 lots), ``action_clipped`` (bool), ``quote_reduced`` (int64, ever). At the end of an
+    episode ``info["episode"]`` holds the arrays in ``EPISODE_KEYS`` for the envs in
+    ``info["_episode"]``: return ``r``, length ``l``, ``pnl``, ``fills``, ``volume`` (lots),
+    ``fill_rate`` (lots filled / lots quoted), ``spread_captured`` (ticks per filled lot),
+    ``markout`` (ticks per lot, PnL of the fills at the mid ``markout_steps`` later),
+    ``adverse_rate`` (fraction of fills after which the mid moved against them), the inventory's
+    mean and std over steps, the mean and std of the PnL change per step, ``max_drawdown``,
+    ``fees``, ``quote_reduced`` (this episode), ``touch_fraction`` (quote-steps at the best price
+    / (2 * steps)). Fills in the last ``markout_steps`` steps are marked at the final mid.
+    (Gymnasium's ``RecordEpisodeStatistics`` writes its own ``info["episode"]``: give it another
+    ``stats_key``.)
+
+    Parameters
+    ----------
+    num_envs : int
+    config : MarketMakingConfig
+    seed : int
+        Seed of the per-env generators: env n uses ``(seed, n)``.
+    device : None, str or torch.device
+        None for numpy outputs; a torch device for tensors (shared memory on CPU).
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        config: MarketMakingConfig | None = None,
+        seed: int | None = 0,
+        device=None,
+    ):
+        self.config = config if config is not None else MarketMakingConfig()
+        (
+            self.params,
+            self.flow_params,
+            self.limit_rates,
+            self.cancel_rates,
+            self.book_params,
+        ) = check_config(self.config)
+        c = self.config
+        m = float(c.max_offset)
+        act_low = np.array([-m, -m, 0.0, 0.0, -1.0], np.float32)
+        act_high = np.array([m, m, c.max_quote_size, c.max_quote_size, 1.0], np.float32)
+        obs_low = np.full(_mm.OBS_DIM, -np.inf, np.float32)
+        obs_high = np.full(_mm.OBS_DIM, np.inf, np.float32)
+        obs_low[_mm.OBS_TIME_LEFT], obs_high[_mm.OBS_TIME_LEFT] = 0.0, 1.0
+        super().__init__(
+            num_envs,
+            gymnasium.spaces.Box(obs_low, obs_high, dtype=np.float32),
+            gymnasium.spaces.Box(act_low, act_high, dtype=np.float32),
+            seed,
+            device,
+        )
+        n = self.num_envs
+        self.books = allocate_book_state(n, self.book_params)
+        self.state = _mm.allocate_mm_state(n, _flow.FLOW_STATE_WIDTH, _flow.NUM_EVENTS)
+        self._mid = np.zeros(n)
+        self._fees = self.state.metrics[:, _mm.M_FEES]  # a view: no copy per step
+        self._episode = {
+            key: np.zeros(n, np.int64 if key in ("l", "fills", "quote_reduced") else np.float64)
+            for key in EPISODE_KEYS
+        }
+        always = np.ones(n, np.bool_)
+        s = self.state
+        self._info = {
+            "pnl": s.pnl,
+            "cash": s.cash,
+            "fees": self._fees,
+            "mid": self._mid,
+            "inventory": s.inventory,
+            "action_clipped": self._clipped,
+            "quote_reduced": s.quote_reduced,
+        }
+        self._info.update({"_" + key: always for key in list(self._info)})
+
+    @property
+    def bytes_per_env(self) -> int:
+        """Bytes of simulator state per env (book, flow, agent, metrics)."""
+        total = state_nbytes(self.books) + sum(a.nbytes for a in self.state)
+        return total // self.num_envs
+
+    def _kernel_args(self):
+        return (
+            self.books,
+            self.state,
+            self.flow_params,
+            self.limit_rates,
+            self.cancel_rates,
+            self.params,
+        )
+
+    def _reset_kernel(self, seed, mask):
+        self._seed_rng(self.state.rng, seed, mask)
+        _mm.reset_envs(*self._kernel_args(), mask, self._obs)
+        self._update_mid()
+
+    def _step_kernel(self, actions) -> int:
+        bad = _mm.step_envs(
+            *self._kernel_args(),
+            actions,
+            self._action_low,
+            self._action_high,
+            self._actions,
+            self._clipped,
+            self.action_clip_count,
+            self._obs,
+            self._reward,
+            self._terminated,
+            self._truncated,
+        )
+        if bad < 0:
+            self._update_mid()
+        return bad
+
+    def _update_mid(self):
+        # twice the mid in ticks is the kernel's prev_mid2 after every step and reset
+        np.multiply(self.state.prev_mid2, 0.5 * self.params.tick_size, out=self._mid)
+
+    def _step_info(self) -> dict:
+        info = dict(self._info)
+        done = self._terminated | self._truncated
+        if done.any():
+            self._fill_episode(done)
+            info["episode"] = self._episode
+            info["_episode"] = done
+        return info
+
+    def _fill_episode(self, done):
+        met = self.state.metrics
+        col = _mm
+        ep = self._episode
+        steps = self.state.step.astype(np.float64)
+
+        def ratio(key, num, den, scale=1.0):
+            ep[key].fill(0)
+            np.divide(num * scale, den, out=ep[key], where=done & (den > 0))
+
+        for key, source in (
+            ("r", met[:, col.M_RETURN]),
+            ("l", self.state.step),
+            ("pnl", self.state.pnl),
+            ("fills", met[:, col.M_FILLS]),
+            ("volume", met[:, col.M_FILLED_QTY]),
+            ("max_drawdown", met[:, col.M_MAX_DRAWDOWN]),
+            ("fees", met[:, col.M_FEES]),
+            ("quote_reduced", met[:, col.M_QUOTE_REDUCED]),
+        ):
+            ep[key].fill(0)
+            np.copyto(ep[key], source, where=done, casting="unsafe")
+        ratio("fill_rate", met[:, col.M_FILLED_QTY], met[:, col.M_QUOTED_QTY])
+        ratio("spread_captured", met[:, col.M_SPREAD_CAPTURED], met[:, col.M_FILLED_QTY])
+        ratio("markout", met[:, col.M_MARKOUT], met[:, col.M_MARKOUT_QTY])
+        ratio("adverse_rate", met[:, col.M_ADVERSE_FILLS], met[:, col.M_MARKOUT_FILLS])
+        ratio("inventory_mean", met[:, col.M_INVENTORY_SUM], steps)
+        ratio("pnl_step_mean", met[:, col.M_PNL_STEP_SUM], steps)
+        ratio("touch_fraction", met[:, col.M_TOUCH_STEPS], steps, 0.5)
+        for key, squares in (
+            ("inventory_std", col.M_INVENTORY_SQ),
+            ("pnl_step_std", col.M_PNL_STEP_SQ),
+        ):
+            mean = ep[key.replace("std", "mean")]
+            ratio(key, met[:, squares], steps)  # E[x^2], then sqrt(E[x^2] - E[x]^2)
+            np.subtract(ep[key], mean * mean, out=ep[key], where=done)
+            np.maximum(ep[key], 0.0, out=ep[key])
+            np.sqrt(ep[key], out=ep[key])
+
+
+class MarketMakingEnv(gymnasium.Env):
+    """One market-making episode as a plain ``gymnasium.Env`` (a ``MarketMakingVectorEnv`` with
+    one env): the same spaces, dynamics and ``info`` keys (as scalars)."""
+
+    metadata = {"render_modes": []}  # noqa: RUF012 - gymnasium's convention
+
+    def __init__(self, config: MarketMakingConfig | None = None, seed: int | None = 0):
+        self.vector_env = MarketMakingVectorEnv(1, config=config, seed=seed)
+        self.observation_space = self.vector_env.single_observation_space
+        self.action_space = self.vector_env.single_action_space
+        self._action = np.zeros((1, _mm.ACT_DIM), np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        obs, _ = self.vector_env.reset(seed=seed)
+        return obs[0].copy(), {}
+
+    def step(self, action):
+        action = np.asarray(action)
+        if action.shape != (_mm.ACT_DIM,):
+            raise ValueError(f"action must have shape ({_mm.ACT_DIM},), got {action.shape}")
+        self._action[0] = action
+        obs, reward, terminated, truncated, info = self.vector_env.step(self._action)
+        single = {
+            k: v[0].item() for k, v in info.items() if not k.startswith("_") and k != "episode"
+        }
+        if "episode" in info:
+            single["episode"] = {k: v[0].item() for k, v in info["episode"].items()}
+        return obs[0].copy(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), single
