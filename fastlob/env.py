@@ -89,9 +89,9 @@ class MarketMakingConfig:
     #: theta(1..D) per order per second; None for the CST curve (``flow.cst_cancel_rates``)
     cancel_rates: tuple[float, ...] | None = None
     #: price levels per side of each book (a power of two): resting prices span fewer ticks
-    ladder_levels: int = 256
+    ladder_levels: int = 128
     #: order slots per book
-    order_capacity: int = 256
+    order_capacity: int = 128
     #: position limit in lots: quotes are cut so that |inventory| never exceeds it
     max_inventory: int = 20
     #: largest quote size in lots (the action space's bound)

@@ -29,3 +29,16 @@ def test_readme_tour_runs_and_shows_true_values():
     exec(blocks[2].replace("num_envs=1000", "num_envs=50"), scope)  # the AS model tour
     assert scope["profit"].shape == (50,) and scope["truncated"].all()
     assert 40 < scope["profit"].mean() < 90  # the paper's gamma = 0.1 mean is 65
+
+
+def test_readme_market_making_tour_runs_and_shows_true_values():
+    blocks = python_blocks()
+    scope: dict = {}
+    small = blocks[3].replace("num_envs=4096", "num_envs=16").replace("range(100)", "range(5)")
+    exec(small, scope)
+    env = scope["env"]
+    assert scope["obs"].shape == (16, 31) and scope["info"]["pnl"].shape == (16,)
+    assert 16_000 < env.bytes_per_env < 20_000  # "about 18 KB"
+    exec(blocks[4].replace("num_envs=256, steps=200", "num_envs=16, steps=20"), scope)
+    assert scope["actions"].shape == (16, 5)
+    assert set(scope["policies"]) == {"avellaneda_stoikov", "glft", "fixed_spread", "random"}

@@ -45,7 +45,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fastlob._kernels.book import _level, cancel_order, find_slot, limit_order, market_order
+from fastlob._kernels.book import _level, _remove, find_slot, limit_order, market_order
 from fastlob._kernels.book_layout import ASK, AUTO_ID, BID, EMPTY_PRICE, NO_SLOT
 from fastlob._kernels.rng import exponential, standard_normal, uniform
 from fastlob._numba import njit, prange
@@ -203,19 +203,19 @@ def _cancel_intensity(s, n, cancel_rates, last_best, guards):
 
 @njit
 def _kth_order_at(s, n, side, price, k):
-    """Id of the k-th (0-based) background order in the queue at ``price``."""
+    """Slot of the k-th (0-based) background order in the queue at ``price``."""
     slot = s.level_head[n, side, _level(s, price)]
     while True:
         if s.order_id[n, slot] >= FIRST_FLOW_ID:
             if k == 0:
-                return s.order_id[n, slot]
+                return slot
             k -= 1
         slot = s.order_next[n, slot]
 
 
 @njit
 def _kth_order_beyond(s, n, side, opposite, levels, k, guards):
-    """Id of the k-th background order (walking away from the opposite best) farther than
+    """Slot of the k-th background order (walking away from the opposite best) farther than
     ``levels``."""
     price = _price_at_distance(side, opposite, levels)
     step = -1 if side == BID else 1
@@ -229,7 +229,7 @@ def _kth_order_beyond(s, n, side, opposite, levels, k, guards):
 
 @njit(inline="always")
 def _pick_cancel(s, n, target, cancel_rates, last_best, u_order, guards):
-    """Id of the order whose cancellation the draw ``target`` (in [0, intensity)) selects."""
+    """Slot of the order whose cancellation the draw ``target`` (in [0, intensity)) selects."""
     levels = cancel_rates.shape[0]
     acc = 0.0
     for side in (BID, ASK):
@@ -434,11 +434,11 @@ def next_event(
         flow_state[n, EXCITATION] += fp.hawkes_alpha
     else:
         u_order = uniform(rng, n)
-        order_id = _pick_cancel(
+        slot = _pick_cancel(
             s, n, target - all_limit - all_market, cancel_rates, last_best, u_order, guards
         )
-        if order_id != NO_SLOT:
-            cancel_order(s, n, order_id, 0)
+        if slot != NO_SLOT:
+            _remove(s, n, slot)  # by slot: no id lookup
         events[n, EVENT_CANCEL] += 1
     _remember_best(s, n, last_best)
     return t

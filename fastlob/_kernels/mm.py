@@ -44,6 +44,7 @@ import numpy as np
 from fastlob._kernels.actions import clip_row, first_non_finite
 from fastlob._kernels.book import (
     _level,
+    _remove,
     cancel_order,
     clear_book,
     find_slot,
@@ -425,23 +426,26 @@ def place_quote(s, m, p, n, side, price, size):
                 _forget_quote(m, n, side)
         return
     if live:
-        cancel_order(s, n, order_id, 0)
+        _remove(s, n, m.quote_slot[n, side])  # by slot: no id lookup
         _forget_quote(m, n, side)
     if wanted <= 0:
         return
     other = 1 - side
     if m.quote_slot[n, other] != NO_SLOT and _crosses(side, price, m.quote_price[n, other]):
-        cancel_order(s, n, MM_ASK_ID if side == BID else MM_BID_ID, 0)
+        _remove(s, n, m.quote_slot[n, other])
         _forget_quote(m, n, other)
         m.metrics[n, M_SELF_TRADE_CANCELS] += 1.0
     before = mid2(s, m, n)
+    free_slot = s.free_head[n]
     if limit_order(s, n, 1 if side == BID else -1, price, wanted, order_id) != OK:
         m.metrics[n, M_REJECTED_QUOTES] += 1.0
         return
     m.metrics[n, M_QUOTED_QTY] += wanted
     if s.trade_count[n] > 0:
         account_trades(s, m, p, n, before)  # it traded as a taker first
-    slot = find_slot(s, n, order_id)
+        slot = find_slot(s, n, order_id)
+    else:
+        slot = free_slot  # it rested whole, in the first free slot
     if slot != NO_SLOT:  # the remainder rests
         m.quote_price[n, side] = price
         m.quote_size[n, side] = size

@@ -1,0 +1,74 @@
+"""The market-making simulator: env-steps/s for N in {1, 64, 1024, 4096, 16384} at about 1 and
+about 100 background events per step, random precomputed actions, after warm-up; bytes of state
+per env; the plain-Python single-env reference (tests/reference_mm.py) in the same run, and the
+ratio. Targets at N = 4096 on the 2-core machine: 3 M env-steps/s (~1 event), 200 k (~100)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from conftest import machine
+from reference_mm import ReferenceMM
+
+from fastlob import MarketMakingConfig, MarketMakingVectorEnv
+from fastlob.profiling import random_actions
+
+#: step lengths giving about 1 and about 100 background events per step with the CST rates
+LOADS = {
+    "1_event": MarketMakingConfig(dt=0.025, latency=0.0125),
+    "100_events": MarketMakingConfig(dt=2.5, latency=0.05),
+}
+SIZES = (1, 64, 1024, 4096, 16384)
+
+
+def reference_rate(config: MarketMakingConfig, steps: int) -> float:
+    """Env-steps/s of the plain-Python reference of one env, after its reset."""
+    env = MarketMakingVectorEnv(1, config=config, seed=0)
+    ref = ReferenceMM(
+        env.params, env.flow_params, env.limit_rates, env.cancel_rates, env.book_params, 12345
+    )
+    ref.reset()
+    actions = random_actions(env, steps, seed=1)
+    start = time.perf_counter()
+    for a in actions:
+        ref.step(a[0])
+    return steps / (time.perf_counter() - start)
+
+
+@pytest.mark.parametrize("num_envs", SIZES)
+@pytest.mark.parametrize("load", sorted(LOADS))
+def test_market_making_env(benchmark, load, num_envs):
+    config = LOADS[load]
+    env = MarketMakingVectorEnv(num_envs, config=config, seed=0)
+    env.reset()
+    actions = random_actions(env, 16)
+    for a in actions[:10]:
+        env.step(a)  # warm-up: compilation (or the cache) and a realistic book
+    per_step = num_envs * (1 if load == "1_event" else 40)
+    steps = int(np.clip(400_000 // per_step, 5, 4000))
+    events_before = env.state.events[:, :3].sum()
+
+    def run():
+        for i in range(steps):
+            env.step(actions[i % len(actions)])
+
+    rounds = 3
+    benchmark.pedantic(run, rounds=rounds, iterations=1)
+    rate = steps * num_envs / benchmark.stats.stats.median
+    events = (env.state.events[:, :3].sum() - events_before) / (rounds * steps * num_envs)
+    ref = reference_rate(config, 200 if load == "1_event" else 5)
+    benchmark.extra_info.update(
+        env_steps_per_s=rate,
+        events_per_step=events,
+        bytes_per_env=env.bytes_per_env,
+        reference_env_steps_per_s=ref,
+        ratio=rate / ref,
+        **machine(),
+    )
+    print(
+        f"\nmarket-making env, {load} ({events:.1f} events/step incl. resets), N={num_envs}: "
+        f"{rate / 1e6:.3f} M env-steps/s; {env.bytes_per_env} B/env; Python reference "
+        f"{ref:.0f} env-steps/s; ratio {rate / ref:.0f}x  [{machine()}]"
+    )

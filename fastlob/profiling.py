@@ -1,0 +1,81 @@
+"""Where the simulator's time goes: each phase of the market-making step timed on its own.
+
+``phase_profile`` runs a ``MarketMakingVectorEnv`` with random actions, then times, over the same
+envs, the background flow (event generation and matching, fills accounted), quote placement, and
+the observation, each through the kernels the step itself uses, and the whole step. The phases
+are measured separately, so each starts with its data out of cache: their sum is an upper bound
+of the step, and the remainder (step - sum, often negative) is what fusing them saves.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from fastlob._kernels import profile as _profile
+from fastlob.env import MarketMakingConfig, MarketMakingVectorEnv
+
+
+def _best_time(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def random_actions(env: MarketMakingVectorEnv, count: int, seed: int = 0) -> list[np.ndarray]:
+    """``count`` batches of actions drawn uniformly from the env's action space."""
+    rng = np.random.default_rng(seed)
+    low, high = env.single_action_space.low, env.single_action_space.high
+    shape = (env.num_envs, low.shape[0])
+    return [rng.uniform(low, high, size=shape).astype(np.float32) for _ in range(count)]
+
+
+def phase_profile(
+    config: MarketMakingConfig | None = None,
+    num_envs: int = 4096,
+    repeats: int = 5,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Nanoseconds per env-step of each phase, the whole step, and events per step.
+
+    Returns a dict with keys ``flow_ns``, ``quotes_ns``, ``observation_ns``, ``step_ns``,
+    ``events_per_step`` (all floats).
+    """
+    env = MarketMakingVectorEnv(num_envs, config=config, seed=seed)
+    env.reset()
+    actions = random_actions(env, 8, seed)
+    for a in actions:  # warm-up: compilation and a realistic book
+        env.step(a)
+    c, p = env.config, env.params
+    s, m, fp, lr, cr, _ = env._kernel_args()
+    events = m.events[:, :3].sum()
+    step_index = [0]
+
+    def step():
+        env.step(actions[step_index[0] % len(actions)])
+        step_index[0] += 1
+
+    step_time = _best_time(step, repeats)
+    events_per_step = (m.events[:, :3].sum() - events) / (repeats * num_envs)
+    flow_time = _best_time(lambda: _profile.flow_phase(s, m, fp, lr, cr, p, c.dt), repeats)
+    # a new action batch each time: every env cancels and replaces both quotes
+    quote_index = [0]
+
+    def quote():
+        _profile.quote_phase(s, m, p, actions[quote_index[0] % len(actions)])
+        quote_index[0] += 1
+
+    quote_time = _best_time(quote, repeats)
+    obs_time = _best_time(lambda: _profile.observe_phase(s, m, p, env._obs), repeats)
+    per = 1e9 / num_envs
+    return {
+        "flow_ns": flow_time * per,
+        "quotes_ns": quote_time * per,
+        "observation_ns": obs_time * per,
+        "step_ns": step_time * per,
+        "events_per_step": float(events_per_step),
+    }
