@@ -358,7 +358,9 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         )
         n = self.num_envs
         self.books = allocate_book_state(n, self.book_params)
-        self.state = _mm.allocate_mm_state(n, _flow.FLOW_STATE_WIDTH, _flow.NUM_EVENTS)
+        self.state = _mm.allocate_mm_state(
+            n, _flow.FLOW_STATE_WIDTH, _flow.NUM_EVENTS, _flow.NUM_INTEGRALS
+        )
         self._mid = np.zeros(n)
         self._fees = self.state.metrics[:, _mm.M_FEES]  # a view: no copy per step
         self._episode = {

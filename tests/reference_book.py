@@ -26,6 +26,8 @@ class ReferenceBook:
         self.orders: dict[int, list[int]] = {}  # id -> [side, price, qty]
         self.levels: dict[tuple[int, int], list[int]] = {}  # (side, price) -> ids, oldest first
         self.next_auto_id = 0
+        # resting order ids in the engine's dense-list order (append; swap-with-last removal)
+        self.live: list[int] = []
 
     # -- views ---------------------------------------------------------------------------------
     def prices(self, side: int) -> list[int]:
@@ -91,6 +93,9 @@ class ReferenceBook:
         return qty, fills
 
     def _drop(self, order_id: int) -> None:
+        position = self.live.index(order_id)
+        self.live[position] = self.live[-1]
+        self.live.pop()
         side, price, _ = self.orders.pop(order_id)
         queue = self.levels[(side, price)]
         queue.remove(order_id)
@@ -100,6 +105,7 @@ class ReferenceBook:
     def _rest(self, side: int, price: int, qty: int, order_id: int) -> None:
         self.orders[order_id] = [side, price, qty]
         self.levels.setdefault((side, price), []).append(order_id)
+        self.live.append(order_id)
 
     # -- operations (same status codes as the engine) --------------------------------------------
     def limit(self, side: int, price: int, qty: int, order_id: int | None = None):

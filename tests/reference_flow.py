@@ -39,8 +39,8 @@ class ReferenceFlow:
         self.fair = list(fair)  # [value, long-run level]
         self.hawkes_alpha, self.hawkes_beta = hawkes_alpha, hawkes_beta
         self.excite = 0.0
-        self.integral = [0.0, 0.0, 0.0]
-        self.events = [0, 0, 0, 0, 0]
+        self.integral = [0.0, 0.0, 0.0, 0.0]  # limit, market, cancel (sum of p), candidates
+        self.events = [0, 0, 0, 0, 0, 0]  # limit, market, cancel, rejected, buys, candidates
         self.fills = []  # (maker id, price, qty) of every fill
         self.trades = []  # (maker id, taker side +1/-1, price, qty) of every fill
 
@@ -55,69 +55,22 @@ class ReferenceFlow:
     def price_at(side, opposite, distance):
         return opposite - distance if side == BID else opposite + distance
 
-    def background_queue(self, side, price):
-        queue = self.book.levels.get((SIGN[side], price), [])
-        return [i for i in queue if i >= FIRST_FLOW_ID]
-
-    def count_at(self, side, price):
-        return len(self.background_queue(side, price))
-
     def side_orders(self, side):
         """All resting orders of a side (the market maker's included), as the engine counts."""
         return sum(1 for s, _, _ in self.book.orders.values() if s == SIGN[side])
 
-    def background_orders(self, side):
-        return sum(
-            1 for i, (s, _, _) in self.book.orders.items() if s == SIGN[side] and i >= FIRST_FLOW_ID
-        )
-
-    def cancel_intensity(self):
-        total = 0.0
+    def cancel_rate_of(self, order_id):
+        """theta(d) of a background order at distance d from the opposite best; 0 for ids < 2."""
+        if order_id < FIRST_FLOW_ID:
+            return 0.0
+        sign, price, _ = self.book.orders[order_id]
+        side = BID if sign == 1 else ASK
+        opposite = self.ref_best(1 - side)
+        distance = opposite - price if side == BID else price - opposite
         levels = len(self.cancel_rates)
-        for side in (BID, ASK):
-            opposite = self.ref_best(1 - side)
-            near = 0
-            for i in range(1, levels + 1):
-                count = self.count_at(side, self.price_at(side, opposite, i))
-                near += count
-                total += self.cancel_rates[i - 1] * count
-            total += self.cancel_rates[levels - 1] * (self.background_orders(side) - near)
-        return total
-
-    def orders_beyond(self, side, opposite, levels):
-        """Order ids farther than `levels` ticks, walking away from the opposite best."""
-        prices = sorted(
-            (p for (s, p) in self.book.levels if s == SIGN[side]), reverse=(side == BID)
-        )
-        limit = self.price_at(side, opposite, levels)
-        ids = []
-        for p in prices:
-            if (side == BID and p < limit) or (side == ASK and p > limit):
-                ids += self.background_queue(side, p)
-        return ids
-
-    def pick_cancel(self, target, u_order):
-        levels = len(self.cancel_rates)
-        acc = 0.0
-        for side in (BID, ASK):
-            opposite = self.ref_best(1 - side)
-            near = 0
-            for i in range(1, levels + 1):
-                price = self.price_at(side, opposite, i)
-                count = self.count_at(side, price)
-                near += count
-                rate = self.cancel_rates[i - 1] * count
-                if count > 0 and target < acc + rate:
-                    queue = self.background_queue(side, price)
-                    return queue[min(int(u_order * count), count - 1)]
-                acc += rate
-            far = self.background_orders(side) - near
-            rate = self.cancel_rates[levels - 1] * far
-            if far > 0 and target < acc + rate:
-                ids = self.orders_beyond(side, opposite, levels)
-                return ids[min(int(u_order * far), far - 1)]
-            acc += rate
-        return None
+        if distance < 1 or distance > levels:
+            return self.cancel_rates[levels - 1]
+        return self.cancel_rates[distance - 1]
 
     def draw_size(self):
         if self.size_max == self.size_min:
@@ -158,77 +111,82 @@ class ReferenceFlow:
             return 0.0
         return self.excite * math.exp(-self.hawkes_beta * span)
 
-    def add_integral(self, limit, market, cancel, span, excited):
+    def add_integral(self, limit, market, candidates, span, excited):
         self.integral[0] += limit * span
         self.integral[1] += market * span + excited
-        self.integral[2] += cancel * span
+        self.integral[3] += candidates * span
 
     def begin_span(self, duration):
         self.evolve_fair(duration)
 
     def next_event(self, t, duration):
         """Run to the next event and apply it; returns its time, or -1.0 at the span's end."""
-        levels = len(self.limit_rates)
         side_limit = 0.0
         for rate in self.limit_rates:
             side_limit += rate
+        cancel_max = 0.0
+        for rate in self.cancel_rates:
+            cancel_max = max(cancel_max, rate)
         all_limit = 2.0 * side_limit
         base_market = 2.0 * self.market_rate
         while True:
-            cancel_total = self.cancel_intensity()
-            all_market = base_market + self.excite
-            total = all_limit + all_market + cancel_total
+            excite = self.excite
+            candidates = cancel_max * len(self.book.orders)
+            total = all_limit + base_market + excite + candidates
             if total <= 0.0:
-                self.add_integral(all_limit, base_market, cancel_total, duration - t, 0.0)
+                self.add_integral(all_limit, base_market, candidates, duration - t, 0.0)
                 return -1.0
             wait = -math.log(1.0 - self.rng.uniform()) / total
             span = duration - t if t + wait > duration else wait
             decayed = self.decayed(span)
-            excited = 0.0 if self.excite == 0.0 else (self.excite - decayed) / self.hawkes_beta
-            self.add_integral(all_limit, base_market, cancel_total, span, excited)
-            was_excited = self.excite > 0.0
+            excited = 0.0 if excite == 0.0 else (excite - decayed) / self.hawkes_beta
+            self.add_integral(all_limit, base_market, candidates, span, excited)
             self.excite = decayed
             if t + wait > duration:
                 return -1.0
             t += wait
-            if was_excited:
-                all_market = base_market + self.excite
-                now_total = all_limit + all_market + cancel_total
-                if self.rng.uniform() * total >= now_total:
-                    continue
-                total = now_total
-            break
-        target = self.rng.uniform() * total
-        if target < all_limit:
-            side = BID if target < side_limit else ASK
-            within = target if side == BID else target - side_limit
-            distance, acc = levels, 0.0
-            for i in range(levels):
-                acc += self.limit_rates[i]
-                if within < acc:
-                    distance = i + 1
-                    break
-            price = self.price_at(side, self.ref_best(1 - side), distance)
-            size = self.draw_size()
-            status, fills = (1, []) if price < 1 else self.book.limit(SIGN[side], price, size)
-            self.fills += fills
-            self.trades += [(m, SIGN[side], p, q) for m, p, q in fills]
-            self.events[3] += status != 0
-            self.events[0] += 1
-        elif target < all_limit + all_market:
-            buy = target - all_limit < self.buy_probability() * all_market
-            _, fills = self.book.market(1 if buy else -1, self.draw_size())
-            self.fills += fills
-            self.trades += [(m, 1 if buy else -1, p, q) for m, p, q in fills]
-            self.events[1] += 1
-            self.events[4] += buy
-            self.excite += self.hawkes_alpha
-        else:
-            u_order = self.rng.uniform()
-            order_id = self.pick_cancel(target - all_limit - all_market, u_order)
-            if order_id is not None:
+            target = self.rng.uniform() * total
+            if target < all_limit:
+                side = BID if target < side_limit else ASK
+                within = target if side == BID else target - side_limit
+                levels = len(self.limit_rates)
+                distance, acc = levels, 0.0
+                for i in range(levels):
+                    acc += self.limit_rates[i]
+                    if within < acc:
+                        distance = i + 1
+                        break
+                price = self.price_at(side, self.ref_best(1 - side), distance)
+                size = self.draw_size()
+                status, fills = (1, []) if price < 1 else self.book.limit(SIGN[side], price, size)
+                self.fills += fills
+                self.trades += [(m, SIGN[side], p, q) for m, p, q in fills]
+                self.events[3] += status != 0
+                self.events[0] += 1
+                break
+            market = base_market + decayed
+            if target < all_limit + market:
+                buy = target - all_limit < self.buy_probability() * market
+                _, fills = self.book.market(1 if buy else -1, self.draw_size())
+                self.fills += fills
+                self.trades += [(m, 1 if buy else -1, p, q) for m, p, q in fills]
+                self.events[1] += 1
+                self.events[4] += buy
+                self.excite += self.hawkes_alpha
+                break
+            if target < all_limit + base_market + excite:
+                continue
+            resting = len(self.book.orders)
+            if resting == 0 or cancel_max == 0.0:
+                continue
+            order_id = self.book.live[min(int(self.rng.uniform() * resting), resting - 1)]
+            rate = self.cancel_rate_of(order_id)
+            self.events[5] += 1
+            self.integral[2] += rate / cancel_max
+            if self.rng.uniform() * cancel_max < rate:
                 self.book.cancel(order_id)
-            self.events[2] += 1
+                self.events[2] += 1
+                break
         self.remember_best()
         return t
 

@@ -49,6 +49,11 @@ def test_kernels_match_reference_message_by_message(seed, ladder, capacity, conf
             assert int(batch.state.side_orders[0].sum()) == len(ref.orders)
             sides = [o[0] for o in ref.orders.values()]
             assert batch.state.side_orders[0].tolist() == [sides.count(1), sides.count(-1)]
+        # the dense list of resting orders, in the same (swap-with-last) order
+        s = batch.state
+        live = s.live_slot[0, : len(ref.orders)]
+        assert s.order_id[0, live].tolist() == ref.live
+        assert (s.live_pos[0, live] == np.arange(len(live))).all()
     assert 0 in seen_status
 
 

@@ -66,7 +66,7 @@ def test_flow_matches_reference_event_by_event(seed, size_max, levels, informed)
     last_best = np.array([[MID - 1, MID + 1]], np.int64)
     fair = np.array([[MID + 4.0, float(MID), 0.0]])
     events = np.zeros((1, F.NUM_EVENTS), np.int64)
-    integral = np.zeros((1, 3))
+    integral = np.zeros((1, F.NUM_INTEGRALS))
     ref = ReferenceFlow(
         ref_book,
         XorShift64Star(seed_state(seed, 0)),
@@ -123,7 +123,7 @@ def run_batch(n, spans, span, seed=5, params=None, fair_lead=0.0):
     rng = seed_states(seed, np.arange(n))
     last_best = np.tile(np.array([MID - 1, MID + 1], np.int64), (n, 1))
     events = np.zeros((n, F.NUM_EVENTS), np.int64)
-    integral = np.zeros((n, 3))
+    integral = np.zeros((n, F.NUM_INTEGRALS))
     applied = np.zeros(n, np.int64)
     for _ in range(spans):
         F.advance_flow_batch(
@@ -149,7 +149,7 @@ def test_hawkes_counts_match_their_compensator_and_cluster():
     n, spans, span = 64, 50, 1.0
     params = F.FlowParams(hawkes_alpha=1.5, hawkes_beta=2.5)  # branching ratio 0.6
     _, events, integral, _ = run_batch(n, spans, span, params=params)
-    expected = integral[:, F.EVENT_MARKET].sum()
+    expected = integral[:, F.INTEGRAL_MARKET].sum()
     observed = events[:, F.EVENT_MARKET].sum()
     assert abs(observed - expected) < 4 * np.sqrt(expected)
     poisson = 2 * F.CST_MARKET_RATE * n * spans * span
@@ -160,17 +160,26 @@ def test_hawkes_counts_match_their_compensator_and_cluster():
 
 @pytest.mark.parametrize("flow", ["uninformed", "hawkes_informed"])
 def test_event_counts_match_configured_rates(flow):
-    """Each count minus its compensator (the integrated intensity) is a martingale with variance
-    about the compensator: within 4 sd for limits (lambda), markets (mu) and cancels (theta)."""
+    """Each count minus its compensator is a martingale with variance at most the compensator:
+    within 4 sd for limit orders (lambda), market orders (mu), cancellation candidates (theta_max
+    per resting order) and accepted cancellations (theta(d) / theta_max per candidate). The last
+    two together are the cancellation rate theta(d) of every order."""
     n, spans, span = 64, 50, 1.0
     params = F.FlowParams(**INFORMED[flow])
     _, events, integral, limit_rates = run_batch(n, spans, span, params=params)
     seconds = n * spans * span
-    assert integral[:, F.EVENT_LIMIT].sum() == pytest.approx(2 * limit_rates.sum() * seconds)
+    assert integral[:, F.INTEGRAL_LIMIT].sum() == pytest.approx(2 * limit_rates.sum() * seconds)
     if flow == "uninformed":
-        assert integral[:, F.EVENT_MARKET].sum() == pytest.approx(2 * F.CST_MARKET_RATE * seconds)
-    for column in (F.EVENT_LIMIT, F.EVENT_MARKET, F.EVENT_CANCEL):
-        expected = integral[:, column].sum()
+        assert integral[:, F.INTEGRAL_MARKET].sum() == pytest.approx(
+            2 * F.CST_MARKET_RATE * seconds
+        )
+    for column, compensator in (
+        (F.EVENT_LIMIT, F.INTEGRAL_LIMIT),
+        (F.EVENT_MARKET, F.INTEGRAL_MARKET),
+        (F.EVENT_CANCEL_CANDIDATE, F.INTEGRAL_CANCEL_CANDIDATE),
+        (F.EVENT_CANCEL, F.INTEGRAL_CANCEL),
+    ):
+        expected = integral[:, compensator].sum()
         observed = events[:, column].sum()
         assert expected > 1000
         assert abs(observed - expected) < 4 * np.sqrt(expected), (column, observed, expected)
@@ -229,7 +238,7 @@ def test_flow_never_cancels_the_market_makers_orders():
     last_best = np.array([[MID - 1, MID + 1]], np.int64)
     fair = np.zeros((1, 3))
     events = np.zeros((1, F.NUM_EVENTS), np.int64)
-    integral = np.zeros((1, 3))
+    integral = np.zeros((1, F.NUM_INTEGRALS))
     for _ in range(20):
         F.advance_flow(
             batch.state, 0, rng, params, limit_rates, cancel_rates, 1.0, last_best, fair,

@@ -13,7 +13,8 @@ from reference_mm import METRICS, ReferenceMM
 
 from fastlob import FlowParams, MarketMakingConfig, MarketMakingVectorEnv, RewardConfig
 from fastlob._kernels import mm as M
-from fastlob._kernels.flow import guards_of
+from fastlob._kernels.book import find_slot
+from fastlob._kernels.flow import EVENT_CANCEL, INTEGRAL_CANCEL, INTEGRAL_LIMIT, INTEGRAL_MARKET
 
 SMALL = MarketMakingConfig(
     dt=0.5,
@@ -61,6 +62,19 @@ def random_actions(rng, env, steps):
     return actions
 
 
+def assert_quotes_tracked(env, n):
+    """The simulator's own record of its quotes (slot, price, lots left) is the book's."""
+    s, m = env.books, env.state
+    for side in (0, 1):
+        slot = m.quote_slot[n, side]
+        if slot < 0:
+            assert find_slot(s, n, side) < 0
+            continue
+        assert find_slot(s, n, side) == slot
+        assert s.order_price[n, slot] == m.quote_price[n, side]
+        assert s.order_qty[n, slot] == m.quote_left[n, side]
+
+
 def reference_envs(env):
     seed = env._seed
     return [
@@ -98,7 +112,7 @@ def test_env_matches_reference_step_by_step(name):
             assert info["cash"][n] == ref.cash and info["inventory"][n] == ref.inventory
             assert info["pnl"][n] == ref.pnl
             assert env.state.metrics[n].tolist() == [ref.m[k] for k in METRICS]
-            assert guards_of(env.books, n) == M.guards(env.state, n)
+            assert_quotes_tracked(env, n)
         done_seen += int((terminated | truncated).sum())
         seen = np.maximum(seen, env.state.metrics.max(axis=0))
     # every path was exercised: episode ends, maker and taker fills, position-limit cuts,
@@ -136,7 +150,7 @@ def test_accounting_identity_position_limit_and_book_invariants_every_step():
         both = (best[:, 0] >= 0) & (best[:, 1] >= 0)
         assert (best[both, 0] < best[both, 1]).all()
         for n in range(env.num_envs):
-            assert guards_of(env.books, n) == M.guards(env.state, n)
+            assert_quotes_tracked(env, n)
         counts["fills"] += int(env.state.metrics[:, M.M_FILLS].sum())
 
     run(env, random_actions(np.random.default_rng(2), env, 70), check)
@@ -353,8 +367,12 @@ def test_flow_inside_the_env_reproduces_its_configured_rates():
         env.step(actions)
     events = (env.state.events - events0).sum(axis=0)
     integral = (env.state.intensity_integral - integral0).sum(axis=0)
-    for column in range(3):
-        assert integral[column] > 1000
-        assert abs(events[column] - integral[column]) < 4 * np.sqrt(integral[column])
+    for column, compensator in (
+        (0, INTEGRAL_LIMIT),
+        (1, INTEGRAL_MARKET),
+        (EVENT_CANCEL, INTEGRAL_CANCEL),
+    ):
+        assert integral[compensator] > 1000
+        assert abs(events[column] - integral[compensator]) < 4 * np.sqrt(integral[compensator])
     seconds = 64 * 60 * SMALL.dt
-    assert integral[0] == pytest.approx(2 * env.limit_rates.sum() * seconds)
+    assert integral[INTEGRAL_LIMIT] == pytest.approx(2 * env.limit_rates.sum() * seconds)

@@ -231,6 +231,9 @@ def _rest(s, n, side, price, qty, order_id, bucket):
     s.level_qty[n, side, lvl] += qty
     s.level_count[n, side, lvl] += 1
     _hash_insert(s, n, order_id, slot, bucket)
+    total = s.side_orders[n, BID] + s.side_orders[n, ASK]
+    s.live_slot[n, total] = slot
+    s.live_pos[n, slot] = total
     s.side_orders[n, side] += 1
     best = s.best[n, side]
     if best == EMPTY_PRICE:
@@ -266,6 +269,11 @@ def _remove(s, n, slot):
     s.order_prev[n, slot] = NO_SLOT
     s.order_next[n, slot] = s.free_head[n]
     s.free_head[n] = slot
+    # swap-with-last removal from the dense list of resting orders
+    last = s.live_slot[n, s.side_orders[n, BID] + s.side_orders[n, ASK] - 1]
+    position = s.live_pos[n, slot]
+    s.live_slot[n, position] = last
+    s.live_pos[n, last] = position
     s.side_orders[n, side] -= 1
     if s.level_count[n, side, lvl] == 0:
         _on_level_emptied(s, n, side, price)
@@ -645,6 +653,8 @@ def clear_book(s, n):
     s.order_next[n, capacity - 1] = NO_SLOT
     s.free_head[n] = 0
     s.side_orders[n, :] = 0
+    s.live_slot[n, :] = 0
+    s.live_pos[n, :] = 0
     s.id_keys[n, :] = EMPTY_KEY
     s.id_slots[n, :] = NO_SLOT
     s.next_auto_id[n] = 0

@@ -23,6 +23,11 @@ Order ids are non-negative ``int64`` chosen by the caller (or assigned from ``ne
 open-addressing hash table (linear probing, backward-shift deletion, ``2K`` rounded up to a power of
 two buckets, so it is never more than half full) maps id to slot.
 
+Resting orders are also listed densely: ``live_slot[n, :total]`` holds the slot of every resting
+order (``total`` = both sides' ``side_orders``) in an order kept by swap-with-last removal, and
+``live_pos`` the position of each slot in that list, so that a uniformly random resting order can
+be drawn in O(1) (the background flow's cancellations do).
+
 The trade buffer
 ----------------
 Every fill appends one record (maker id, taker id, taker side, price, quantity) to a per-book
@@ -139,6 +144,8 @@ class BookState(NamedTuple):
     order_prev: np.ndarray  #: int32 (N, K) previous slot in the queue
     free_head: np.ndarray  #: int32 (N,) first free slot, or NO_SLOT
     side_orders: np.ndarray  #: int64 (N, 2) resting orders per side (their sum: the book's)
+    live_slot: np.ndarray  #: int32 (N, K) slots of the resting orders, first side_orders.sum()
+    live_pos: np.ndarray  #: int32 (N, K) position of each resting order's slot in live_slot
     id_keys: np.ndarray  #: int64 (N, H) order id in each bucket, or EMPTY_KEY
     id_slots: np.ndarray  #: int32 (N, H) slot of that order
     next_auto_id: np.ndarray  #: int64 (N,) lowest candidate for an assigned id
@@ -181,6 +188,8 @@ def allocate_book_state(num_books: int, params: BookParams) -> BookState:
         order_prev=np.full((n, k), NO_SLOT, np.int32),
         free_head=np.zeros(n, np.int32),
         side_orders=np.zeros((n, 2), np.int64),
+        live_slot=np.zeros((n, k), np.int32),
+        live_pos=np.zeros((n, k), np.int32),
         id_keys=np.full((n, h), EMPTY_KEY, np.int64),
         id_slots=np.full((n, h), NO_SLOT, np.int32),
         next_auto_id=np.zeros(n, np.int64),

@@ -9,11 +9,27 @@ event arrives, through the matching kernels:
 - every resting order at distance ``i`` from the opposite best is cancelled at rate
   ``cancel_rates[i - 1]`` (orders farther than D ticks at ``cancel_rates[D - 1]``).
 
+Every event is O(1), whatever the depth of the book, by thinning (Lewis & Shedler; Ogata). The
+candidate events arrive at the bound ``R = 2 sum(lambda) + 2 mu + e + theta_max * K``, where
+``K`` counts every resting order and ``theta_max = max(theta)``; a candidate is
+
+- a limit order, with probability ``2 sum(lambda) / R`` (its side and distance in proportion to
+  lambda);
+- a market order, with probability ``(2 mu + e_now) / R``;
+- rejected, with probability ``(e - e_now) / R``, where ``e`` is the Hawkes excitation at the
+  previous event and ``e_now`` its decayed value now (see below);
+- otherwise a cancellation candidate: one resting order drawn uniformly (from the engine's dense
+  list of resting orders), cancelled with probability ``theta(d) / theta_max`` for a background
+  order at distance ``d`` from the opposite best (``theta(D)`` beyond D), and never for the market
+  maker's orders.
+
+So each background order is cancelled at exactly its rate ``theta(d)``, with no sum over levels.
+
 Hawkes market orders (off by default): the market-order rate is ``2 market_rate + e(t)``, where
 the excitation ``e`` jumps by ``hawkes_alpha`` at every market order and decays at rate
-``hawkes_beta`` (stationary when ``alpha / beta < 1``). Simulated exactly by thinning: with
-``e > 0`` each candidate event costs one more uniform, accepted with probability
-(intensity now) / (intensity at the previous event).
+``hawkes_beta`` (stationary when ``alpha / beta < 1``). The intensity only decays between
+events, so its value at the previous event bounds it, and the rejected share above thins it
+exactly.
 
 Informed flow (off by default): a latent fair value ``v`` (ticks) moves at the start of every
 span, as a random walk with volatility ``fair_sigma`` ticks per sqrt(second), or, with
@@ -23,8 +39,8 @@ order flow leans towards the fair value and quotes on the wrong side of it are p
 adverse selection is real. With ``informed_tilt = 0`` buys and sells are equally likely.
 
 The market maker's own orders (ids below ``FIRST_FLOW_ID``: its bid and its ask quote) are not
-background orders: they are neither counted in the cancellation intensity nor ever cancelled by
-the flow. Books driven by the flow assign their ids from ``FIRST_FLOW_ID`` up.
+background orders: the flow never cancels them. Books driven by the flow assign their ids from
+``FIRST_FLOW_ID`` up.
 
 Rates are per second; ``advance_flow`` runs the events of one time span; ``begin_span`` and
 ``next_event`` are its two halves, for callers that act between events (the market-making
@@ -33,9 +49,9 @@ is empty, distances on the other side are measured from that side's last known b
 Order sizes are uniform integers in ``[size_min, size_max]`` (fixed when equal).
 
 The draws per span: one standard normal for the fair value (only if ``fair_sigma > 0``); then per
-candidate event, in order: the waiting time, the thinning test (only while the Hawkes excitation
-is positive), the event choice (which also decides a market order's direction), then the order
-size for a limit or market order, or the queue position for a cancellation.
+candidate event, in order: the waiting time, the event choice (which also decides a market
+order's direction), then the order size for a limit or market order (only if
+``size_max > size_min``), or, for a cancellation candidate, the order and the acceptance test.
 """
 
 from __future__ import annotations
@@ -45,8 +61,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fastlob._kernels.book import _level, _remove, find_slot, limit_order, market_order
-from fastlob._kernels.book_layout import ASK, AUTO_ID, BID, EMPTY_PRICE, NO_SLOT
+from fastlob._kernels.book import _remove, limit_order, market_order
+from fastlob._kernels.book_layout import ASK, AUTO_ID, BID, EMPTY_PRICE
 from fastlob._kernels.rng import exponential, standard_normal, uniform
 from fastlob._numba import njit, prange
 
@@ -60,8 +76,22 @@ EVENT_CANCEL = 2
 EVENT_REJECTED = 3
 #: event counter column: market orders that were buys
 EVENT_MARKET_BUY = 4
+#: event counter column: cancellation candidates (accepted or not)
+EVENT_CANCEL_CANDIDATE = 5
 #: number of event counters
-NUM_EVENTS = 5
+NUM_EVENTS = 6
+
+#: column of ``intensity_integral``: integral of the limit-order intensity
+INTEGRAL_LIMIT = 0
+#: column of ``intensity_integral``: integral of the market-order intensity
+INTEGRAL_MARKET = 1
+#: column of ``intensity_integral``: sum over cancellation candidates of the probability of
+#: acceptance (the compensator of the cancellations given the candidates)
+INTEGRAL_CANCEL = 2
+#: column of ``intensity_integral``: integral of the cancellation candidates' rate
+INTEGRAL_CANCEL_CANDIDATE = 3
+#: width of ``intensity_integral``
+NUM_INTEGRALS = 4
 
 #: column of ``flow_state`` holding the fair value (ticks)
 FAIR_VALUE = 0
@@ -139,117 +169,30 @@ def _price_at_distance(side, opposite_best, distance):
 
 
 @njit
-def guards_of(s, n):
-    """Side and price of the market maker's orders (ids 0 and 1): ``(side0, price0, side1,
-    price1)``, side -1 for an id that is not resting."""
-    side0 = -1
-    price0 = EMPTY_PRICE
-    side1 = -1
-    price1 = EMPTY_PRICE
-    slot = find_slot(s, n, 0)
-    if slot != NO_SLOT:
-        side0 = s.order_side[n, slot]
-        price0 = s.order_price[n, slot]
-    slot = find_slot(s, n, 1)
-    if slot != NO_SLOT:
-        side1 = s.order_side[n, slot]
-        price1 = s.order_price[n, slot]
-    return side0, price0, side1, price1
-
-
-@njit(inline="always")
-def _guarded_at(guards, side, price):
-    """Market-maker orders resting on ``side`` at ``price`` (0, 1 or 2)."""
-    side0, price0, side1, price1 = guards
-    return (side0 == side and price0 == price) + (side1 == side and price1 == price)
+def rate_totals(limit_rates, cancel_rates):
+    """``(sum(lambda), max(theta))``: computed once per span by the callers of next_event."""
+    side_limit = 0.0
+    for i in range(limit_rates.shape[0]):
+        side_limit += limit_rates[i]
+    cancel_max = 0.0
+    for i in range(cancel_rates.shape[0]):
+        cancel_max = max(cancel_max, cancel_rates[i])
+    return side_limit, cancel_max
 
 
 @njit
-def _guarded_on(guards, side):
-    """Market-maker orders resting on ``side``."""
-    return (guards[0] == side) + (guards[2] == side)
-
-
-@njit
-def _count_at(s, n, side, price, guards):
-    """Background orders of ``side`` resting at ``price`` (0 outside the side's resting range)."""
-    best = s.best[n, side]
-    if best == EMPTY_PRICE or price < 1:
-        return 0
-    worst = s.worst[n, side]
-    low = min(best, worst)
-    high = max(best, worst)
-    if price < low or price > high:
-        return 0
-    return s.level_count[n, side, _level(s, price)] - _guarded_at(guards, side, price)
-
-
-@njit(inline="always")
-def _cancel_intensity(s, n, cancel_rates, last_best, guards):
-    """Total cancellation rate of book ``n``: bids at distances 1..D, bids beyond, then asks."""
-    total = 0.0
+def _cancel_rate_of(s, n, slot, cancel_rates, last_best):
+    """theta(d) of the background order in ``slot`` (0 for the market maker's orders)."""
+    if s.order_id[n, slot] < FIRST_FLOW_ID:
+        return 0.0
+    side = s.order_side[n, slot]
+    price = s.order_price[n, slot]
+    opposite = _reference_best(s, n, 1 - side, last_best)
+    distance = opposite - price if side == BID else price - opposite
     levels = cancel_rates.shape[0]
-    for side in (BID, ASK):
-        opposite = _reference_best(s, n, 1 - side, last_best)
-        near = 0
-        for i in range(1, levels + 1):
-            count = _count_at(s, n, side, _price_at_distance(side, opposite, i), guards)
-            near += count
-            total += cancel_rates[i - 1] * count
-        far = s.side_orders[n, side] - _guarded_on(guards, side) - near
-        total += cancel_rates[levels - 1] * far
-    return total
-
-
-@njit
-def _kth_order_at(s, n, side, price, k):
-    """Slot of the k-th (0-based) background order in the queue at ``price``."""
-    slot = s.level_head[n, side, _level(s, price)]
-    while True:
-        if s.order_id[n, slot] >= FIRST_FLOW_ID:
-            if k == 0:
-                return slot
-            k -= 1
-        slot = s.order_next[n, slot]
-
-
-@njit
-def _kth_order_beyond(s, n, side, opposite, levels, k, guards):
-    """Slot of the k-th background order (walking away from the opposite best) farther than
-    ``levels``."""
-    price = _price_at_distance(side, opposite, levels)
-    step = -1 if side == BID else 1
-    while True:
-        price += step
-        count = _count_at(s, n, side, price, guards)
-        if k < count:
-            return _kth_order_at(s, n, side, price, k)
-        k -= count
-
-
-@njit(inline="always")
-def _pick_cancel(s, n, target, cancel_rates, last_best, u_order, guards):
-    """Slot of the order whose cancellation the draw ``target`` (in [0, intensity)) selects."""
-    levels = cancel_rates.shape[0]
-    acc = 0.0
-    for side in (BID, ASK):
-        opposite = _reference_best(s, n, 1 - side, last_best)
-        near = 0
-        for i in range(1, levels + 1):
-            price = _price_at_distance(side, opposite, i)
-            count = _count_at(s, n, side, price, guards)
-            near += count
-            rate = cancel_rates[i - 1] * count
-            if count > 0 and target < acc + rate:
-                return _kth_order_at(s, n, side, price, min(int(u_order * count), count - 1))
-            acc += rate
-        far = s.side_orders[n, side] - _guarded_on(guards, side) - near
-        rate = cancel_rates[levels - 1] * far
-        if far > 0 and target < acc + rate:
-            k = min(int(u_order * far), far - 1)
-            return _kth_order_beyond(s, n, side, opposite, levels, k, guards)
-        acc += rate
-    return NO_SLOT  # rounding at the very top of the range: no cancellation
+    if distance < 1 or distance > levels:
+        return cancel_rates[levels - 1]
+    return cancel_rates[distance - 1]
 
 
 @njit
@@ -293,11 +236,11 @@ def _buy_probability(s, n, fp, flow_state, last_best):
 
 
 @njit
-def _add_integral(intensity_integral, n, limit, market, cancel, span, excited):
+def _add_integral(intensity_integral, n, limit, market, candidates, span, excited):
     """Add the integrals over ``span``; ``excited`` is that of the Hawkes excitation."""
-    intensity_integral[n, EVENT_LIMIT] += limit * span
-    intensity_integral[n, EVENT_MARKET] += market * span + excited
-    intensity_integral[n, EVENT_CANCEL] += cancel * span
+    intensity_integral[n, INTEGRAL_LIMIT] += limit * span
+    intensity_integral[n, INTEGRAL_MARKET] += market * span + excited
+    intensity_integral[n, INTEGRAL_CANCEL_CANDIDATE] += candidates * span
 
 
 @njit
@@ -323,13 +266,14 @@ def next_event(
     fp,
     limit_rates,
     cancel_rates,
+    side_limit,
+    cancel_max,
     t,
     duration,
     last_best,
     flow_state,
     events,
     intensity_integral,
-    guards,
 ):
     """Run book ``n``'s flow from time ``t`` of the span to its next event and apply that event.
 
@@ -344,6 +288,8 @@ def next_event(
     fp : FlowParams
     limit_rates, cancel_rates : ndarray[float64], shape (D,)
         lambda(1..D) per side, theta(1..D) per order.
+    side_limit, cancel_max : float
+        ``rate_totals(limit_rates, cancel_rates)``.
     t, duration : float
         Seconds since the span began, and the span's length.
     last_best : ndarray[int64], shape (N, 2)
@@ -353,15 +299,12 @@ def next_event(
         market-order rate (1/s); the excitation is updated.
     events : ndarray[int64], shape (N, NUM_EVENTS)
         Event counters (incremented).
-    intensity_integral : ndarray[float64], shape (N, 3)
-        Incremented by the integral of the limit, market and cancellation intensities up to the
-        event (their compensators: between events every intensity is constant, or decays
-        exponentially for the Hawkes part, so the integral is exact). ``count - integral`` has
-        mean 0 and variance close to the integral: the tests use it to check realised rates.
-    guards : tuple of 4 ints
-        ``(side, price)`` of order id 0 then of id 1, the market maker's orders, side -1 for one
-        that is not resting: exactly what :func:`guards_of` finds in the book. A caller that
-        tracks its own orders passes them (saving two lookups per event).
+    intensity_integral : ndarray[float64], shape (N, NUM_INTEGRALS)
+        Incremented by the compensators of the counts: the exact integrals of the limit, market
+        and cancellation-candidate intensities (piecewise constant, or exponentially decaying
+        for the Hawkes part), and the sum of the candidates' acceptance probabilities.
+        ``count - compensator`` has mean 0 and variance at most the compensator: the tests use
+        it to check the realised rates.
 
     Returns
     -------
@@ -369,77 +312,72 @@ def next_event(
         Time of the event within the span, or -1.0 if the span ended first (the overshoot of
         the last waiting time is discarded: by memorylessness the next span starts afresh).
     """
-    levels = limit_rates.shape[0]
-    side_limit = 0.0
-    for i in range(levels):
-        side_limit += limit_rates[i]
     all_limit = 2.0 * side_limit
     base_market = 2.0 * fp.market_rate
     while True:
         excite = flow_state[n, EXCITATION]
-        cancel_total = _cancel_intensity(s, n, cancel_rates, last_best, guards)
-        all_market = base_market + excite
-        total = all_limit + all_market + cancel_total
+        candidates = cancel_max * (s.side_orders[n, BID] + s.side_orders[n, ASK])
+        total = all_limit + base_market + excite + candidates
         if total <= 0.0:
             _add_integral(
-                intensity_integral, n, all_limit, base_market, cancel_total, duration - t, 0.0
+                intensity_integral, n, all_limit, base_market, candidates, duration - t, 0.0
             )
             return -1.0
-        # With Hawkes excitation the intensity only decays until the next event, so `total`
-        # bounds it: a candidate time is accepted with probability intensity/bound (Ogata).
         wait = exponential(rng, n, total)
         span = duration - t if t + wait > duration else wait
         decayed = _decayed(excite, fp, span)
         excited_integral = 0.0 if excite == 0.0 else (excite - decayed) / fp.hawkes_beta
         _add_integral(
-            intensity_integral, n, all_limit, base_market, cancel_total, span, excited_integral
+            intensity_integral, n, all_limit, base_market, candidates, span, excited_integral
         )
         flow_state[n, EXCITATION] = decayed
         if t + wait > duration:
             return -1.0
         t += wait
-        if excite > 0.0:
-            all_market = base_market + decayed
-            now_total = all_limit + all_market + cancel_total
-            if uniform(rng, n) * total >= now_total:
-                continue  # a rejected candidate: no event, nothing changes
-            total = now_total
-        break
-    target = uniform(rng, n) * total
-    if target < all_limit:
-        side = BID if target < side_limit else ASK
-        within = target if side == BID else target - side_limit
-        distance = levels
-        acc = 0.0
-        for i in range(levels):
-            acc += limit_rates[i]
-            if within < acc:
-                distance = i + 1
-                break
-        opposite = _reference_best(s, n, 1 - side, last_best)
-        price = _price_at_distance(side, opposite, distance)
-        size = _draw_size(rng, n, fp)
-        direction = 1 if side == BID else -1
-        if price < 1 or limit_order(s, n, direction, price, size, AUTO_ID) != 0:
-            events[n, EVENT_REJECTED] += 1
-        events[n, EVENT_LIMIT] += 1
-    elif target < all_limit + all_market:
-        # the event draw is uniform within the market segment: it also decides the side
-        buy = target - all_limit < _buy_probability(s, n, fp, flow_state, last_best) * all_market
-        direction = 1 if buy else -1
-        if market_order(s, n, direction, _draw_size(rng, n, fp), AUTO_ID) != 0:
-            events[n, EVENT_REJECTED] += 1
-        events[n, EVENT_MARKET] += 1
-        events[n, EVENT_MARKET_BUY] += buy
-        flow_state[n, EXCITATION] += fp.hawkes_alpha
-    else:
-        u_order = uniform(rng, n)
-        slot = _pick_cancel(
-            s, n, target - all_limit - all_market, cancel_rates, last_best, u_order, guards
-        )
-        if slot != NO_SLOT:
-            _remove(s, n, slot)  # by slot: no id lookup
-        events[n, EVENT_CANCEL] += 1
+        target = uniform(rng, n) * total
+        if target < all_limit:
+            side = BID if target < side_limit else ASK
+            within = target if side == BID else target - side_limit
+            levels = limit_rates.shape[0]
+            distance = levels
+            acc = 0.0
+            for i in range(levels):
+                acc += limit_rates[i]
+                if within < acc:
+                    distance = i + 1
+                    break
+            opposite = _reference_best(s, n, 1 - side, last_best)
+            price = _price_at_distance(side, opposite, distance)
+            size = _draw_size(rng, n, fp)
+            direction = 1 if side == BID else -1
+            if price < 1 or limit_order(s, n, direction, price, size, AUTO_ID) != 0:
+                events[n, EVENT_REJECTED] += 1
+            events[n, EVENT_LIMIT] += 1
+            break
+        market = base_market + decayed
+        if target < all_limit + market:
+            # the event draw is uniform within the market segment: it also decides the side
+            buy = target - all_limit < _buy_probability(s, n, fp, flow_state, last_best) * market
+            direction = 1 if buy else -1
+            if market_order(s, n, direction, _draw_size(rng, n, fp), AUTO_ID) != 0:
+                events[n, EVENT_REJECTED] += 1
+            events[n, EVENT_MARKET] += 1
+            events[n, EVENT_MARKET_BUY] += buy
+            flow_state[n, EXCITATION] += fp.hawkes_alpha
+            break
+        if target < all_limit + base_market + excite:
+            continue  # Hawkes thinning: the excitation decayed since the bound was taken
+        resting = s.side_orders[n, BID] + s.side_orders[n, ASK]
+        if resting == 0 or cancel_max == 0.0:
+            continue  # only reachable by rounding at the very top of [0, total)
+        slot = s.live_slot[n, min(int(uniform(rng, n) * resting), resting - 1)]
+        rate = _cancel_rate_of(s, n, slot, cancel_rates, last_best)
+        events[n, EVENT_CANCEL_CANDIDATE] += 1
+        intensity_integral[n, INTEGRAL_CANCEL] += rate / cancel_max
+        if uniform(rng, n) * cancel_max < rate:
+            _remove(s, n, slot)
+            events[n, EVENT_CANCEL] += 1
+            break
     _remember_best(s, n, last_best)
     return t
 
@@ -470,6 +408,7 @@ def advance_flow(
         Number of events applied.
     """
     begin_span(rng, n, fp, flow_state, duration)
+    side_limit, cancel_max = rate_totals(limit_rates, cancel_rates)
     applied = 0
     t = 0.0
     while True:
@@ -480,13 +419,14 @@ def advance_flow(
             fp,
             limit_rates,
             cancel_rates,
+            side_limit,
+            cancel_max,
             t,
             duration,
             last_best,
             flow_state,
             events,
             intensity_integral,
-            guards_of(s, n),
         )
         if t < 0.0:
             return applied

@@ -26,7 +26,9 @@ from the book's trade buffer, which is drained after every event: cash (float64)
 ``price * tick_size * qty * lot_size``, a fee of ``maker_fee`` or ``taker_fee`` times that
 notional is paid (a negative fee is a rebate), and the mark-to-market PnL is
 ``cash + inventory * lot_size * mid * tick_size`` (cash starts at 0). The market maker's quotes
-are order ids 0 (bid) and 1 (ask); the flow never cancels them (see ``flow.FIRST_FLOW_ID``).
+are order ids 0 (bid) and 1 (ask); the flow never cancels them (see ``flow.FIRST_FLOW_ID``). The
+simulator tracks its quotes' slots and remaining lots itself (``quote_slot``, ``quote_left``),
+from its own operations and the fills, so that it never looks them up.
 
 Autoreset is next-step: on the step after an episode ended (``prev_done``) the env ignores its
 action, starts a new episode (an empty book seeded with ``initial_depth`` one-lot orders at each
@@ -58,6 +60,7 @@ from fastlob._kernels.flow import (
     FIRST_FLOW_ID,
     begin_span,
     next_event,
+    rate_totals,
 )
 from fastlob._numba import njit, prange
 
@@ -197,7 +200,7 @@ class MMState(NamedTuple):
     last_best: np.ndarray  #: int64 (N, 2) last known best bid and ask
     flow_state: np.ndarray  #: float64 (N, 3) fair value, its level, Hawkes excitation
     events: np.ndarray  #: int64 (N, NUM_EVENTS) background events, ever
-    intensity_integral: np.ndarray  #: float64 (N, 3) compensators of the event counts, ever
+    intensity_integral: np.ndarray  #: float64 (N, NUM_INTEGRALS) compensators of the counts, ever
     cash: np.ndarray  #: float64 (N,) money
     inventory: np.ndarray  #: int64 (N,) lots
     pnl: np.ndarray  #: float64 (N,) cash + inventory * lot_size * mid * tick_size
@@ -222,14 +225,16 @@ class MMState(NamedTuple):
     quote_reduced: np.ndarray  #: int64 (N,) quotes cut by the position limit, ever
 
 
-def allocate_mm_state(num_envs: int, flow_state_width: int, num_events: int) -> MMState:
+def allocate_mm_state(
+    num_envs: int, flow_state_width: int, num_events: int, num_integrals: int
+) -> MMState:
     n, f = num_envs, MARKOUT_CAPACITY
     return MMState(
         rng=np.ones(n, np.uint64),
         last_best=np.zeros((n, 2), np.int64),
         flow_state=np.zeros((n, flow_state_width)),
         events=np.zeros((n, num_events), np.int64),
-        intensity_integral=np.zeros((n, 3)),
+        intensity_integral=np.zeros((n, num_integrals)),
         cash=np.zeros(n),
         inventory=np.zeros(n, np.int64),
         pnl=np.zeros(n),
@@ -319,14 +324,6 @@ def _forget_quote(m, n, side):
     m.quote_left[n, side] = 0
 
 
-@njit
-def guards(m, n):
-    """Where the market maker's quotes rest, in the form ``flow.next_event`` takes."""
-    bid_side = BID if m.quote_slot[n, BID] != NO_SLOT else -1
-    ask_side = ASK if m.quote_slot[n, ASK] != NO_SLOT else -1
-    return bid_side, m.quote_price[n, BID], ask_side, m.quote_price[n, ASK]
-
-
 @njit(inline="always")
 def account_trades(s, m, p, n, mid2_before):
     """Account every fill in book ``n``'s trade buffer, then empty it.
@@ -364,6 +361,7 @@ def run_flow(s, m, fp, limit_rates, cancel_rates, p, n, duration, account):
     """Run book ``n``'s background flow for ``duration`` seconds, accounting the market maker's
     fills after every event (or only emptying the trade buffer when ``account`` is False)."""
     begin_span(m.rng, n, fp, m.flow_state, duration)
+    side_limit, cancel_max = rate_totals(limit_rates, cancel_rates)
     t = 0.0
     while True:
         before = mid2(s, m, n)
@@ -374,13 +372,14 @@ def run_flow(s, m, fp, limit_rates, cancel_rates, p, n, duration, account):
             fp,
             limit_rates,
             cancel_rates,
+            side_limit,
+            cancel_max,
             t,
             duration,
             m.last_best,
             m.flow_state,
             m.events,
             m.intensity_integral,
-            guards(m, n),
         )
         if t < 0.0:
             return
