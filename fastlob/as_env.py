@@ -113,6 +113,12 @@ class AvellanedaStoikovVectorEnv(BatchedVectorEnv):
         }
         self._info.update({"_" + key: always for key in list(self._info)})
 
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = super()._state_arrays()
+        arrays.update({f"as.{k}": v for k, v in self.state._asdict().items()})
+        arrays["pnl"] = self._pnl
+        return arrays
+
     def _reset_kernel(self, seed, mask):
         self._seed_rng(self.state.rng, seed, mask)
         _as.reset_envs(self.state, self.params, mask, self._obs)

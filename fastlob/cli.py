@@ -128,10 +128,43 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help='print {"inventory": {...}, "symmetric": {...}} as JSON'
     )
     as2008.set_defaults(func=_as2008)
+
+    sub.add_parser(
+        "train",
+        help="train an agent on the order-book env (fastlob train --algo ppo --help)",
+        add_help=False,
+    )
     return parser
 
 
+#: training entry points by algorithm: module of the agent, its config class, its train function
+ALGORITHMS = {"ppo": "agents.ppo"}
+
+
+def _train(argv: list[str]) -> int:
+    """``fastlob train --algo A [config flags]``: the flags are the fields of the algorithm's
+    config dataclass (tyro); ``fastlob train --algo A --help`` lists them."""
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="fastlob train", add_help=False)
+    parser.add_argument("--algo", choices=sorted(ALGORITHMS), default="ppo")
+    known, rest = parser.parse_known_args(argv)
+    if not argv or argv in (["-h"], ["--help"]):
+        print(
+            "usage: fastlob train --algo {" + ",".join(sorted(ALGORITHMS)) + "} [flags]\n"
+            "  fastlob train --algo ALGO --help   lists the flags of that algorithm's config"
+        )
+        return 0
+    module = importlib.import_module(ALGORITHMS[known.algo])
+    result = module.main(rest, prog=f"fastlob train --algo {known.algo}")
+    print(json.dumps({k: v for k, v in result.items() if isinstance(v, (int, float, str))}))
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:
+        return _train(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -386,6 +386,13 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         total = state_nbytes(self.books) + sum(a.nbytes for a in self.state)
         return total // self.num_envs
 
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = super()._state_arrays()
+        arrays.update({f"book.{k}": v for k, v in self.books._asdict().items()})
+        arrays.update({f"mm.{k}": v for k, v in self.state._asdict().items()})
+        arrays["mid"] = self._mid
+        return arrays
+
     def _kernel_args(self):
         return (
             self.books,

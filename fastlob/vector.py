@@ -153,6 +153,44 @@ class BatchedVectorEnv(gymnasium.vector.VectorEnv):
         obs, reward, terminated, truncated = self._outputs()
         return obs, reward, terminated, truncated, self._step_info()
 
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        """Every array a step reads or writes, by name (subclasses add their state)."""
+        return {
+            "obs": self._obs,
+            "reward": self._reward,
+            "terminated": self._terminated,
+            "truncated": self._truncated,
+            "actions": self._actions,
+            "clipped": self._clipped,
+            "action_clip_count": self.action_clip_count,
+        }
+
+    def get_state(self) -> dict[str, Any]:
+        """A copy of the whole simulator state (numpy arrays and the seed): ``set_state`` on an
+        env built with the same arguments continues exactly from here."""
+        state: dict[str, Any] = {k: v.copy() for k, v in self._state_arrays().items()}
+        state["_seed"] = self._seed
+        state["_ever_reset"] = self._ever_reset
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a state from ``get_state`` (same num_envs and configuration)."""
+        arrays = self._state_arrays()
+        if set(arrays) != {k for k in state if not k.startswith("_")}:
+            raise ValueError("state does not come from an env of this kind")
+        for key, target in arrays.items():
+            source = np.asarray(state[key])
+            if source.shape != target.shape or source.dtype != target.dtype:
+                raise ValueError(
+                    f"state[{key!r}] has {source.dtype} {source.shape}, this env needs "
+                    f"{target.dtype} {target.shape} (another num_envs or configuration?)"
+                )
+        for key, target in arrays.items():
+            target[...] = state[key]
+        self._seed = int(state["_seed"])
+        self._ever_reset = bool(state["_ever_reset"])
+
     # -- for subclasses ------------------------------------------------------------------------
     def _reset_kernel(self, seed, mask):  # pragma: no cover - abstract
         raise NotImplementedError

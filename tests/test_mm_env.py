@@ -376,3 +376,20 @@ def test_flow_inside_the_env_reproduces_its_configured_rates():
         assert abs(events[column] - integral[compensator]) < 4 * np.sqrt(integral[compensator])
     seconds = 64 * 60 * SMALL.dt
     assert integral[INTEGRAL_LIMIT] == pytest.approx(2 * env.limit_rates.sum() * seconds)
+
+
+def test_get_state_set_state_continues_exactly():
+    config = CONFIGS["informed_hawkes"]
+    actions = random_actions(np.random.default_rng(4), MarketMakingVectorEnv(3, config), 30)
+    straight = MarketMakingVectorEnv(3, config=config, seed=6)
+    straight.reset()
+    run(straight, actions[:10])
+    saved = straight.get_state()
+    expected = run(straight, actions[10:])
+    other = MarketMakingVectorEnv(3, config=config, seed=99)
+    other.set_state(saved)
+    resumed = run(other, actions[10:])
+    for a, b in zip(expected, resumed, strict=True):
+        assert states_equal(a, b)
+    with pytest.raises(ValueError, match="num_envs"):
+        MarketMakingVectorEnv(4, config=config).set_state(saved)

@@ -1,0 +1,200 @@
+"""What the agents share: the env they train on, running normalisers, action scaling, the run
+directory (TensorBoard, a tidy metrics file, checkpoints), and the progress bar.
+
+Libraries used rather than written: ``tqdm`` (progress bar), ``torch.utils.tensorboard``
+(TensorBoard event files), ``polars`` (the parquet metrics file), ``tyro`` (the typed CLI of each
+agent's config dataclass).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from torch import nn
+
+from fastlob import MarketMakingConfig, MarketMakingVectorEnv
+
+
+def pick_device(device: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; ``cpu`` and ``cuda`` as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's and torch's generators (the agents draw from nothing else; the envs have
+    their own per-env generators)."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_env(num_envs: int, seed: int, episode_steps: int, dt: float) -> MarketMakingVectorEnv:
+    """The default order-book market (``MarketMakingConfig``) with the given episode shape."""
+    config = MarketMakingConfig(episode_steps=episode_steps, dt=dt)
+    return MarketMakingVectorEnv(num_envs, config=config, seed=seed)
+
+
+class ActionScaler:
+    """Maps policy outputs in [-1, 1] (per column) onto the env's action box, on the device."""
+
+    def __init__(self, env, device: torch.device):
+        low = torch.as_tensor(env.single_action_space.low, device=device)
+        high = torch.as_tensor(env.single_action_space.high, device=device)
+        self.centre = (high + low) / 2
+        self.half = (high - low) / 2
+
+    def to_env(self, unit_actions: torch.Tensor) -> torch.Tensor:
+        return self.centre + self.half * unit_actions.clamp(-1.0, 1.0)
+
+
+class RunningMeanStd(nn.Module):
+    """Running mean and variance over batches (Chan et al.'s parallel update), as buffers so that
+    they move with the module and land in its ``state_dict``."""
+
+    def __init__(self, shape: tuple[int, ...] = (), epsilon: float = 1e-4):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(epsilon, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, batch: torch.Tensor) -> None:
+        batch = batch.to(torch.float64).reshape(-1, *self.mean.shape)
+        batch_mean = batch.mean(0)
+        batch_var = batch.var(0, unbiased=False)
+        n = batch.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + n
+        self.mean += delta * n / total
+        m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / total
+        self.var.copy_(m2 / total)
+        self.count.copy_(total)
+
+
+class ObservationNormalizer(nn.Module):
+    """``(obs - mean) / sqrt(var + eps)``, clipped to ``[-clip, clip]``; statistics updated from
+    every batch seen while ``training``."""
+
+    def __init__(self, dim: int, clip: float = 10.0, enabled: bool = True):
+        super().__init__()
+        self.rms = RunningMeanStd((dim,))
+        self.clip = clip
+        self.enabled = enabled
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return obs
+        if self.training:
+            self.rms.update(obs)
+        scaled = (obs - self.rms.mean.float()) / torch.sqrt(self.rms.var.float() + 1e-8)
+        return scaled.clamp(-self.clip, self.clip)
+
+
+class RewardScaler(nn.Module):
+    """Divides rewards by the running std of the discounted return (as Gymnasium's
+    NormalizeReward, batched): without it a market maker's PnL rewards are tiny or huge
+    depending on prices and sizes, and agents have been seen to learn to never trade."""
+
+    def __init__(self, num_envs: int, gamma: float, enabled: bool = True):
+        super().__init__()
+        self.rms = RunningMeanStd(())
+        self.register_buffer("returns", torch.zeros(num_envs, dtype=torch.float64))
+        self.gamma = gamma
+        self.enabled = enabled
+
+    def forward(self, reward: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return reward
+        self.returns.mul_(self.gamma).add_(reward.to(torch.float64))
+        self.rms.update(self.returns)
+        self.returns.masked_fill_(done, 0.0)
+        return (reward / torch.sqrt(self.rms.var.float() + 1e-8)).clamp(-10.0, 10.0)
+
+
+class Run:
+    """A run directory ``runs/<name>/``: TensorBoard events, ``metrics.parquet`` (one row per
+    update), ``config.json``, ``checkpoint.pt``."""
+
+    def __init__(self, runs_dir: str, name: str, config: Any, resume: bool):
+        self.path = Path(runs_dir) / name
+        if self.path.exists() and not resume and (self.path / "checkpoint.pt").exists():
+            raise FileExistsError(f"{self.path} holds a run: pass --resume or another --run-name")
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.path))
+        self.rows: list[dict[str, float]] = []
+        metrics = self.path / "metrics.parquet"
+        if resume and metrics.exists():
+            self.rows = pl.read_parquet(metrics).to_dicts()
+        self.started = time.perf_counter()
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        for key, value in values.items():
+            self.writer.add_scalar(key, value, step)
+        self.rows.append({"global_step": step, **values})
+
+    def save_metrics(self) -> pl.DataFrame:
+        frame = pl.DataFrame(self.rows)
+        frame.write_parquet(self.path / "metrics.parquet")
+        return frame
+
+    def save_checkpoint(self, payload: dict[str, Any]) -> None:
+        tmp = self.path / "checkpoint.pt.tmp"
+        torch.save(payload, tmp)
+        tmp.replace(self.path / "checkpoint.pt")  # never a half-written checkpoint
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        path = self.path / "checkpoint.pt"
+        if not path.exists():
+            return None
+        return torch.load(path, weights_only=False)
+
+    def close(self) -> None:
+        self.save_metrics()
+        self.writer.close()
+
+
+def rng_state() -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def episode_summary(info: dict) -> dict[str, float]:
+    """Means over the envs whose episode ended this step (empty if none did)."""
+    if "episode" not in info:
+        return {}
+    done = np.asarray(info["_episode"])
+    episode = info["episode"]
+    out = {}
+    for key, tag in (
+        ("r", "charts/episodic_return"),
+        ("pnl", "charts/episode_pnl"),
+        ("inventory_std", "charts/inventory_std"),
+        ("adverse_rate", "charts/adverse_rate"),
+        ("fills", "charts/fills"),
+    ):
+        out[tag] = float(np.asarray(episode[key])[done].mean())
+    return out

@@ -1,0 +1,451 @@
+"""PPO for the order-book market-making env (CleanRL-shaped: one file, a typed config, a flat loop).
+
+Gaussian policy over the 5 action columns in [-1, 1] units (scaled onto the env's box), with a
+state-independent log-std (or a learned head), separate actor and critic MLPs, GAE, the clipped
+objective, optional value clipping, advantage normalisation, minibatch epochs, learning-rate
+annealing; observation and reward normalisation by running statistics (on by default).
+
+Under the env's next-step autoreset, the step after an episode ends is a reset pseudo-transition
+(the action is ignored, the reward is 0): it is masked out of the loss, and the GAE recursion is
+cut at the end of every episode. A truncated episode bootstraps from the value of its final
+observation (which the env returns at the truncating step); a terminated one does not.
+
+Rollout storage is preallocated on the training device with shape (num_steps, num_envs, ...).
+
+Run: ``python -m agents.ppo --num-envs 1024 --total-steps 2000000`` or ``fastlob train --algo
+ppo ...``; ``--help`` lists every field of ``PPOConfig``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Normal
+
+from agents.common import (
+    ActionScaler,
+    ObservationNormalizer,
+    RewardScaler,
+    Run,
+    episode_summary,
+    make_env,
+    pick_device,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+
+
+@dataclass
+class PPOConfig:
+    """PPO on fastlob's order-book market-making env."""
+
+    seed: int = 1
+    """seed of the envs (env n uses (seed, n)) and of torch"""
+    num_envs: int = 1024
+    """parallel envs"""
+    total_steps: int = 1_000_000
+    """env-steps to train for (all envs together)"""
+    num_steps: int = 32
+    """steps per env per rollout"""
+    episode_steps: int = 200
+    """steps per training episode"""
+    dt: float = 1.0
+    """seconds per step"""
+    learning_rate: float = 3e-4
+    """Adam learning rate"""
+    anneal_lr: bool = True
+    """anneal the learning rate linearly to 0"""
+    gamma: float = 0.99
+    """discount factor"""
+    gae_lambda: float = 0.95
+    """GAE lambda"""
+    num_minibatches: int = 4
+    """minibatches per epoch"""
+    update_epochs: int = 4
+    """epochs over each rollout"""
+    clip_coef: float = 0.2
+    """PPO clip range"""
+    clip_vloss: bool = True
+    """clip the value loss as the policy's"""
+    ent_coef: float = 0.0
+    """entropy bonus weight"""
+    vf_coef: float = 0.5
+    """value loss weight"""
+    max_grad_norm: float = 0.5
+    """gradient clipping norm"""
+    target_kl: float | None = None
+    """stop the epochs of an update early above this approximate KL (None: never)"""
+    norm_adv: bool = True
+    """normalise advantages per minibatch"""
+    norm_obs: bool = True
+    """normalise observations by running statistics"""
+    norm_reward: bool = True
+    """scale rewards by the running std of the discounted return"""
+    hidden_size: int = 64
+    """width of the two hidden layers of actor and critic"""
+    state_dependent_std: bool = False
+    """learn the log-std as a function of the observation (else one parameter per column)"""
+    init_log_std: float = -0.5
+    """initial log-std of the Gaussian policy (in [-1, 1] action units)"""
+    device: str = "auto"
+    """auto, cpu or cuda"""
+    torch_threads: int = 0
+    """torch CPU threads (0: torch's default)"""
+    run_name: str | None = None
+    """run directory name under runs_dir (default: ppo_<seed>)"""
+    runs_dir: str = "runs"
+    """where run directories go"""
+    checkpoint_every: int = 20
+    """updates between checkpoints (and at the end)"""
+    resume: bool = False
+    """continue the run in runs_dir/run_name from its checkpoint"""
+    progress: bool = True
+    """show a progress bar"""
+    stop_after_updates: int | None = None
+    """stop (after checkpointing) once this many updates are done: for tests of --resume"""
+
+
+def layer(in_dim: int, out_dim: int, std: float = float(np.sqrt(2))) -> nn.Linear:
+    linear = nn.Linear(in_dim, out_dim)
+    nn.init.orthogonal_(linear.weight, std)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int, out_std: float) -> nn.Sequential:
+    return nn.Sequential(
+        layer(in_dim, hidden), nn.Tanh(), layer(hidden, hidden), nn.Tanh(),
+        layer(hidden, out_dim, out_std),
+    )  # fmt: skip
+
+
+class Agent(nn.Module):
+    def __init__(self, obs_dim: int, act_dim: int, config: PPOConfig):
+        super().__init__()
+        self.obs_norm = ObservationNormalizer(obs_dim, enabled=config.norm_obs)
+        self.critic = mlp(obs_dim, config.hidden_size, 1, 1.0)
+        self.actor_mean = mlp(obs_dim, config.hidden_size, act_dim, 0.01)
+        self.state_dependent_std = config.state_dependent_std
+        if self.state_dependent_std:
+            self.actor_log_std = mlp(obs_dim, config.hidden_size, act_dim, 0.01)
+            nn.init.constant_(self.actor_log_std[-1].bias, config.init_log_std)
+        else:
+            self.actor_log_std = nn.Parameter(torch.full((act_dim,), config.init_log_std))
+
+    def value(self, x: torch.Tensor) -> torch.Tensor:
+        return self.critic(x).squeeze(-1)
+
+    def distribution(self, x: torch.Tensor) -> Normal:
+        mean = self.actor_mean(x)
+        if self.state_dependent_std:
+            log_std = self.actor_log_std(x).clamp(-5.0, 2.0)
+        else:
+            log_std = self.actor_log_std.expand_as(mean)
+        return Normal(mean, log_std.exp())
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        """Unit actions in [-1, 1] for raw observations (normalised with frozen statistics)."""
+        x = self.obs_norm(obs)
+        dist = self.distribution(x)
+        return (dist.mean if deterministic else dist.sample()).clamp(-1.0, 1.0)
+
+
+def compute_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_value: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE under next-step autoreset. All inputs (T, N) except ``next_value`` (N,), the value of
+    the observation after the last step.
+
+    ``values[t + 1]`` is the value of the observation the env returned at step t: for a truncated
+    step that is the episode's final observation (the bootstrap); for a terminated step it is
+    not used. The recursion is cut after every terminated or truncated step, so the reset
+    pseudo-transition that follows (masked out of the loss) never leaks into an episode.
+    Returns (advantages, returns), each (T, N).
+    """
+    steps = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(next_value)
+    for t in reversed(range(steps)):
+        following = next_value if t == steps - 1 else values[t + 1]
+        alive = 1.0 - terminated[t].float()
+        delta = rewards[t] + gamma * following * alive - values[t]
+        carry = 1.0 - (terminated[t] | truncated[t]).float()
+        last = delta + gamma * lam * carry * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+@dataclass
+class Rollout:
+    """Preallocated on the training device, shape (num_steps, num_envs, ...)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    rewards: torch.Tensor
+    values: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    valid: torch.Tensor
+
+    @classmethod
+    def allocate(cls, steps: int, envs: int, obs_dim: int, act_dim: int, device) -> Rollout:
+        def z(*shape, dtype=torch.float32):
+            return torch.zeros(*shape, dtype=dtype, device=device)
+
+        return cls(
+            obs=z(steps, envs, obs_dim),
+            actions=z(steps, envs, act_dim),
+            logprobs=z(steps, envs),
+            rewards=z(steps, envs),
+            values=z(steps, envs),
+            terminated=z(steps, envs, dtype=torch.bool),
+            truncated=z(steps, envs, dtype=torch.bool),
+            valid=z(steps, envs, dtype=torch.bool),
+        )
+
+
+def ppo_update(agent, optimizer, rollout, advantages, returns, config: PPOConfig):
+    """Minibatch epochs of the clipped objective over the valid transitions; returns losses."""
+    act_dim = rollout.actions.shape[-1]
+    index = torch.nonzero(rollout.valid.reshape(-1)).squeeze(-1)
+    obs = rollout.obs.reshape(-1, rollout.obs.shape[-1])
+    actions = rollout.actions.reshape(-1, act_dim)
+    old_logprobs = rollout.logprobs.reshape(-1)
+    old_values = rollout.values.reshape(-1)
+    flat_adv = advantages.reshape(-1)
+    flat_ret = returns.reshape(-1)
+    batch = index.numel()
+    minibatch = max(1, batch // config.num_minibatches)
+    stats = {"approx_kl": 0.0, "clipfrac": 0.0, "policy_loss": 0.0, "value_loss": 0.0}
+    stats["entropy"] = 0.0
+    count = 0
+    for _ in range(config.update_epochs):
+        order = index[torch.randperm(batch, device=index.device)]
+        for start in range(0, batch, minibatch):
+            mb = order[start : start + minibatch]
+            dist = agent.distribution(obs[mb])
+            logprob = dist.log_prob(actions[mb]).sum(-1)
+            entropy = dist.entropy().sum(-1)
+            log_ratio = logprob - old_logprobs[mb]
+            ratio = log_ratio.exp()
+            with torch.no_grad():
+                approx_kl = ((ratio - 1) - log_ratio).mean()
+                clipfrac = ((ratio - 1.0).abs() > config.clip_coef).float().mean()
+            adv = flat_adv[mb]
+            if config.norm_adv and adv.numel() > 1:
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            policy_loss = torch.max(
+                -adv * ratio, -adv * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef)
+            ).mean()
+            new_value = agent.value(obs[mb])
+            if config.clip_vloss:
+                clipped = old_values[mb] + (new_value - old_values[mb]).clamp(
+                    -config.clip_coef, config.clip_coef
+                )
+                value_loss = (
+                    0.5
+                    * torch.max(
+                        (new_value - flat_ret[mb]) ** 2, (clipped - flat_ret[mb]) ** 2
+                    ).mean()
+                )
+            else:
+                value_loss = 0.5 * ((new_value - flat_ret[mb]) ** 2).mean()
+            loss = policy_loss - config.ent_coef * entropy.mean() + config.vf_coef * value_loss
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
+            optimizer.step()
+            for key, value in (
+                ("approx_kl", approx_kl),
+                ("clipfrac", clipfrac),
+                ("policy_loss", policy_loss),
+                ("value_loss", value_loss),
+                ("entropy", entropy.mean()),
+            ):
+                stats[key] += float(value.detach())
+            count += 1
+        if config.target_kl is not None and float(approx_kl) > config.target_kl:
+            break
+    return {f"losses/{k}": v / max(count, 1) for k, v in stats.items()}
+
+
+def train(config: PPOConfig) -> dict:
+    """Train (or resume) a run; returns its last logged metrics and the run directory."""
+    if config.torch_threads > 0:
+        torch.set_num_threads(config.torch_threads)
+    device = pick_device(config.device)
+    seed_everything(config.seed)
+    name = config.run_name or f"ppo_{config.seed}"
+    run = Run(config.runs_dir, name, config, resume=config.resume)
+    env = make_env(config.num_envs, config.seed, config.episode_steps, config.dt)
+    obs_dim = env.single_observation_space.shape[0]
+    act_dim = env.single_action_space.shape[0]
+    agent = Agent(obs_dim, act_dim, config).to(device)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
+    reward_scaler = RewardScaler(config.num_envs, config.gamma, config.norm_reward).to(device)
+    scaler = ActionScaler(env, device)
+    batch = config.num_envs * config.num_steps
+    num_updates = max(1, config.total_steps // batch)
+    rollout = Rollout.allocate(config.num_steps, config.num_envs, obs_dim, act_dim, device)
+
+    update, global_step = 0, 0
+    checkpoint = run.load_checkpoint() if config.resume else None
+    if checkpoint is not None:
+        agent.load_state_dict(checkpoint["agent"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        reward_scaler.load_state_dict(checkpoint["reward_scaler"])
+        env.set_state(checkpoint["env"])
+        set_rng_state(checkpoint["rng"])
+        update, global_step = checkpoint["update"], checkpoint["global_step"]
+        obs_np = env._obs
+    else:
+        obs_np, _ = env.reset(seed=config.seed)
+    obs = torch.as_tensor(obs_np, device=device)
+    prev_done = torch.as_tensor(env._terminated | env._truncated, device=device)
+
+    def save():
+        run.save_checkpoint(
+            {
+                "agent": agent.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "reward_scaler": reward_scaler.state_dict(),
+                "env": env.get_state(),
+                "rng": rng_state(),
+                "update": update,
+                "global_step": global_step,
+                "config": dataclasses.asdict(config),
+            }
+        )
+        run.save_metrics()
+
+    bar = None
+    if config.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=num_updates * batch, initial=global_step, unit="step", smoothing=0.1)
+    last: dict[str, float] = {}
+    while update < num_updates:
+        if config.anneal_lr:
+            optimizer.param_groups[0]["lr"] = config.learning_rate * (1.0 - update / num_updates)
+        started = time.perf_counter()
+        sim_time = 0.0
+        episodes: dict[str, list[float]] = {}
+        agent.train()
+        for t in range(config.num_steps):
+            with torch.no_grad():
+                x = agent.obs_norm(obs)
+                dist = agent.distribution(x)
+                action = dist.sample()
+                rollout.obs[t] = x
+                rollout.actions[t] = action
+                rollout.logprobs[t] = dist.log_prob(action).sum(-1)
+                rollout.values[t] = agent.value(x)
+                rollout.valid[t] = ~prev_done
+            sim_started = time.perf_counter()
+            env_action = scaler.to_env(action).cpu().numpy()
+            next_obs, reward, terminated, truncated, info = env.step(env_action)
+            sim_time += time.perf_counter() - sim_started
+            obs = torch.as_tensor(next_obs, device=device)
+            term = torch.as_tensor(terminated, device=device)
+            trunc = torch.as_tensor(truncated, device=device)
+            done = term | trunc
+            r = torch.as_tensor(reward, device=device)
+            rollout.rewards[t] = reward_scaler(r, done)
+            rollout.terminated[t] = term
+            rollout.truncated[t] = trunc
+            prev_done = done
+            for key, value in episode_summary(info).items():
+                episodes.setdefault(key, []).append(value)
+        global_step += batch
+        with torch.no_grad():
+            next_value = agent.value(agent.obs_norm.eval()(obs))
+            agent.obs_norm.train()
+        advantages, returns = compute_gae(
+            rollout.rewards,
+            rollout.values,
+            next_value,
+            rollout.terminated,
+            rollout.truncated,
+            config.gamma,
+            config.gae_lambda,
+        )
+        learn_started = time.perf_counter()
+        losses = ppo_update(agent, optimizer, rollout, advantages, returns, config)
+        learn_time = time.perf_counter() - learn_started
+        elapsed = time.perf_counter() - started
+        update += 1
+        last = {
+            **losses,
+            **{k: float(np.mean(v)) for k, v in episodes.items()},
+            "charts/SPS": batch / elapsed,
+            "charts/simulator_share": sim_time / elapsed,
+            "charts/learner_share": learn_time / elapsed,
+            "charts/learning_rate": optimizer.param_groups[0]["lr"],
+        }
+        run.log(global_step, last)
+        if bar is not None:
+            bar.update(batch)
+            bar.set_postfix(
+                SPS=f"{last['charts/SPS']:.0f}",
+                pnl=f"{last.get('charts/episode_pnl', float('nan')):.2f}",
+                loss=f"{losses['losses/value_loss']:.3f}",
+            )
+        if update % config.checkpoint_every == 0 or update == num_updates:
+            save()
+        if config.stop_after_updates is not None and update >= config.stop_after_updates:
+            save()
+            break
+    if bar is not None:
+        bar.close()
+    run.close()
+    return {"run_dir": str(run.path), "update": update, "global_step": global_step, **last}
+
+
+class PPOPolicy:
+    """A trained PPO agent as a batched policy: ``act(obs)`` -> float32 (N, 5) env actions
+    (the Gaussian's mean, deterministic)."""
+
+    def __init__(self, agent: Agent, scaler: ActionScaler, device: torch.device):
+        self.agent = agent.eval()
+        self.scaler = scaler
+        self.device = device
+
+    @classmethod
+    def load(cls, run_dir, env, device: str = "cpu") -> PPOPolicy:
+        from pathlib import Path
+
+        payload = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
+        config = PPOConfig(**payload["config"])
+        dev = pick_device(device)
+        obs_dim = env.single_observation_space.shape[0]
+        agent = Agent(obs_dim, env.single_action_space.shape[0], config).to(dev)
+        agent.load_state_dict(payload["agent"])
+        return cls(agent, ActionScaler(env, dev), dev)
+
+    def act(self, obs) -> np.ndarray:
+        obs = torch.as_tensor(np.asarray(obs), device=self.device)
+        return self.scaler.to_env(self.agent.act(obs)).cpu().numpy().astype(np.float32)
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m agents.ppo") -> dict:
+    import tyro
+
+    return train(tyro.cli(PPOConfig, args=argv, prog=prog))
+
+
+if __name__ == "__main__":
+    main()

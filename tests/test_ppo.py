@@ -1,0 +1,153 @@
+"""PPO: GAE against hand-computed values, the truncation bootstrap, the update on a bandit with a
+known optimum, checkpoint/resume equal to an uninterrupted run, and a smoke run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from agents.ppo import Agent, PPOConfig, Rollout, compute_gae, ppo_update, train
+
+
+def test_gae_matches_hand_computation():
+    # one env, three steps, no episode end: delta_t = r_t + g V_{t+1} - V_t
+    g, lam = 0.9, 0.8
+    r = torch.tensor([[1.0], [0.0], [2.0]])
+    v = torch.tensor([[0.5], [1.0], [1.5]])
+    nxt = torch.tensor([2.0])
+    no = torch.zeros(3, 1, dtype=torch.bool)
+    adv, ret = compute_gae(r, v, nxt, no, no, g, lam)
+    d2 = 2.0 + 0.9 * 2.0 - 1.5  # 2.3
+    d1 = 0.0 + 0.9 * 1.5 - 1.0  # 0.35
+    d0 = 1.0 + 0.9 * 1.0 - 0.5  # 1.4
+    a2 = d2
+    a1 = d1 + g * lam * a2
+    a0 = d0 + g * lam * a1
+    assert adv[:, 0].tolist() == pytest.approx([a0, a1, a2])
+    assert ret[:, 0].tolist() == pytest.approx([a0 + 0.5, a1 + 1.0, a2 + 1.5])
+
+
+def test_gae_bootstraps_truncation_and_not_termination_and_cuts_at_episode_end():
+    g, lam = 0.9, 0.8
+    r = torch.tensor([[1.0, 1.0], [0.0, 0.0], [3.0, 3.0]])
+    # step 1 (index 1) ends the episode: env 0 truncated, env 1 terminated; step 2 is the reset
+    # pseudo-transition, whose value row holds V(final observation) = 4 for both
+    v = torch.tensor([[0.5, 0.5], [1.0, 1.0], [4.0, 4.0]])
+    nxt = torch.tensor([7.0, 7.0])
+    term = torch.tensor([[False, False], [False, True], [False, False]])
+    trunc = torch.tensor([[False, False], [True, False], [False, False]])
+    adv, _ = compute_gae(r, v, nxt, term, trunc, g, lam)
+    assert adv[1, 0] == pytest.approx(0.0 + g * 4.0 - 1.0)  # truncated: bootstrap V(final)
+    assert adv[1, 1] == pytest.approx(0.0 - 1.0)  # terminated: no bootstrap
+    # and nothing of the pseudo-transition (its reward 3, next value 7) leaks back
+    assert adv[0, 0] == pytest.approx((1.0 + g * 1.0 - 0.5) + g * lam * adv[1, 0])
+    assert adv[0, 1] == pytest.approx((1.0 + g * 1.0 - 0.5) + g * lam * adv[1, 1])
+
+
+def test_update_moves_the_policy_to_a_bandits_optimum():
+    """One-step bandit: reward -(a - 0.3)^2 per action column; the mean must go to 0.3."""
+    torch.manual_seed(0)
+    config = PPOConfig(norm_obs=False, update_epochs=4, num_minibatches=2, ent_coef=0.0)
+    agent = Agent(3, 2, config)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=3e-3)
+    steps, envs = 1, 256
+    obs = torch.ones(envs, 3)
+    for _ in range(150):
+        rollout = Rollout.allocate(steps, envs, 3, 2, "cpu")
+        with torch.no_grad():
+            dist = agent.distribution(obs)
+            action = dist.sample()
+            rollout.obs[0], rollout.actions[0] = obs, action
+            rollout.logprobs[0] = dist.log_prob(action).sum(-1)
+            rollout.values[0] = agent.value(obs)
+        rollout.rewards[0] = -((action - 0.3) ** 2).sum(-1)
+        rollout.terminated[0] = True
+        rollout.valid[0] = True
+        adv, ret = compute_gae(
+            rollout.rewards, rollout.values, torch.zeros(envs),
+            rollout.terminated, rollout.truncated, 0.99, 0.95,
+        )  # fmt: skip
+        ppo_update(agent, optimizer, rollout, adv, ret, config)
+    mean = agent.distribution(obs[:1]).mean[0]
+    assert torch.allclose(mean, torch.tensor([0.3, 0.3]), atol=0.05)
+
+
+def test_masked_pseudo_transitions_are_left_out_of_the_update():
+    """A rollout whose invalid rows carry absurd data updates exactly like one without them."""
+    config = PPOConfig(norm_obs=False, update_epochs=1, num_minibatches=1, norm_adv=False)
+    results = []
+    for poison in (False, True):
+        torch.manual_seed(1)
+        agent = Agent(2, 1, config)
+        optimizer = torch.optim.Adam(agent.parameters(), lr=1e-2)
+        rollout = Rollout.allocate(2, 4, 2, 1, "cpu")
+        rollout.obs[0] = torch.randn(4, 2, generator=torch.Generator().manual_seed(2))
+        rollout.valid[0] = True
+        rollout.rewards[0] = torch.tensor([1.0, -1.0, 0.5, 0.0])
+        rollout.terminated[0] = True
+        if poison:
+            rollout.obs[1] = 1e6
+            rollout.actions[1] = 50.0
+            rollout.rewards[1] = 1e9
+        with torch.no_grad():
+            rollout.values[:] = agent.value(rollout.obs)
+            rollout.logprobs[:] = agent.distribution(rollout.obs).log_prob(rollout.actions).sum(-1)
+        adv, ret = compute_gae(
+            rollout.rewards, rollout.values, torch.zeros(4),
+            rollout.terminated, rollout.truncated, 0.99, 0.95,
+        )  # fmt: skip
+        ppo_update(agent, optimizer, rollout, adv, ret, config)
+        results.append([p.detach().clone() for p in agent.parameters()])
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+
+
+SMALL = PPOConfig(
+    num_envs=8,
+    total_steps=8 * 16 * 4,
+    num_steps=16,
+    episode_steps=20,
+    update_epochs=2,
+    num_minibatches=2,
+    hidden_size=16,
+    progress=False,
+    checkpoint_every=1,
+)
+
+
+def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path):
+    straight = train(dataclasses.replace(SMALL, runs_dir=str(tmp_path), run_name="straight"))
+    first = dataclasses.replace(
+        SMALL, runs_dir=str(tmp_path), run_name="resumed", stop_after_updates=2
+    )
+    assert train(first)["update"] == 2
+    resumed = train(dataclasses.replace(first, stop_after_updates=None, resume=True))
+    assert straight["update"] == resumed["update"] == 4
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+    for key, value in a["agent"].items():
+        assert torch.equal(value, b["agent"][key]), key
+    import polars as pl
+
+    rows = pl.read_parquet(tmp_path / "resumed" / "metrics.parquet")
+    assert rows["global_step"].to_list() == [128, 256, 384, 512]
+    with pytest.raises(FileExistsError, match="resume"):
+        train(dataclasses.replace(SMALL, runs_dir=str(tmp_path), run_name="straight"))
+
+
+def test_fastlob_train_cli_smoke(tmp_path, capsys):
+    import json
+
+    from fastlob.cli import main
+
+    code = main(
+        ["train", "--algo", "ppo", "--num-envs", "4", "--total-steps", "64", "--num-steps", "8",
+         "--episode-steps", "10", "--runs-dir", str(tmp_path), "--run-name", "cli",
+         "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["global_step"] == 64 and (tmp_path / "cli" / "metrics.parquet").exists()
+    assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "cli").iterdir())
