@@ -131,7 +131,9 @@ class Run:
         if self.path.exists() and not resume and (self.path / "checkpoint.pt").exists():
             raise FileExistsError(f"{self.path} holds a run: pass --resume or another --run-name")
         self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+        algo = type(config).__name__.removesuffix("Config").lower()
+        saved = {"algo": algo, **dataclasses.asdict(config)}
+        (self.path / "config.json").write_text(json.dumps(saved, indent=2))
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(self.path))

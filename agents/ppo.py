@@ -109,6 +109,8 @@ class PPOConfig:
     """show a progress bar"""
     stop_after_updates: int | None = None
     """stop (after checkpointing) once this many updates are done: for tests of --resume"""
+    time_budget: float | None = None
+    """seconds of training: after two updates, total steps are cut to fit (None: no limit)"""
 
 
 def layer(in_dim: int, out_dim: int, std: float = float(np.sqrt(2))) -> nn.Linear:
@@ -311,6 +313,7 @@ def train(config: PPOConfig) -> dict:
         env.set_state(checkpoint["env"])
         set_rng_state(checkpoint["rng"])
         update, global_step = checkpoint["update"], checkpoint["global_step"]
+        num_updates = checkpoint["num_updates"]
         obs_np = env._obs
     else:
         obs_np, _ = env.reset(seed=config.seed)
@@ -326,6 +329,7 @@ def train(config: PPOConfig) -> dict:
                 "env": env.get_state(),
                 "rng": rng_state(),
                 "update": update,
+                "num_updates": num_updates,
                 "global_step": global_step,
                 "config": dataclasses.asdict(config),
             }
@@ -397,6 +401,12 @@ def train(config: PPOConfig) -> dict:
             "charts/learning_rate": optimizer.param_groups[0]["lr"],
         }
         run.log(global_step, last)
+        if update == 2 and config.time_budget is not None and not config.resume:
+            per_update = (time.perf_counter() - run.started) / 2
+            num_updates = max(2, min(num_updates, int(config.time_budget / per_update)))
+            if bar is not None:
+                bar.total = num_updates * batch
+                bar.refresh()
         if bar is not None:
             bar.update(batch)
             bar.set_postfix(

@@ -129,6 +129,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     as2008.set_defaults(func=_as2008)
 
+    evaluate = sub.add_parser(
+        "eval",
+        help="evaluate trained agents and every baseline on the same held-out episodes",
+        description="Prints mean and 95%% CI of episode PnL, Sharpe, mean-variance utility, "
+        "inventory std, fill rate, spread captured, adverse-selection rate and max drawdown for "
+        "each trained agent (run directories) and each baseline (AS and GLFT calibrated in the "
+        "simulator, fixed spread at its best width, random); writes eval.json into each run.",
+    )
+    evaluate.add_argument("runs", nargs="*", help="run directories of trained agents")
+    evaluate.add_argument("--episodes", type=int, default=256, help="held-out episodes")
+    evaluate.add_argument("--seed", type=int, default=123_456, help="held-out seed")
+    evaluate.add_argument(
+        "--risk-aversion", type=float, default=0.01, help="gamma of E[PnL] - gamma/2 Var[PnL]"
+    )
+    evaluate.add_argument(
+        "--tuning-episodes", type=int, default=128, help="episodes to tune the baselines on"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the table as JSON")
+    evaluate.set_defaults(func=_eval)
+
+    demo = sub.add_parser(
+        "demo",
+        help="train PPO on the default market (about five minutes), evaluate it, print the table",
+    )
+    demo.add_argument("--runs-dir", default="runs", help="where runs/demo goes")
+    demo.add_argument("--minutes", type=float, default=5.0, help="training budget")
+    demo.add_argument("--seed", type=int, default=1, help="training seed")
+    demo.set_defaults(func=_demo)
+
     sub.add_parser(
         "train",
         help="train an agent on the order-book env (fastlob train --algo ppo --help)",
@@ -137,8 +166,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _eval(args) -> int:
+    from agents.evaluate import evaluate, format_table
+
+    result = evaluate(
+        args.runs,
+        episodes=args.episodes,
+        seed=args.seed,
+        risk_aversion=args.risk_aversion,
+        tuning_episodes=args.tuning_episodes,
+    )
+    if args.json:
+        print(json.dumps(result["table"]))
+    else:
+        print(format_table(result["table"]))
+        print("baselines: " + json.dumps(result["baselines"]))
+    return 0
+
+
+def _demo(args) -> int:
+    from agents.demo import run_demo
+
+    run_demo(runs_dir=args.runs_dir, minutes=args.minutes, seed=args.seed)
+    return 0
+
+
 #: training entry points by algorithm: module of the agent, its config class, its train function
-ALGORITHMS = {"ppo": "agents.ppo"}
+ALGORITHMS = {"ppo": "agents.ppo", "sac": "agents.sac", "dqn": "agents.dqn"}
 
 
 def _train(argv: list[str]) -> int:

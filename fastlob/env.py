@@ -80,8 +80,11 @@ class MarketMakingConfig:
     initial_depth: int = 2
     #: seconds of background flow run at reset before the first observation
     warmup: float = 10.0
-    #: background flow parameters (Cont-Stoikov-Talreja defaults)
-    flow: FlowParams = field(default_factory=FlowParams)
+    #: background flow: Cont-Stoikov-Talreja rates, with informed market orders that lean
+    #: towards a random-walk fair value (tilt 1 per tick, 0.5 ticks per sqrt(s)). The anchor
+    #: matters: with purely zero-intelligence flow nothing pulls the price back, so an agent can
+    #: push the mid with its own orders and book the move on its inventory (PPO found that).
+    flow: FlowParams = field(default_factory=lambda: FlowParams(informed_tilt=1.0, fair_sigma=0.5))
     #: D, the levels the flow places orders at (1..D ticks from the opposite best)
     flow_levels: int = 10
     #: lambda(1..D) per second per side; None for the CST curve (``flow.cst_limit_rates``)

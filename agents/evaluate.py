@@ -1,0 +1,199 @@
+"""Evaluate trained agents and the classical baselines on the same held-out episodes.
+
+Every policy plays ``episodes`` episodes of the order-book env (one per env, all started from the
+same held-out seed, so every policy meets the same order flow draws at the start), and each
+metric is summarised over episodes with a 95% confidence interval:
+
+- ``pnl``: episode PnL (currency), mean over episodes, normal-approximation interval;
+- ``sharpe``: per episode, mean / std of the per-step PnL change (not annualised), then averaged;
+- ``utility``: mean-variance utility ``E[PnL] - (risk_aversion / 2) Var[PnL]`` across episodes,
+  percentile-bootstrap interval (2000 resamples of the episodes);
+- ``pnl_std``: std of the episode PnL across episodes (bootstrap interval);
+- ``inventory_std``, ``fill_rate``, ``spread_captured`` (ticks per filled lot),
+  ``adverse_rate`` (fills followed by an unfavourable mid move), ``max_drawdown`` (currency):
+  per-episode values from the env's ``info["episode"]``, averaged with normal intervals.
+
+Baselines: Avellaneda-Stoikov and GLFT with A, k, sigma calibrated in the simulator
+(``fastlob.calibration``) and their risk aversion, and the fixed spread's half-width, each chosen
+by the best utility on separate tuning episodes (another seed); random quotes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agents.baselines import order_book_baselines
+from fastlob import MarketMakingConfig, MarketMakingVectorEnv
+from fastlob.calibration import calibrate
+
+#: metrics of the table, in order
+METRICS = (
+    "pnl",
+    "pnl_std",
+    "sharpe",
+    "utility",
+    "inventory_std",
+    "fill_rate",
+    "spread_captured",
+    "adverse_rate",
+    "max_drawdown",
+)
+
+
+def play(policy, config: MarketMakingConfig, episodes: int, seed: int) -> dict[str, np.ndarray]:
+    """One episode per env; returns the per-episode arrays of ``info["episode"]``."""
+    env = MarketMakingVectorEnv(episodes, config=config, seed=seed)
+    obs, _ = env.reset(seed=seed)
+    finished: dict[str, np.ndarray] = {}
+    done = np.zeros(episodes, bool)
+    for _ in range(config.episode_steps):
+        obs, _, _, _, info = env.step(policy.act(obs))
+        if "episode" in info:
+            ended = np.asarray(info["_episode"]) & ~done
+            for key, values in info["episode"].items():
+                finished.setdefault(key, np.zeros(episodes))[ended] = values[ended]
+            done |= ended
+        if done.all():
+            break
+    return finished
+
+
+def _normal_ci(values: np.ndarray) -> dict[str, float]:
+    mean = float(np.mean(values))
+    half = 1.96 * float(np.std(values, ddof=1)) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def _bootstrap_ci(values: np.ndarray, statistic, resamples: int = 2000, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(values), size=(resamples, len(values)))
+    stats = np.array([statistic(values[d]) for d in draws])
+    low, high = np.percentile(stats, [2.5, 97.5])
+    return {"mean": float(statistic(values)), "ci_low": float(low), "ci_high": float(high)}
+
+
+def utility(pnl: np.ndarray, risk_aversion: float) -> float:
+    """Mean-variance utility E[PnL] - (risk_aversion / 2) Var[PnL] of episode PnLs."""
+    return float(np.mean(pnl) - 0.5 * risk_aversion * np.var(pnl))
+
+
+def summarize(per_episode: dict[str, np.ndarray], risk_aversion: float) -> dict[str, dict]:
+    """{metric: {"mean", "ci_low", "ci_high"}} over episodes (see the module docstring)."""
+    pnl = np.asarray(per_episode["pnl"], np.float64)
+    std = np.asarray(per_episode["pnl_step_std"])
+    sharpe = np.divide(per_episode["pnl_step_mean"], std, out=np.zeros_like(std), where=std > 0)
+    table = {
+        "pnl": _normal_ci(pnl),
+        "pnl_std": _bootstrap_ci(pnl, lambda x: float(np.std(x))),
+        "sharpe": _normal_ci(sharpe),
+        "utility": _bootstrap_ci(pnl, lambda x: utility(x, risk_aversion)),
+    }
+    for key in ("inventory_std", "fill_rate", "spread_captured", "adverse_rate", "max_drawdown"):
+        table[key] = _normal_ci(np.asarray(per_episode[key], np.float64))
+    return table
+
+
+@dataclass
+class TunedBaselines:
+    policies: dict
+    choices: dict
+
+
+def tune_baselines(
+    config: MarketMakingConfig, episodes: int, seed: int, risk_aversion: float
+) -> TunedBaselines:
+    """Calibrate A, k, sigma; pick AS's and GLFT's gamma and the fixed spread's width by the best
+    utility on ``episodes`` tuning episodes from ``seed``."""
+    cal = calibrate(config, num_envs=min(256, max(32, episodes)), steps=100, seed=seed)
+    best: dict[str, tuple[float, object, float]] = {}
+    for gamma in (0.001, 0.01, 0.1):
+        for name, policy in order_book_baselines(config, cal, gamma=gamma).items():
+            if name in ("avellaneda_stoikov", "glft"):
+                u = utility(play(policy, config, episodes, seed)["pnl"], risk_aversion)
+                if name not in best or u > best[name][0]:
+                    best[name] = (u, policy, gamma)
+    for half in (0.5, 1.0, 1.5, 2.0, 3.0, 5.0):
+        policy = order_book_baselines(config, cal, half_spread=half)["fixed_spread"]
+        u = utility(play(policy, config, episodes, seed)["pnl"], risk_aversion)
+        if "fixed_spread" not in best or u > best["fixed_spread"][0]:
+            best["fixed_spread"] = (u, policy, half)
+    policies = {name: entry[1] for name, entry in best.items()}
+    policies["random"] = order_book_baselines(config, cal)["random"]
+    choices = {
+        "avellaneda_stoikov_gamma": best["avellaneda_stoikov"][2],
+        "glft_gamma": best["glft"][2],
+        "fixed_spread_half_width": best["fixed_spread"][2],
+        "intensity": cal.intensity,
+        "decay": cal.decay,
+        "sigma": cal.sigma,
+    }
+    return TunedBaselines(policies, choices)
+
+
+def run_config(run_dir: Path) -> MarketMakingConfig:
+    """The env a run trained on (its config.json's episode shape)."""
+    saved = json.loads((run_dir / "config.json").read_text())
+    return MarketMakingConfig(episode_steps=saved["episode_steps"], dt=saved["dt"])
+
+
+def load_policy(run_dir: Path, config: MarketMakingConfig, device: str = "cpu"):
+    """The trained agent in ``run_dir`` as a batched policy."""
+    saved = json.loads((run_dir / "config.json").read_text())
+    algo = saved.get("algo", "ppo")
+    env = MarketMakingVectorEnv(1, config=config)
+    if algo == "ppo":
+        from agents.ppo import PPOPolicy
+
+        return "ppo", PPOPolicy.load(run_dir, env, device)
+    if algo == "sac":
+        from agents.sac import SACPolicy
+
+        return "sac", SACPolicy.load(run_dir, env, device)
+    if algo == "dqn":
+        from agents.dqn import DQNPolicy
+
+        return "dqn", DQNPolicy.load(run_dir, env, device)
+    raise ValueError(f"{run_dir}: unknown algorithm {algo!r}")
+
+
+def evaluate(
+    run_dirs: list[str],
+    episodes: int = 256,
+    seed: int = 123_456,
+    risk_aversion: float = 0.01,
+    tuning_episodes: int = 128,
+) -> dict:
+    """The table for every trained agent in ``run_dirs`` and every baseline; writes
+    ``eval.json`` into each run directory. Returns {"table": ..., "baselines": choices}."""
+    paths = [Path(p) for p in run_dirs]
+    config = run_config(paths[0]) if paths else MarketMakingConfig(episode_steps=200)
+    tuned = tune_baselines(config, tuning_episodes, seed + 1, risk_aversion)
+    policies = {}
+    for path in paths:
+        name, policy = load_policy(path, config)
+        policies[name if name not in policies else f"{name}:{path.name}"] = policy
+    policies.update(tuned.policies)
+    table = {
+        name: summarize(play(policy, config, episodes, seed), risk_aversion)
+        for name, policy in policies.items()
+    }
+    result = {"table": table, "baselines": tuned.choices}
+    for path in paths:
+        (path / "eval.json").write_text(json.dumps(table, indent=2))
+    return result
+
+
+def format_table(table: dict) -> str:
+    """A plain-text table: one row per agent, ``mean [low, high]`` per metric."""
+    lines = [f"{'agent':<20}" + "".join(f"{m:>26}" for m in METRICS)]
+    for name, row in table.items():
+        cells = "".join(
+            f"{row[m]['mean']:>10.3f} [{row[m]['ci_low']:.2f}, {row[m]['ci_high']:.2f}]".rjust(26)
+            for m in METRICS
+        )
+        lines.append(f"{name:<20}{cells}")
+    return "\n".join(lines)
