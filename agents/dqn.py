@@ -381,7 +381,9 @@ def train(config: DQNConfig) -> dict:
     if config.progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=iterations * config.num_envs, initial=global_step, unit="step")
+        bar = tqdm(
+            total=iterations * config.num_envs, initial=global_step, unit="step", mininterval=1.0
+        )
     last: dict[str, float] = {}
     stats: dict[str, float] = {}
     window_start, window_steps, sim_time = time.perf_counter(), 0, 0.0

@@ -140,7 +140,7 @@ class Actor(nn.Module):
     def sample(self, x: torch.Tensor):
         """(action in the box, its log-probability, the deterministic action)."""
         mean, log_std = self(x)
-        normal = torch.distributions.Normal(mean, log_std.exp())
+        normal = torch.distributions.Normal(mean, log_std.exp(), validate_args=False)
         u = normal.rsample()
         y = torch.tanh(u)
         action = y * self.scale + self.centre
@@ -337,7 +337,9 @@ def train(config: SACConfig) -> dict:
     if config.progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=iterations * config.num_envs, initial=global_step, unit="step")
+        bar = tqdm(
+            total=iterations * config.num_envs, initial=global_step, unit="step", mininterval=1.0
+        )
     last: dict[str, float] = {}
     window_start, window_steps, sim_time = time.perf_counter(), 0, 0.0
     losses: dict[str, float] = {}

@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train PPO on the default market (about five minutes), evaluate it, print the table",
     )
     demo.add_argument("--runs-dir", default="runs", help="where runs/demo goes")
-    demo.add_argument("--minutes", type=float, default=5.0, help="training budget")
+    demo.add_argument("--minutes", type=float, default=4.0, help="training time budget (default 4)")
     demo.add_argument("--seed", type=int, default=1, help="training seed")
     demo.set_defaults(func=_demo)
 

@@ -1,0 +1,43 @@
+"""Training throughput of the whole PPO loop (simulate, act, learn) at N in {1024, 4096} on CPU,
+with the share of time in the simulator and in the learner. Target on the 2-core machine: 100 k
+env-steps/s at N = 4096 with the default network."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import machine
+
+from agents.ppo import PPOConfig, train
+
+DEFAULT = PPOConfig()  # the default network and update: 64x64 MLPs, 4 epochs x 4 minibatches
+
+
+@pytest.mark.parametrize("num_envs", [1024, 4096])
+def test_ppo_training_throughput(benchmark, tmp_path, num_envs):
+    updates = 5
+    config = dataclasses.replace(
+        DEFAULT,
+        num_envs=num_envs,
+        total_steps=updates * num_envs * DEFAULT.num_steps,
+        runs_dir=str(tmp_path),
+        run_name=f"bench_{num_envs}",
+        progress=False,
+        checkpoint_every=10**9,
+    )
+    result = benchmark.pedantic(lambda: train(config), rounds=1, iterations=1)
+    rows = pl.read_parquet(tmp_path / f"bench_{num_envs}" / "metrics.parquet")[1:]  # warm
+    sps = float(np.median(rows["charts/SPS"]))
+    sim = float(np.median(rows["charts/simulator_share"]))
+    learn = float(np.median(rows["charts/learner_share"]))
+    benchmark.extra_info.update(
+        env_steps_per_s=sps, simulator_share=sim, learner_share=learn, **machine()
+    )
+    print(
+        f"\nPPO training loop, N={num_envs}: {sps / 1e3:.1f} k env-steps/s (median of updates "
+        f"2-{updates}); simulator {sim:.0%}, learner {learn:.0%}, acting and the rest "
+        f"{1 - sim - learn:.0%}  [{machine()}]  ({result['global_step']} steps)"
+    )
