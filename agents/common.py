@@ -20,7 +20,7 @@ import polars as pl
 import torch
 from torch import nn
 
-from fastlob import MarketMakingConfig, MarketMakingVectorEnv
+from fastlob import MarketMakingConfig, MarketMakingVectorEnv, RewardConfig
 
 
 def pick_device(device: str) -> torch.device:
@@ -39,9 +39,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_env(num_envs: int, seed: int, episode_steps: int, dt: float) -> MarketMakingVectorEnv:
-    """The default order-book market (``MarketMakingConfig``) with the given episode shape."""
-    config = MarketMakingConfig(episode_steps=episode_steps, dt=dt)
+def make_env(
+    num_envs: int, seed: int, episode_steps: int, dt: float, inventory_penalty: float = 0.0
+) -> MarketMakingVectorEnv:
+    """The default order-book market (``MarketMakingConfig``) with the given episode shape and
+    the reward's quadratic inventory penalty (per lot squared per step, in ticks x lots)."""
+    config = MarketMakingConfig(
+        episode_steps=episode_steps,
+        dt=dt,
+        reward=RewardConfig(inventory_penalty=inventory_penalty),
+    )
     return MarketMakingVectorEnv(num_envs, config=config, seed=seed)
 
 

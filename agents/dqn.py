@@ -60,6 +60,8 @@ class DQNConfig:
     """steps per training episode"""
     dt: float = 1.0
     """seconds per step"""
+    inventory_penalty: float = 0.005
+    """reward's quadratic inventory penalty per lot^2 per step (ticks x lots); eval uses PnL"""
     buffer_size: int = 262_144
     """replay capacity (a power of two), on the training device"""
     batch_size: int = 512
@@ -334,7 +336,9 @@ def train(config: DQNConfig) -> dict:
     device = pick_device(config.device)
     seed_everything(config.seed)
     run = Run(config.runs_dir, config.run_name or f"dqn_{config.seed}", config, config.resume)
-    env = make_env(config.num_envs, config.seed, config.episode_steps, config.dt)
+    env = make_env(
+        config.num_envs, config.seed, config.episode_steps, config.dt, config.inventory_penalty
+    )
     obs_dim = env.single_observation_space.shape[0]
     learner = DQNLearner(obs_dim, config).to(device)
     reward_scaler = RewardScaler(config.num_envs, config.gamma, config.norm_reward).to(device)

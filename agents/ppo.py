@@ -57,6 +57,8 @@ class PPOConfig:
     """steps per training episode"""
     dt: float = 1.0
     """seconds per step"""
+    inventory_penalty: float = 0.0
+    """reward's quadratic inventory penalty per lot^2 per step (ticks x lots); eval uses PnL"""
     learning_rate: float = 3e-4
     """Adam learning rate"""
     anneal_lr: bool = True
@@ -295,7 +297,9 @@ def train(config: PPOConfig) -> dict:
     seed_everything(config.seed)
     name = config.run_name or f"ppo_{config.seed}"
     run = Run(config.runs_dir, name, config, resume=config.resume)
-    env = make_env(config.num_envs, config.seed, config.episode_steps, config.dt)
+    env = make_env(
+        config.num_envs, config.seed, config.episode_steps, config.dt, config.inventory_penalty
+    )
     obs_dim = env.single_observation_space.shape[0]
     act_dim = env.single_action_space.shape[0]
     agent = Agent(obs_dim, act_dim, config).to(device)

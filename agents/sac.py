@@ -52,6 +52,8 @@ class SACConfig:
     """steps per training episode"""
     dt: float = 1.0
     """seconds per step"""
+    inventory_penalty: float = 0.005
+    """reward's quadratic inventory penalty per lot^2 per step (ticks x lots); eval uses PnL"""
     buffer_size: int = 200_000
     """replay capacity (transitions), on the training device"""
     batch_size: int = 512
@@ -292,7 +294,9 @@ def train(config: SACConfig) -> dict:
     device = pick_device(config.device)
     seed_everything(config.seed)
     run = Run(config.runs_dir, config.run_name or f"sac_{config.seed}", config, config.resume)
-    env = make_env(config.num_envs, config.seed, config.episode_steps, config.dt)
+    env = make_env(
+        config.num_envs, config.seed, config.episode_steps, config.dt, config.inventory_penalty
+    )
     space = env.single_action_space
     obs_dim, act_dim = env.single_observation_space.shape[0], space.shape[0]
     learner = SACLearner(obs_dim, act_dim, space.low, space.high, config).to(device)

@@ -151,3 +151,16 @@ def test_fastlob_train_cli_smoke(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["global_step"] == 64 and (tmp_path / "cli" / "metrics.parquet").exists()
     assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "cli").iterdir())
+
+
+def test_demo_trains_evaluates_and_writes_eval_json(tmp_path, capsys):
+    import json
+
+    from agents.demo import run_demo
+
+    run_demo(runs_dir=str(tmp_path), minutes=0.02, seed=3)  # two updates: the minimum
+    table = json.loads((tmp_path / "demo" / "eval.json").read_text())
+    assert {"ppo", "avellaneda_stoikov", "glft", "fixed_spread", "random"} <= set(table)
+    for row in table.values():
+        assert "utility" in row and row["utility"]["ci_low"] <= row["utility"]["ci_high"]
+    assert "learning curve" in capsys.readouterr().out
