@@ -382,6 +382,11 @@ def train(config: SACConfig) -> dict:
             window_start, window_steps, sim_time = time.perf_counter(), 0, 0.0
         if bar is not None:
             bar.update(config.num_envs)
+            if summary:
+                bar.set_postfix(
+                    pnl=f"{summary['charts/episode_pnl']:.2f}",
+                    loss=f"{last.get('losses/q_loss', float('nan')):.4f}",
+                )
         if iteration % config.checkpoint_every == 0 or iteration == iterations:
             save()
         if config.stop_after_iterations is not None and iteration >= config.stop_after_iterations:
