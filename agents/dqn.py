@@ -60,7 +60,7 @@ class DQNConfig:
     """steps per training episode"""
     dt: float = 1.0
     """seconds per step"""
-    inventory_penalty: float = 0.005
+    inventory_penalty: float = 0.02
     """reward's quadratic inventory penalty per lot^2 per step (ticks x lots); eval uses PnL"""
     buffer_size: int = 262_144
     """replay capacity (a power of two), on the training device"""
