@@ -32,8 +32,10 @@ def _increments(steps: pl.DataFrame) -> pl.DataFrame:
 
 def episode_pnl(steps: pl.DataFrame) -> pl.DataFrame:
     """``pnl``: the PnL after the last step of each episode."""
-    return steps.sort(["episode", "step"]).group_by(_KEY, maintain_order=True).agg(
-        pl.col("pnl").last()
+    return (
+        steps.sort(["episode", "step"])
+        .group_by(_KEY, maintain_order=True)
+        .agg(pl.col("pnl").last())
     )
 
 
@@ -43,8 +45,10 @@ def sharpe(steps: pl.DataFrame, periods_per_year: float | None = None) -> pl.Dat
     per sampling interval unless annualised with the number of steps in a year. 0 when the std
     is 0. (Multiplying per-step ratios by sqrt(252), as if steps were days, is wrong.)"""
     scale = 1.0 if periods_per_year is None else math.sqrt(periods_per_year)
-    out = _increments(steps).group_by(_KEY, maintain_order=True).agg(
-        pl.col("dpnl").mean().alias("mean"), pl.col("dpnl").std(ddof=1).alias("std")
+    out = (
+        _increments(steps)
+        .group_by(_KEY, maintain_order=True)
+        .agg(pl.col("dpnl").mean().alias("mean"), pl.col("dpnl").std(ddof=1).alias("std"))
     )
     return out.select(
         "episode",
@@ -59,9 +63,13 @@ def sortino(steps: pl.DataFrame, periods_per_year: float | None = None) -> pl.Da
     """``sortino = mean(dPnL) / sqrt(mean(min(dPnL, 0)^2))`` per episode (downside deviation
     about 0 over all steps), scaled like :func:`sharpe`; 0 without a losing step."""
     scale = 1.0 if periods_per_year is None else math.sqrt(periods_per_year)
-    out = _increments(steps).group_by(_KEY, maintain_order=True).agg(
-        pl.col("dpnl").mean().alias("mean"),
-        (pl.col("dpnl").clip(upper_bound=0.0) ** 2).mean().sqrt().alias("downside"),
+    out = (
+        _increments(steps)
+        .group_by(_KEY, maintain_order=True)
+        .agg(
+            pl.col("dpnl").mean().alias("mean"),
+            (pl.col("dpnl").clip(upper_bound=0.0) ** 2).mean().sqrt().alias("downside"),
+        )
     )
     return out.select(
         "episode",
@@ -112,10 +120,10 @@ def fill_rate(fills: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
 def spread_captured(fills: pl.DataFrame) -> pl.DataFrame:
     """``spread_captured = sum(side * (mid - price) * qty) / sum(qty)`` per episode: how far from
     the mid each filled lot traded in the market maker's favour (negative: it paid the spread)."""
+    captured = (pl.col("side") * (pl.col("mid") - pl.col("price")) * pl.col("qty")).sum()
     return fills.group_by(_KEY, maintain_order=True).agg(
-        ((pl.col("side") * (pl.col("mid") - pl.col("price")) * pl.col("qty")).sum()
-         / pl.col("qty").sum()).alias("spread_captured")
-    )  # fmt: skip
+        (captured / pl.col("qty").sum()).alias("spread_captured")
+    )
 
 
 def turnover(fills: pl.DataFrame) -> pl.DataFrame:
@@ -134,6 +142,9 @@ def markouts(fills: pl.DataFrame, steps: pl.DataFrame, horizons=(1, 5, 10)) -> p
     moved against the fill). Fills whose horizon falls after the episode's last step are left
     out (``fills`` counts those marked)."""
     mids = steps.select("episode", "step", pl.col("mid").alias("mid_later"))
+    side, qty = pl.col("side"), pl.col("qty")
+    marked_pnl = (side * (pl.col("mid_later") - pl.col("price")) * qty).sum() / qty.sum()
+    adverse = (side * (pl.col("mid_later") - pl.col("mid")) < 0).mean()
     frames = []
     for h in horizons:
         marked = fills.with_columns((pl.col("step") + h).alias("later")).join(
@@ -142,12 +153,10 @@ def markouts(fills: pl.DataFrame, steps: pl.DataFrame, horizons=(1, 5, 10)) -> p
         frames.append(
             marked.group_by(_KEY, maintain_order=True).agg(
                 pl.lit(h).alias("horizon"),
-                ((pl.col("side") * (pl.col("mid_later") - pl.col("price")) * pl.col("qty")).sum()
-                 / pl.col("qty").sum()).alias("markout"),
-                ((pl.col("side") * (pl.col("mid_later") - pl.col("mid"))) < 0)
-                .mean().alias("adverse_rate"),
+                marked_pnl.alias("markout"),
+                adverse.alias("adverse_rate"),
                 pl.len().alias("fills"),
-            )  # fmt: skip
+            )
         )
     return pl.concat(frames).sort(["episode", "horizon"])
 
