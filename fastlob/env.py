@@ -109,7 +109,8 @@ class MarketMakingConfig:
     max_drawdown: float = math.inf
     #: terminate when |inventory| reaches max_inventory
     terminate_on_max_inventory: bool = False
-    #: steps after a fill at which it is marked out (adverse selection, markout PnL)
+    #: a fill is marked out at the mid at the end of the step this many steps after its own
+    #: (adverse selection, markout PnL), as ``fastlob.metrics.markouts`` counts horizons
     markout_steps: int = 10
     #: weight of the past in the alpha and signed-flow averages (per step)
     signal_decay: float = 0.9

@@ -99,7 +99,7 @@ class ReferenceMM:
         if len(self.markouts) == 64:
             self.m["dropped"] += 1.0
         else:
-            due = self.step_index + p.markout_steps
+            due = self.step_index + 1 + p.markout_steps
             self.markouts.append([due, sign * qty, mid2_before, price])
 
     def account(self, trades, mid2_before):
@@ -295,4 +295,5 @@ METRICS = (
     "rejected",
     "dropped",
     "touch",
+    "fill_log_dropped",
 )

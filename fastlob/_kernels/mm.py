@@ -161,11 +161,29 @@ M_REJECTED_QUOTES = 19
 M_MARKOUT_DROPPED = 20
 #: steps with a live quote at the best price of its side (bid or ask counted separately)
 M_TOUCH_STEPS = 21
+#: fills not written to the per-step fill log because it was full
+M_FILL_LOG_DROPPED = 22
 #: number of metric columns
-NUM_METRICS = 22
+NUM_METRICS = 23
 
 #: pending markouts per env (a fill beyond this many outstanding ones is counted, not marked)
 MARKOUT_CAPACITY = 64
+#: fills of one step kept in the per-step fill log (beyond: counted in M_FILL_LOG_DROPPED)
+FILL_LOG_CAPACITY = 32
+
+# Columns of the fill log (float64 (N, FILL_LOG_CAPACITY, FILL_LOG_WIDTH)).
+#: +1 the market maker bought, -1 sold
+FILL_SIDE = 0
+#: execution price (ticks)
+FILL_PRICE = 1
+#: lots
+FILL_QTY = 2
+#: mid just before the fill (ticks)
+FILL_MID = 3
+#: 1 if the market maker was the taker
+FILL_TAKER = 4
+#: width of a fill-log row
+FILL_LOG_WIDTH = 5
 
 
 class MMParams(NamedTuple):
@@ -223,6 +241,8 @@ class MMState(NamedTuple):
     markout_head: np.ndarray  #: int64 (N,) oldest pending entry of the ring
     markout_pending: np.ndarray  #: int64 (N,) pending entries
     quote_reduced: np.ndarray  #: int64 (N,) quotes cut by the position limit, ever
+    fill_log: np.ndarray  #: float64 (N, FILL_LOG_CAPACITY, FILL_LOG_WIDTH) this step's fills
+    fill_count: np.ndarray  #: int64 (N,) rows of fill_log written this step
 
 
 def allocate_mm_state(
@@ -257,6 +277,8 @@ def allocate_mm_state(
         markout_head=np.zeros(n, np.int64),
         markout_pending=np.zeros(n, np.int64),
         quote_reduced=np.zeros(n, np.int64),
+        fill_log=np.zeros((n, FILL_LOG_CAPACITY, FILL_LOG_WIDTH)),
+        fill_count=np.zeros(n, np.int64),
     )
 
 
@@ -293,11 +315,27 @@ def _push_markout(m, p, n, signed_qty, mid2_before, price):
         m.metrics[n, M_MARKOUT_DROPPED] += 1.0
         return
     slot = (m.markout_head[n] + m.markout_pending[n]) % MARKOUT_CAPACITY
-    m.markout_due[n, slot] = m.step[n] + p.markout_steps
+    # the fill happens during step m.step + 1 (1-based); it is marked at the end of the step
+    # markout_steps later, as fastlob.metrics.markouts counts horizons
+    m.markout_due[n, slot] = m.step[n] + 1 + p.markout_steps
     m.markout_qty[n, slot] = signed_qty
     m.markout_mid2[n, slot] = mid2_before
     m.markout_price[n, slot] = price
     m.markout_pending[n] += 1
+
+
+@njit
+def _log_fill(m, n, sign, price, qty, mid2_before, taker):
+    k = m.fill_count[n]
+    if k == FILL_LOG_CAPACITY:
+        m.metrics[n, M_FILL_LOG_DROPPED] += 1.0
+        return
+    m.fill_log[n, k, FILL_SIDE] = sign
+    m.fill_log[n, k, FILL_PRICE] = price
+    m.fill_log[n, k, FILL_QTY] = qty
+    m.fill_log[n, k, FILL_MID] = 0.5 * mid2_before
+    m.fill_log[n, k, FILL_TAKER] = 1.0 if taker else 0.0
+    m.fill_count[n] = k + 1
 
 
 @njit(inline="always")
@@ -314,6 +352,7 @@ def _agent_fill(m, p, n, sign, price, qty, fee_rate, mid2_before, taker):
     row[n, M_TAKER_QTY if taker else M_MAKER_QTY] += qty
     row[n, M_SPREAD_CAPTURED] += sign * (0.5 * mid2_before - price) * qty
     _push_markout(m, p, n, sign * qty, mid2_before, price)
+    _log_fill(m, n, sign, price, qty, mid2_before, taker)
 
 
 @njit
@@ -650,6 +689,7 @@ def step_env(s, m, fp, limit_rates, cancel_rates, p, n, action, obs, reward, ter
     """
     if m.prev_done[n]:
         reset_env(s, m, fp, limit_rates, cancel_rates, p, n, obs)
+        m.fill_count[n] = 0
         reward[n] = 0.0
         terminated[n] = False
         truncated[n] = False
@@ -661,6 +701,7 @@ def step_env(s, m, fp, limit_rates, cancel_rates, p, n, action, obs, reward, ter
     ask_size = lots_of(float(action[ACT_ASK_SIZE]))
     target = float(action[ACT_INVENTORY_TARGET]) * p.max_inventory
     captured_before = m.metrics[n, M_SPREAD_CAPTURED]
+    m.fill_count[n] = 0  # the log holds this step's fills only
     # one call site for the flow, so that its inlined body is compiled once
     for phase in range(2):
         duration = p.latency if phase == 0 else p.dt - p.latency
