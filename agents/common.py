@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +99,14 @@ class ObservationNormalizer(nn.Module):
         self.enabled = enabled
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.enabled and self.training:
+            self.rms.update(obs)
+        return self.frozen(obs)
+
+    def frozen(self, obs: torch.Tensor) -> torch.Tensor:
+        """Normalise with the current statistics, never updating them (whatever the mode)."""
         if not self.enabled:
             return obs
-        if self.training:
-            self.rms.update(obs)
         scaled = (obs - self.rms.mean.float()) / torch.sqrt(self.rms.var.float() + 1e-8)
         return scaled.clamp(-self.clip, self.clip)
 
@@ -148,7 +151,6 @@ class Run:
         metrics = self.path / "metrics.parquet"
         if resume and metrics.exists():
             self.rows = pl.read_parquet(metrics).to_dicts()
-        self.started = time.perf_counter()
 
     def log(self, step: int, values: dict[str, float]) -> None:
         for key, value in values.items():

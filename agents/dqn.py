@@ -296,17 +296,10 @@ class DQNLearner(nn.Module):
         self.config = config
         self.updates = 0
 
-    def normalise(self, obs: torch.Tensor) -> torch.Tensor:
-        was = self.obs_norm.training
-        self.obs_norm.eval()
-        out = self.obs_norm(obs)
-        self.obs_norm.train(was)
-        return out
-
     def update(self, weights, obs, actions, rewards, next_obs, terminated):
         """One double-DQN step weighted by importance sampling; returns (TD errors, stats)."""
         c = self.config
-        x, next_x = self.normalise(obs), self.normalise(next_obs)
+        x, next_x = self.obs_norm.frozen(obs), self.obs_norm.frozen(next_obs)
         self.online.reset_noise()
         self.target.reset_noise()
         q = self.online(x).gather(1, actions[:, None]).squeeze(1)
@@ -461,7 +454,7 @@ class DQNPolicy:
 
     @torch.no_grad()
     def act(self, obs) -> np.ndarray:
-        x = self.learner.normalise(torch.as_tensor(np.asarray(obs), device=self.device))
+        x = self.learner.obs_norm.frozen(torch.as_tensor(np.asarray(obs), device=self.device))
         return self.table[self.learner.online(x).argmax(1)].cpu().numpy()
 
 

@@ -157,8 +157,7 @@ class Agent(nn.Module):
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         """Unit actions in [-1, 1] for raw observations (normalised with frozen statistics)."""
-        x = self.obs_norm(obs)
-        dist = self.distribution(x)
+        dist = self.distribution(self.obs_norm.frozen(obs))
         return (dist.mean if deterministic else dist.sample()).clamp(-1.0, 1.0)
 
 
@@ -383,8 +382,7 @@ def train(config: PPOConfig) -> dict:
                 episodes.setdefault(key, []).append(value)
         global_step += batch
         with torch.no_grad():
-            next_value = agent.value(agent.obs_norm.eval()(obs))
-            agent.obs_norm.train()
+            next_value = agent.value(agent.obs_norm.frozen(obs))
         advantages, returns = compute_gae(
             rollout.rewards,
             rollout.values,

@@ -229,16 +229,9 @@ class SACLearner(nn.Module):
         self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.q_lr)
         self.updates = 0
 
-    def normalise(self, obs: torch.Tensor) -> torch.Tensor:
-        was = self.obs_norm.training
-        self.obs_norm.eval()
-        out = self.obs_norm(obs)
-        self.obs_norm.train(was)
-        return out
-
     def update(self, obs, actions, rewards, next_obs, terminated) -> dict[str, float]:
         c = self.config
-        x, next_x = self.normalise(obs), self.normalise(next_obs)
+        x, next_x = self.obs_norm.frozen(obs), self.obs_norm.frozen(next_obs)
         alpha = self.log_alpha.exp().detach()
         with torch.no_grad():
             next_action, next_logp, _ = self.actor.sample(next_x)
@@ -419,7 +412,7 @@ class SACPolicy:
 
     @torch.no_grad()
     def act(self, obs) -> np.ndarray:
-        x = self.learner.normalise(torch.as_tensor(np.asarray(obs), device=self.device))
+        x = self.learner.obs_norm.frozen(torch.as_tensor(np.asarray(obs), device=self.device))
         return self.learner.actor.sample(x)[2].cpu().numpy().astype(np.float32)
 
 

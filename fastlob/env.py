@@ -366,6 +366,7 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
             n, _flow.FLOW_STATE_WIDTH, _flow.NUM_EVENTS, _flow.NUM_INTEGRALS
         )
         self._mid = np.zeros(n)
+        self._done = np.zeros(n, np.bool_)  # terminated | truncated, written each step
         self._fees = self.state.metrics[:, _mm.M_FEES]  # a view: no copy per step
         self._episode = {
             key: np.zeros(n, np.int64 if key in ("l", "fills", "quote_reduced") else np.float64)
@@ -436,7 +437,7 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
 
     def _step_info(self) -> dict:
         info = dict(self._info)
-        done = self._terminated | self._truncated
+        done = np.logical_or(self._terminated, self._truncated, out=self._done)
         if done.any():
             self._fill_episode(done)
             info["episode"] = self._episode

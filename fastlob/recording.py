@@ -75,7 +75,8 @@ def record(policy, config: MarketMakingConfig, episodes: int, seed: int) -> Reco
         counts = s.fill_count[alive]
         if counts.sum():
             rows = np.repeat(alive, counts)
-            log = np.concatenate([s.fill_log[n, : s.fill_count[n]] for n in alive])
+            written = np.arange(_mm.FILL_LOG_CAPACITY) < counts[:, None]
+            log = s.fill_log[alive][written]  # row-major: env by env, in fill order
             fill_rows.append(
                 {
                     "episode": rows,
