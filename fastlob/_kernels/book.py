@@ -709,6 +709,12 @@ def queue_ahead(s, n, order_id):
     slot = NO_SLOT if order_id < 0 else find_slot(s, n, order_id)
     if slot == NO_SLOT:
         return -1
+    return queue_ahead_of_slot(s, n, slot)
+
+
+@njit
+def queue_ahead_of_slot(s, n, slot):
+    """Quantity resting ahead of the order in ``slot`` (a resting order) in its level's queue."""
     ahead = 0
     prev = s.order_prev[n, slot]
     while prev != NO_SLOT:

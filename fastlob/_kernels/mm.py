@@ -51,6 +51,7 @@ from fastlob._kernels.book import (
     clear_book,
     find_slot,
     limit_order,
+    queue_ahead_of_slot,
 )
 from fastlob._kernels.book_layout import ASK, AUTO_ID, BID, EMPTY_PRICE, NO_SLOT, OK
 from fastlob._kernels.flow import (
@@ -529,16 +530,6 @@ def _take_markouts(m, n, mid2_now, everything):
         m.markout_pending[n] -= 1
 
 
-@njit
-def _queue_ahead_of(s, n, slot):
-    ahead = 0
-    prev = s.order_prev[n, slot]
-    while prev != NO_SLOT:
-        ahead += s.order_qty[n, prev]
-        prev = s.order_prev[n, prev]
-    return ahead
-
-
 @njit(inline="always")
 def _write_levels(s, m, p, n, side, mid2_now, obs, column):
     """Price - mid (ticks) and size / depth_scale of the side's 5 best levels; a missing level
@@ -576,7 +567,7 @@ def _write_quote_features(s, m, p, n, side, mid2_now, obs):
         obs[n, distance_col] = 0.0
         return
     price = s.order_price[n, slot]
-    obs[n, queue_col] = _queue_ahead_of(s, n, slot) / p.depth_scale
+    obs[n, queue_col] = queue_ahead_of_slot(s, n, slot) / p.depth_scale
     if side == BID:
         obs[n, distance_col] = 0.5 * mid2_now - price
     else:
