@@ -16,6 +16,7 @@ aggregates across episodes with whatever statistics it wants.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import polars as pl
@@ -166,4 +167,182 @@ def time_at_touch(steps: pl.DataFrame) -> pl.DataFrame:
     a live quote at the best price of its side."""
     return steps.group_by(_KEY, maintain_order=True).agg(
         (pl.col("at_touch").mean() / 2).alias("time_at_touch")
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# bucketed tables: the data behind the heatmaps of fastlob.figures
+# ---------------------------------------------------------------------------------------------
+
+
+def bucket_labels(breaks) -> list[str]:
+    """Labels of the buckets that ``breaks`` (increasing) cut the line into: bucket 0 is
+    ``(-inf, b0)``, bucket i is ``[b(i-1), bi)``, the last is ``[b(-1), inf)``."""
+    edges = ["-inf", *(f"{b:g}" for b in breaks), "inf"]
+    return [f"{'(' if i == 0 else '['}{edges[i]}, {edges[i + 1]})" for i in range(len(edges) - 1)]
+
+
+def _bucket(column: str, breaks) -> pl.Expr:
+    """The bucket index of ``column`` (see :func:`bucket_labels`): the number of breaks <= it."""
+    if not breaks:
+        return pl.lit(0, pl.Int64)
+    return pl.sum_horizontal([(pl.col(column) >= b).cast(pl.Int64) for b in breaks])
+
+
+def _check_breaks(name: str, breaks) -> list[float]:
+    breaks = [float(b) for b in breaks]
+    if any(b >= c for b, c in itertools.pairwise(breaks)):
+        raise ValueError(f"{name} must be strictly increasing, got {breaks}")
+    return breaks
+
+
+def pnl_by_inventory_and_spread(
+    steps: pl.DataFrame, inventory_breaks, spread_breaks
+) -> pl.DataFrame:
+    """Mean PnL change per step by the inventory held at the start of the step (lots; 0 before
+    the first step) and the spread quoted in it (``quote_spread``, ticks; steps without a
+    two-sided quote are left out).
+
+    Returns one row per non-empty cell: ``inventory_bucket``, ``spread_bucket`` (indices into
+    :func:`bucket_labels` of the breaks), ``mean_dpnl = sum(dPnL) / steps`` and ``steps``.
+    """
+    inventory_breaks = _check_breaks("inventory_breaks", inventory_breaks)
+    spread_breaks = _check_breaks("spread_breaks", spread_breaks)
+    rows = _increments(steps).with_columns(
+        pl.col("inventory").shift(1, fill_value=0).over("episode").alias("inventory_before")
+    )
+    return (
+        rows.filter(pl.col("quote_spread").is_not_null())
+        .with_columns(
+            _bucket("inventory_before", inventory_breaks).alias("inventory_bucket"),
+            _bucket("quote_spread", spread_breaks).alias("spread_bucket"),
+        )
+        .group_by("inventory_bucket", "spread_bucket")
+        .agg(pl.col("dpnl").mean().alias("mean_dpnl"), pl.len().alias("steps"))
+        .sort("inventory_bucket", "spread_bucket")
+    )
+
+
+def _resting_quotes(steps: pl.DataFrame) -> pl.DataFrame:
+    """One row per (episode, step t, side) whose quote rested at the end of step t - 1: its queue
+    ahead and remaining lots then."""
+    frames = []
+    for side, name in ((1, "bid"), (-1, "ask")):
+        frames.append(
+            steps.select(
+                "episode",
+                (pl.col("step") + 1).alias("step"),
+                pl.lit(side, pl.Int64).alias("side"),
+                pl.col(f"{name}_queue").cast(pl.Float64).alias("queue"),
+                pl.col(f"{name}_left").cast(pl.Int64).alias("size"),
+            ).filter(pl.col("size") > 0)
+        )
+    present = steps.select("episode", "step")
+    return pl.concat(frames).join(present, on=["episode", "step"], how="semi")
+
+
+def fill_rate_by_queue_and_size(
+    steps: pl.DataFrame, fills: pl.DataFrame, queue_breaks, size_breaks
+) -> pl.DataFrame:
+    """Next-step fill rate of resting quotes by queue position and size.
+
+    For each step t and side whose quote rested at the end of step t - 1 with ``queue`` lots
+    ahead of it (``bid_queue`` / ``ask_queue``) and ``size`` lots left (``bid_left`` /
+    ``ask_left``): ``filled = min(maker lots filled on that side during step t, size)``.
+    (The quote may be replaced ``latency`` into step t; a replacement's fills count too.)
+    Per cell: ``fill_rate = sum(filled) / sum(size)`` and ``quotes``, the number of such
+    (step, side) pairs; cells indexed ``queue_bucket`` and ``size_bucket`` as in
+    :func:`bucket_labels`. Needs ``taker`` in the fills.
+    """
+    queue_breaks = _check_breaks("queue_breaks", queue_breaks)
+    size_breaks = _check_breaks("size_breaks", size_breaks)
+    maker = (
+        fills.filter(~pl.col("taker"))
+        .group_by("episode", "step", "side")
+        .agg(pl.col("qty").sum().alias("filled"))
+    )
+    rows = (
+        _resting_quotes(steps)
+        .join(maker, on=["episode", "step", "side"], how="left")
+        .with_columns(pl.min_horizontal(pl.col("filled").fill_null(0), "size").alias("filled"))
+    )
+    return (
+        rows.with_columns(
+            _bucket("queue", queue_breaks).alias("queue_bucket"),
+            _bucket("size", size_breaks).alias("size_bucket"),
+        )
+        .group_by("queue_bucket", "size_bucket")
+        .agg(
+            (pl.col("filled").sum() / pl.col("size").sum()).alias("fill_rate"),
+            pl.len().alias("quotes"),
+        )
+        .sort("queue_bucket", "size_bucket")
+    )
+
+
+def realized_volatility(steps: pl.DataFrame, window: int) -> pl.DataFrame:
+    """``volatility``: per step, the sample std of the mid's last ``window`` per-step changes
+    within the episode (the change into step 1 is not known and left out); null until two
+    changes are known."""
+    if window < 2:
+        raise ValueError(f"window must be at least 2 steps, got {window}")
+    ordered = steps.sort(["episode", "step"])
+    change = pl.col("mid") - pl.col("mid").shift(1).over("episode")
+    return ordered.select(
+        "episode",
+        "step",
+        change.rolling_std(window, min_samples=2).over("episode").alias("volatility"),
+    )
+
+
+def adverse_by_time_and_volatility(
+    fills: pl.DataFrame,
+    steps: pl.DataFrame,
+    horizon: int,
+    time_breaks,
+    volatility_breaks,
+    window: int = 20,
+    episode_steps: int | None = None,
+) -> pl.DataFrame:
+    """Adverse-selection rate by time of episode and recent volatility.
+
+    A fill at step t is adverse when ``side * (mid_{t+horizon} - mid) < 0`` (as in
+    :func:`markouts`; fills whose horizon falls after the episode are left out). Its time is
+    ``t / episode_steps`` (``episode_steps`` defaults to the longest episode in ``steps``) and
+    its volatility :func:`realized_volatility` at step t (fills before two mid changes are known
+    are left out). Per cell: ``adverse_rate`` (fraction of fills) and ``fills``; cells indexed
+    ``time_bucket`` and ``volatility_bucket`` as in :func:`bucket_labels`.
+    """
+    time_breaks = _check_breaks("time_breaks", time_breaks)
+    volatility_breaks = _check_breaks("volatility_breaks", volatility_breaks)
+    length = episode_steps if episode_steps is not None else steps["step"].max()
+    later = steps.select("episode", (pl.col("step") - horizon).alias("step"), "mid").rename(
+        {"mid": "mid_later"}
+    )
+    marked = (
+        fills.join(later, on=["episode", "step"], how="inner")
+        .join(realized_volatility(steps, window), on=["episode", "step"], how="inner")
+        .filter(pl.col("volatility").is_not_null())
+        .with_columns((pl.col("step") / length).alias("time"))
+    )
+    adverse = pl.col("side") * (pl.col("mid_later") - pl.col("mid")) < 0
+    return (
+        marked.with_columns(
+            _bucket("time", time_breaks).alias("time_bucket"),
+            _bucket("volatility", volatility_breaks).alias("volatility_bucket"),
+        )
+        .group_by("time_bucket", "volatility_bucket")
+        .agg(adverse.mean().alias("adverse_rate"), pl.len().alias("fills"))
+        .sort("time_bucket", "volatility_bucket")
+    )
+
+
+def inventory_distribution(steps: pl.DataFrame) -> pl.DataFrame:
+    """``inventory`` (lots), ``steps`` (how many steps ended holding it) and ``fraction`` of all
+    steps, over every episode in ``steps``."""
+    return (
+        steps.group_by("inventory")
+        .agg(pl.len().alias("steps"))
+        .with_columns((pl.col("steps") / pl.col("steps").sum()).alias("fraction"))
+        .sort("inventory")
     )

@@ -91,3 +91,88 @@ def test_markouts_and_adverse_selection_at_several_horizons():
 
 def test_time_at_touch():
     assert column(M.time_at_touch(STEPS), "time_at_touch") == pytest.approx([0.6, 0.0])
+
+
+# bucketed tables (the heatmaps' data); buckets: (-inf, b0) = 0, [b0, b1) = 1, ...
+
+
+def cells(frame, keys, values):
+    return {tuple(r[k] for k in keys): tuple(r[v] for v in values) for r in frame.to_dicts()}
+
+
+def test_bucket_labels_and_breaks_must_increase():
+    assert M.bucket_labels([0, 1.5]) == ["(-inf, 0)", "[0, 1.5)", "[1.5, inf)"]
+    with pytest.raises(ValueError, match="spread_breaks"):
+        M.pnl_by_inventory_and_spread(STEPS, [0], [3, 3])
+
+
+def test_pnl_by_inventory_held_before_the_step_and_quoted_spread():
+    steps = STEPS.with_columns(pl.Series("quote_spread", [2.0, 2.0, None, 4.0, 4.0, 2.0, 4.0]))
+    out = M.pnl_by_inventory_and_spread(steps, inventory_breaks=[0, 1], spread_breaks=[3])
+    # episode 0: inventory before 0 1 2 0 -2, dPnL 1 2 -1 -3 5 (step 3 has no two-sided quote)
+    # episode 1: inventory before 0 1, dPnL -1 -1
+    got = cells(out, ["inventory_bucket", "spread_bucket"], ["mean_dpnl", "steps"])
+    assert got == {(0, 1): (5.0, 1), (1, 0): (0.0, 2), (1, 1): (-3.0, 1), (2, 0): (2.0, 1),
+                   (2, 1): (-1.0, 1)}  # fmt: skip
+
+
+def test_next_step_fill_rate_by_queue_and_size_counts_maker_lots_up_to_the_size():
+    steps = pl.DataFrame(
+        {
+            "episode": [0, 0, 0],
+            "step": [1, 2, 3],
+            "bid_queue": [3.0, 0.0, 1.0],
+            "bid_left": [2, 1, 1],
+            "ask_queue": [-1.0, 5.0, 0.0],
+            "ask_left": [0, 3, 1],
+        }
+    )
+    fills = pl.DataFrame(
+        {
+            "episode": [0, 0, 0, 0],
+            "step": [2, 2, 3, 3],
+            "side": [1, 1, 1, -1],
+            "qty": [1, 2, 2, 1],
+            "taker": [False, True, False, False],
+        }
+    )
+    out = M.fill_rate_by_queue_and_size(steps, fills, queue_breaks=[1], size_breaks=[2])
+    # resting at the end of step 1: bid (queue 3, 2 lots) -> step 2 fills 1 maker lot (the
+    # taker fill does not count); end of step 2: bid (0, 1) -> step 3 fills 2, capped at 1;
+    # ask (5, 3) -> 1; the quotes resting after step 3 have no next step in the frame
+    got = cells(out, ["queue_bucket", "size_bucket"], ["fill_rate", "quotes"])
+    assert got == {(0, 0): (1.0, 1), (1, 1): (pytest.approx(2 / 5), 2)}
+
+
+def test_adverse_rate_by_time_of_episode_and_recent_volatility():
+    steps = pl.DataFrame(
+        {"episode": [0] * 6, "step": [1, 2, 3, 4, 5, 6], "mid": [10.0, 11, 10, 12, 12, 13]}
+    )
+    # mid changes -, 1, -1, 2, 0, 1; two-change volatility: -, -, sqrt 2, sqrt 4.5, sqrt 2, ..
+    assert M.realized_volatility(steps, 2)["volatility"].to_list()[:4] == [
+        None, None, pytest.approx(math.sqrt(2)), pytest.approx(math.sqrt(4.5))
+    ]  # fmt: skip
+    fills = pl.DataFrame(
+        {
+            "episode": [0] * 5,
+            "step": [2, 3, 4, 5, 6],
+            "side": [1, 1, 1, -1, 1],
+            "mid": [10.5, 10.0, 12.0, 12.0, 13.0],
+        }
+    )
+    out = M.adverse_by_time_and_volatility(
+        fills, steps, horizon=1, time_breaks=[0.6], volatility_breaks=[2], window=2
+    )
+    # step 2: volatility unknown; step 3 (time .5, vol 1.41): mid 10 -> 12, favourable;
+    # step 4 (.67, 2.12): 12 -> 12, not adverse; step 5 (.83, 1.41): sold at 12, mid -> 13,
+    # adverse; step 6: horizon after the episode
+    got = cells(out, ["time_bucket", "volatility_bucket"], ["adverse_rate", "fills"])
+    assert got == {(0, 0): (0.0, 1), (1, 0): (1.0, 1), (1, 1): (0.0, 1)}
+
+
+def test_inventory_distribution():
+    out = M.inventory_distribution(STEPS)
+    # inventories 1 2 0 -2 1 1 1
+    assert out["inventory"].to_list() == [-2, 0, 1, 2]
+    assert out["steps"].to_list() == [1, 1, 4, 1]
+    assert out["fraction"].to_list() == pytest.approx([1 / 7, 1 / 7, 4 / 7, 1 / 7])

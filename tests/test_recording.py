@@ -4,6 +4,7 @@ feed fastlob.metrics."""
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
 from agents.baselines import FixedSpread, OrderBookQuotes
 from fastlob import MarketMakingConfig
@@ -51,3 +52,40 @@ def test_recording_matches_the_simulators_statistics():
     assert marked["fills"].sum() == rec.fills.height
     np.testing.assert_allclose(marked["markout"].to_numpy() / TICK, ep["markout"][traded])
     np.testing.assert_allclose(marked["adverse_rate"].to_numpy(), ep["adverse_rate"][traded])
+
+
+def test_recorded_quote_prices_are_the_simulators():
+    """``quote_spread`` and the sizes are computed outside the kernel; where both quotes rest
+    with the size asked for, they must agree with the prices the simulator gave them."""
+    from fastlob import MarketMakingVectorEnv
+    from fastlob._kernels import mm as _mm
+    from fastlob.profiling import random_actions
+    from fastlob.recording import _quote_columns
+
+    env = MarketMakingVectorEnv(32, config=CONFIG, seed=2)
+    env.reset(seed=2)
+    s = env.state
+    checked = 0
+    for actions in random_actions(env, 30, seed=3):
+        mid2 = s.prev_mid2.copy()
+        env.step(actions)
+        quotes = _quote_columns(env._actions, mid2)
+        live = (s.quote_slot != _mm.NO_SLOT).all(axis=1)
+        asked = (s.quote_size[:, _mm.BID] == quotes["bid_size"]) & (
+            s.quote_size[:, _mm.ASK] == quotes["ask_size"]
+        )
+        fresh = live & asked & (s.step > 1)
+        spread = s.quote_price[:, _mm.ASK] - s.quote_price[:, _mm.BID]
+        np.testing.assert_array_equal(spread[fresh], quotes["quote_spread"][fresh])
+        checked += fresh.sum()
+    assert checked > 200
+
+
+def test_recording_has_the_heatmap_columns():
+    rec = record(QuoteThenStop(), CONFIG, episodes=4, seed=5)
+    for column in ("quote_spread", "bid_size", "ask_size", "bid_left", "ask_left"):
+        assert column in rec.steps.columns
+    both = rec.steps.filter((pl.col("bid_size") > 0) & (pl.col("ask_size") > 0))
+    assert both["quote_spread"].null_count() == 0 and both["quote_spread"].min() >= 1
+    one_sided = rec.steps.filter(pl.col("bid_size") == 0)
+    assert one_sided.height > 0 and one_sided["quote_spread"].null_count() == one_sided.height
