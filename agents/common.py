@@ -208,4 +208,8 @@ def episode_summary(info: dict) -> dict[str, float]:
         ("fills", "charts/fills"),
     ):
         out[tag] = float(np.asarray(episode[key])[done].mean())
+    std = np.asarray(episode["pnl_step_std"])[done]
+    mean = np.asarray(episode["pnl_step_mean"])[done]
+    out["charts/sharpe"] = float(np.divide(mean, std, out=np.zeros_like(std), where=std > 0).mean())
+    out["charts/inventory_var"] = float((np.asarray(episode["inventory_std"])[done] ** 2).mean())
     return out

@@ -1,9 +1,10 @@
 """``fastlob demo``: train PPO on the default order-book market within a time budget, evaluate it
-against every baseline on held-out episodes, print the table and where the learning curve is.
+against every baseline on held-out episodes, print the table, write the HTML report and print its
+path.
 
 The settings are ``DEMO`` below (PPO on 1024 envs); everything lands in ``runs/demo/``:
 TensorBoard events, ``metrics.parquet`` (the learning curve, one row per update), the
-checkpoint, and ``eval.json`` (PPO's row keyed ``ppo``).
+checkpoint, ``eval.json`` (PPO's row keyed ``ppo``) and ``report.html`` (``agents.report``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import polars as pl
 
 from agents.evaluate import evaluate, format_table
 from agents.ppo import PPOConfig, train
+from agents.report import write_report
 
 DEMO = PPOConfig(
     num_envs=1024,
@@ -46,4 +48,6 @@ def run_demo(runs_dir: str = "runs", minutes: float = 4.0, seed: int = 1) -> dic
     columns = [c for c in ("global_step", "charts/episode_pnl", "charts/SPS") if c in curve.columns]
     print(curve.select(columns).drop_nulls().tail(5))
     print(f"learning curve: {run_dir / 'metrics.parquet'}; table: {run_dir / 'eval.json'}")
+    report = write_report(run_dir)
+    print(f"report: {report}")
     return result

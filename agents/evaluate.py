@@ -28,7 +28,7 @@ import numpy as np
 
 from agents.baselines import order_book_baselines
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
-from fastlob.calibration import calibrate
+from fastlob.calibration import Calibration, calibrate
 
 #: metrics of the table, in order
 METRICS = (
@@ -121,8 +121,6 @@ def tune_baselines(
         u = utility(play(policy, config, episodes, seed)["pnl"], risk_aversion)
         if "fixed_spread" not in best or u > best["fixed_spread"][0]:
             best["fixed_spread"] = (u, policy, half)
-    policies = {name: entry[1] for name, entry in best.items()}
-    policies["random"] = order_book_baselines(config, cal)["random"]
     choices = {
         "avellaneda_stoikov_gamma": best["avellaneda_stoikov"][2],
         "glft_gamma": best["glft"][2],
@@ -131,7 +129,24 @@ def tune_baselines(
         "decay": cal.decay,
         "sigma": cal.sigma,
     }
-    return TunedBaselines(policies, choices)
+    return TunedBaselines(tuned_policies(config, choices), choices)
+
+
+def tuned_policies(config: MarketMakingConfig, choices: dict) -> dict:
+    """The baselines of :func:`tune_baselines` rebuilt from its ``choices`` (as saved in a run's
+    ``baselines.json``): {name: policy}."""
+    empty = np.empty(0)
+    cal = Calibration(choices["intensity"], choices["decay"], choices["sigma"], empty, empty, empty)
+    return {
+        "avellaneda_stoikov": order_book_baselines(
+            config, cal, gamma=choices["avellaneda_stoikov_gamma"]
+        )["avellaneda_stoikov"],
+        "glft": order_book_baselines(config, cal, gamma=choices["glft_gamma"])["glft"],
+        "fixed_spread": order_book_baselines(
+            config, cal, half_spread=choices["fixed_spread_half_width"]
+        )["fixed_spread"],
+        "random": order_book_baselines(config, cal)["random"],
+    }
 
 
 def run_config(run_dir: Path) -> MarketMakingConfig:
@@ -168,7 +183,8 @@ def evaluate(
     tuning_episodes: int = 128,
 ) -> dict:
     """The table for every trained agent in ``run_dirs`` and every baseline; writes
-    ``eval.json`` into each run directory. Returns {"table": ..., "baselines": choices}."""
+    ``eval.json`` (the table) and ``baselines.json`` (the tuned choices) into each run
+    directory. Returns {"table": ..., "baselines": choices}."""
     paths = [Path(p) for p in run_dirs]
     config = run_config(paths[0]) if paths else MarketMakingConfig(episode_steps=200)
     tuned = tune_baselines(config, tuning_episodes, seed + 1, risk_aversion)
@@ -184,6 +200,7 @@ def evaluate(
     result = {"table": table, "baselines": tuned.choices}
     for path in paths:
         (path / "eval.json").write_text(json.dumps(table, indent=2))
+        (path / "baselines.json").write_text(json.dumps(tuned.choices, indent=2))
     return result
 
 

@@ -1,12 +1,15 @@
 """The market-making simulator: env-steps/s for N in {1, 64, 1024, 4096, 16384} at about 1 and
 about 100 background events per step, random precomputed actions, after warm-up; bytes of state
-per env; the plain-Python single-env reference (tests/reference_mm.py) in the same run, and the
-ratio. Targets at N = 4096 on the 2-core machine: 3 M env-steps/s (~1 event), 200 k (~100)."""
+per env; at one thread and at all of them; the plain-Python single-env reference
+(tests/reference_mm.py) in the same run, and the ratio. ``fastlob report --bench FILE`` plots
+a ``--benchmark-json FILE`` of this file as throughput against N and threads. Targets at
+N = 4096 on the 2-core machine: 3 M env-steps/s (~1 event), 200 k (~100)."""
 
 from __future__ import annotations
 
 import time
 
+import numba
 import numpy as np
 import pytest
 from conftest import machine
@@ -21,6 +24,8 @@ LOADS = {
     "100_events": MarketMakingConfig(dt=2.5, latency=0.05),
 }
 SIZES = (1, 64, 1024, 4096, 16384)
+#: one thread and all of them: the scaling figure's lines (fastlob.figures.throughput_scaling)
+THREADS = sorted({1, numba.config.NUMBA_NUM_THREADS})
 
 
 def reference_rate(config: MarketMakingConfig, steps: int) -> float:
@@ -37,9 +42,18 @@ def reference_rate(config: MarketMakingConfig, steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
+@pytest.fixture(params=THREADS, ids=lambda t: f"{t}threads")
+def threads(request):
+    """Numba's thread count for one benchmark, restored afterwards."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(request.param)
+    yield request.param
+    numba.set_num_threads(before)
+
+
 @pytest.mark.parametrize("num_envs", SIZES)
 @pytest.mark.parametrize("load", sorted(LOADS))
-def test_market_making_env(benchmark, load, num_envs):
+def test_market_making_env(benchmark, load, num_envs, threads):
     config = LOADS[load]
     env = MarketMakingVectorEnv(num_envs, config=config, seed=0)
     env.reset()

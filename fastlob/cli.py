@@ -151,12 +151,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="train PPO on the default market (about five minutes), evaluate it, print the table",
+        help="train PPO on the default market (about five minutes), evaluate it, print the table "
+        "and write the HTML report",
     )
     demo.add_argument("--runs-dir", default="runs", help="where runs/demo goes")
     demo.add_argument("--minutes", type=float, default=4.0, help="training time budget (default 4)")
     demo.add_argument("--seed", type=int, default=1, help="training seed")
     demo.set_defaults(func=_demo)
+
+    report = sub.add_parser(
+        "report",
+        help="write a run's self-contained HTML report (table, heatmaps, learning curves)",
+        description="One HTML file (plotly embedded, opens offline): the evaluation table "
+        "(eval.json, computed first if the run has none), the learning curves, the heatmaps of "
+        "the trained agent beside the best classical baseline on held-out episodes, the "
+        "inventory distribution and, with --bench, the simulator's throughput against N and "
+        "threads. Prints the file's path.",
+    )
+    report.add_argument("run_dir", help="a training run's directory (runs/NAME)")
+    report.add_argument("--out", default=None, help="output file (default RUN_DIR/report.html)")
+    report.add_argument(
+        "--episodes", type=int, default=64, help="held-out episodes for the heatmaps (default 64)"
+    )
+    report.add_argument("--seed", type=int, default=123_456, help="held-out seed")
+    report.add_argument(
+        "--bench",
+        default=None,
+        help="pytest-benchmark JSON of bench/test_bench_mm.py (--benchmark-json FILE) to plot",
+    )
+    report.set_defaults(func=_report)
 
     sub.add_parser(
         "train",
@@ -181,6 +204,20 @@ def _eval(args) -> int:
     else:
         print(format_table(result["table"]))
         print("baselines: " + json.dumps(result["baselines"]))
+    return 0
+
+
+def _report(args) -> int:
+    from agents.report import write_report
+
+    try:
+        path = write_report(
+            args.run_dir, out=args.out, episodes=args.episodes, seed=args.seed, bench=args.bench
+        )
+    except FileNotFoundError as err:
+        print(f"fastlob report: error: {err}", file=sys.stderr)
+        return 2
+    print(path)
     return 0
 
 

@@ -163,4 +163,7 @@ def test_demo_trains_evaluates_and_writes_eval_json(tmp_path, capsys):
     assert {"ppo", "avellaneda_stoikov", "glft", "fixed_spread", "random"} <= set(table)
     for row in table.values():
         assert "utility" in row and row["utility"]["ci_low"] <= row["utility"]["ci_high"]
-    assert "learning curve" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "learning curve" in out
+    report = tmp_path / "demo" / "report.html"
+    assert f"report: {report}" in out and report.stat().st_size > 1_000_000

@@ -1,0 +1,119 @@
+"""``fastlob report RUN_DIR``: one self-contained HTML page of a training run.
+
+The page holds the evaluation table (``eval.json``; computed with ``agents.evaluate`` first when
+the run has none), the learning curves (``metrics.parquet``), the heatmaps of the trained agent
+beside the best classical baseline (by utility in the table) on the same held-out episodes, the
+inventory distribution, and, given a pytest-benchmark JSON file, the simulator's throughput
+against N and threads. plotly.js is embedded once, so the file opens offline.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.offline
+import polars as pl
+
+from agents.evaluate import METRICS, evaluate, load_policy, run_config, tuned_policies
+from fastlob import figures
+from fastlob.recording import record
+
+#: baselines the trained agent may be shown beside (random is never the best)
+CLASSICAL = ("avellaneda_stoikov", "glft", "fixed_spread")
+
+
+def best_baseline(table: dict) -> str:
+    """The classical baseline with the highest mean utility in an evaluation table."""
+    return max(CLASSICAL, key=lambda name: table[name]["utility"]["mean"])
+
+
+def _table_html(table: dict) -> str:
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in METRICS)
+    rows = []
+    for name, row in table.items():
+        cells = "".join(
+            f"<td>{row[m]['mean']:.3f}<br><small>[{row[m]['ci_low']:.3f}, "
+            f"{row[m]['ci_high']:.3f}]</small></td>"
+            for m in METRICS
+        )
+        rows.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
+    return f"<table><tr><th>agent</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _figure_html(fig: go.Figure, div_id: str) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id)
+
+
+def report_figures(
+    run_dir: Path, table: dict, episodes: int, seed: int, bench: str | Path | None
+) -> dict[str, go.Figure]:
+    """The page's figures by div id, in page order."""
+    config = run_config(run_dir)
+    name, agent = load_policy(run_dir, config)
+    baseline = best_baseline(table)
+    choices = json.loads((run_dir / "baselines.json").read_text())
+    policies = {name: agent, baseline: tuned_policies(config, choices)[baseline]}
+    recordings = {label: record(p, config, episodes, seed) for label, p in policies.items()}
+    out: dict[str, go.Figure] = {}
+    metrics = run_dir / "metrics.parquet"
+    if metrics.exists():
+        out["learning-curves"] = figures.learning_curves(pl.read_parquet(metrics))
+    out["pnl-heatmap"] = figures.pnl_heatmap(recordings)
+    out["fill-rate-heatmap"] = figures.fill_rate_heatmap(recordings)
+    out["adverse-heatmap"] = figures.adverse_heatmap(recordings, horizon=config.markout_steps)
+    out["inventory"] = figures.inventory_histogram(recordings)
+    if bench is not None:
+        out["throughput"] = figures.throughput_scaling(figures.read_benchmarks(bench))
+    return out
+
+
+def write_report(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    episodes: int = 64,
+    seed: int = 123_456,
+    bench: str | Path | None = None,
+) -> Path:
+    """Write the run's report (default ``RUN_DIR/report.html``) and return its path.
+
+    ``episodes`` held-out episodes from ``seed`` feed the heatmaps (the evaluation table keeps
+    the episodes it was computed on); ``bench`` is an optional pytest-benchmark JSON file of
+    ``bench/test_bench_mm.py``.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise FileNotFoundError(f"run_dir {run_dir} holds no config.json: not a training run")
+    if not (run_dir / "eval.json").exists() or not (run_dir / "baselines.json").exists():
+        evaluate([str(run_dir)], seed=seed)
+    table = json.loads((run_dir / "eval.json").read_text())
+    figs = report_figures(run_dir, table, episodes, seed, bench)
+    saved = json.loads((run_dir / "config.json").read_text())
+    settings = ", ".join(
+        f"{k}={saved[k]}" for k in ("algo", "num_envs", "total_steps", "seed") if k in saved
+    )
+    body = "\n".join(f"<section>{_figure_html(fig, key)}</section>" for key, fig in figs.items())
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>fastlob report: {html.escape(run_dir.name)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.85em; }}
+td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+section {{ margin-top: 2em; }}
+</style>
+<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>
+</head><body>
+<h1>fastlob report: {html.escape(run_dir.name)}</h1>
+<p>{html.escape(settings)}. Heatmaps: {episodes} held-out episodes from seed {seed}, the trained
+agent beside the best classical baseline by utility.</p>
+<section><h2>Evaluation (mean and 95% confidence interval over held-out episodes)</h2>
+{_table_html(table)}</section>
+{body}
+</body></html>
+"""
+    path = Path(out) if out is not None else run_dir / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
