@@ -79,3 +79,96 @@ def phase_profile(
         "step_ns": step_time * per,
         "events_per_step": float(events_per_step),
     }
+
+
+def throughput(
+    config: MarketMakingConfig | None = None,
+    sizes=(64, 1024, 4096),
+    threads=None,
+    steps: int = 20,
+    load: str = "default",
+):
+    """Env-steps/s of ``MarketMakingVectorEnv`` for each N in ``sizes`` and each Numba thread
+    count in ``threads`` (default: 1 and all of them), random precomputed actions, best of
+    ``steps`` timed steps after a warm-up of 5; Numba's thread count is restored afterwards.
+
+    Returns a polars DataFrame with columns ``load``, ``num_envs``, ``threads``,
+    ``env_steps_per_s`` (the layout ``fastlob.figures.throughput_scaling`` plots).
+    """
+    import numba
+    import polars as pl
+
+    counts = sorted({1, numba.config.NUMBA_NUM_THREADS}) if threads is None else list(threads)
+    before = numba.get_num_threads()
+    rows = []
+    try:
+        for n in sizes:
+            env = MarketMakingVectorEnv(n, config=config, seed=0)
+            env.reset()
+            actions = random_actions(env, 8)
+            for a in actions[:5]:
+                env.step(a)
+            for count in counts:
+                numba.set_num_threads(count)
+                index = [0]
+
+                def step(env=env, actions=actions, index=index):
+                    env.step(actions[index[0] % len(actions)])
+                    index[0] += 1
+
+                rows.append(
+                    {
+                        "load": load,
+                        "num_envs": n,
+                        "threads": count,
+                        "env_steps_per_s": n / _best_time(step, steps),
+                    }
+                )
+    finally:
+        numba.set_num_threads(before)
+    return pl.DataFrame(rows)
+
+
+_COMPILE_SCRIPT = """
+import json, sys, time
+started = time.perf_counter()
+import numpy as np
+import fastlob
+imported = time.perf_counter()
+env = fastlob.{env}(4, seed=0)
+env.reset(seed=0)
+reset = time.perf_counter()
+env.step(np.zeros(env.action_space.shape, np.float32))
+stepped = time.perf_counter()
+print(json.dumps({{"import_s": imported - started, "reset_s": reset - imported,
+                  "step_s": stepped - reset}}))
+"""
+
+
+def compile_time(env: str = "MarketMakingVectorEnv") -> dict[str, float]:
+    """Seconds a fresh process spends importing fastlob, then on the first ``reset`` and the
+    first ``step`` of ``fastlob.<env>`` (``MarketMakingVectorEnv`` or
+    ``AvellanedaStoikovVectorEnv``, 4 envs) with an empty Numba cache: what a user waits for
+    the first time (JIT compilation).
+
+    Returns a dict with keys ``import_s``, ``reset_s``, ``step_s``.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    if env not in ("MarketMakingVectorEnv", "AvellanedaStoikovVectorEnv"):
+        raise ValueError(
+            f"env must be 'MarketMakingVectorEnv' or 'AvellanedaStoikovVectorEnv', got {env!r}"
+        )
+    with tempfile.TemporaryDirectory() as cache:
+        result = subprocess.run(
+            [sys.executable, "-c", _COMPILE_SCRIPT.format(env=env)],
+            env={**os.environ, "NUMBA_CACHE_DIR": cache},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return json.loads(result.stdout.strip().splitlines()[-1])
