@@ -42,3 +42,14 @@ def test_readme_market_making_tour_runs_and_shows_true_values():
     exec(blocks[4].replace("num_envs=256, steps=200", "num_envs=16, steps=20"), scope)
     assert scope["actions"].shape == (16, 5)
     assert set(scope["policies"]) == {"avellaneda_stoikov", "glft", "fixed_spread", "random"}
+
+
+def test_readme_figures_tour_runs():
+    block = next(b for b in python_blocks() if "figures.adverse_heatmap" in b)
+    scope: dict = {}
+    small = block.replace("episode_steps=200", "episode_steps=40").replace(
+        "episodes=64", "episodes=8"
+    )
+    exec(small, scope)
+    assert len(scope["fig"].data) == 2  # one heatmap per policy, side by side
+    assert set(scope["recordings"]) == {"half-width 0.5", "half-width 2.0"}
