@@ -347,6 +347,7 @@ def train(config: PPOConfig) -> dict:
 
         bar = tqdm(total=num_updates * batch, initial=global_step, unit="step", mininterval=1.0)
     last: dict[str, float] = {}
+    shown_pnl = float("nan")  # the bar keeps the last episode PnL between episode ends
     loop_started = time.perf_counter()  # the time budget counts training, not setup
     while update < num_updates:
         if config.anneal_lr:
@@ -412,11 +413,12 @@ def train(config: PPOConfig) -> dict:
             if bar is not None:
                 bar.total = num_updates * batch
                 bar.refresh()
+        shown_pnl = last.get("charts/episode_pnl", shown_pnl)
         if bar is not None:
             bar.update(batch)
             bar.set_postfix(
                 SPS=f"{last['charts/SPS']:.0f}",
-                pnl=f"{last.get('charts/episode_pnl', float('nan')):.2f}",
+                pnl=f"{shown_pnl:.2f}",
                 loss=f"{losses['losses/value_loss']:.3f}",
             )
         if update % config.checkpoint_every == 0 or update == num_updates:

@@ -32,6 +32,10 @@ CURVES = {
 }
 
 
+#: heatmap cells with fewer observations than this are left blank (``min_count`` overrides it)
+MIN_COUNT = 20
+
+
 def _side_by_side_heatmaps(
     tables: dict[str, pl.DataFrame],
     x: tuple[str, list[float], str],
@@ -41,11 +45,14 @@ def _side_by_side_heatmaps(
     title: str,
     colorscale: str,
     zmid: float | None = None,
+    min_count: int = 1,
 ) -> go.Figure:
     """One heatmap per table, columns ``x[0]`` / ``y[0]`` bucket indices into the breaks
     ``x[1]`` / ``y[1]``; all panels share the buckets present in any table and one colour
-    range."""
+    range. Cells with fewer than ``min_count`` observations (column ``count``) are blank, so
+    that a handful of outliers neither show as a result nor stretch the colour scale."""
     (x_col, x_breaks, x_title), (y_col, y_breaks, y_title) = x, y
+    tables = {name: t.filter(pl.col(count) >= min_count) for name, t in tables.items()}
     present = [t for t in tables.values() if t.height]
     x_labels, y_labels = M.bucket_labels(x_breaks), M.bucket_labels(y_breaks)
     if present:
@@ -90,7 +97,8 @@ def _side_by_side_heatmaps(
         )
         fig.update_xaxes(title_text=x_title, type="category", row=1, col=col)
         fig.update_yaxes(title_text=y_title if col == 1 else None, type="category", row=1, col=col)
-    fig.update_layout(title=title, height=420, margin={"t": 80})
+    subtitle = f" (cells with at least {min_count} {count})" if min_count > 1 else ""
+    fig.update_layout(title=title + subtitle, height=420, margin={"t": 80})
     return fig
 
 
@@ -106,7 +114,9 @@ def _integer_breaks(low: float, high: float, buckets: int) -> list[float]:
     return sorted({float(round(b)) for b in inner} | {float(math.floor(low))})
 
 
-def pnl_heatmap(recordings, inventory_breaks=None, spread_breaks=None) -> go.Figure:
+def pnl_heatmap(
+    recordings, inventory_breaks=None, spread_breaks=None, min_count: int = MIN_COUNT
+) -> go.Figure:
     """Mean PnL per step by inventory held x quoted spread
     (:func:`fastlob.metrics.pnl_by_inventory_and_spread`), one panel per recording."""
     steps = _steps(recordings)
@@ -131,10 +141,16 @@ def pnl_heatmap(recordings, inventory_breaks=None, spread_breaks=None) -> go.Fig
         "Average PnL per step by inventory and quoted spread",
         "RdBu",
         zmid=0.0,
+        min_count=min_count,
     )
 
 
-def fill_rate_heatmap(recordings, queue_breaks=(1, 2, 5, 10, 20, 50), size_breaks=None):
+def fill_rate_heatmap(
+    recordings,
+    queue_breaks=(1, 2, 5, 10, 20, 50),
+    size_breaks=None,
+    min_count: int = MIN_COUNT,
+) -> go.Figure:
     """Next-step fill rate of resting quotes by queue position x size
     (:func:`fastlob.metrics.fill_rate_by_queue_and_size`), one panel per recording."""
     if size_breaks is None:
@@ -155,6 +171,7 @@ def fill_rate_heatmap(recordings, queue_breaks=(1, 2, 5, 10, 20, 50), size_break
         "quotes",
         "Fill rate over the next step by queue position and size",
         "Viridis",
+        min_count=min_count,
     )
 
 
@@ -164,6 +181,7 @@ def adverse_heatmap(
     time_breaks=(0.2, 0.4, 0.6, 0.8),
     volatility_breaks=None,
     window: int = 20,
+    min_count: int = MIN_COUNT,
 ) -> go.Figure:
     """Adverse-selection rate at ``horizon`` steps by time of episode x realized volatility
     (:func:`fastlob.metrics.adverse_by_time_and_volatility`); volatility buckets are the pooled
@@ -194,6 +212,7 @@ def adverse_heatmap(
         "fills",
         f"Adverse-selection rate ({horizon}-step markout) by time of episode and volatility",
         "Reds",
+        min_count=min_count,
     )
 
 

@@ -49,7 +49,7 @@ def heatmap_cells(trace) -> dict[tuple[str, str], float]:
 
 def test_heatmaps_show_the_metrics_tables_on_one_scale(recordings):
     inventory_breaks, spread_breaks = [-2.0, 0.0, 2.0], [2.0, 4.0]
-    fig = figures.pnl_heatmap(recordings, inventory_breaks, spread_breaks)
+    fig = figures.pnl_heatmap(recordings, inventory_breaks, spread_breaks, min_count=1)
     assert len(fig.data) == 2 and fig.data[0].zmin == fig.data[1].zmin
     inventory_labels = M.bucket_labels(inventory_breaks)
     spread_labels = M.bucket_labels(spread_breaks)
@@ -63,8 +63,15 @@ def test_heatmaps_show_the_metrics_tables_on_one_scale(recordings):
         }
         assert heatmap_cells(trace) == pytest.approx(expected)
     for make in (figures.fill_rate_heatmap, figures.adverse_heatmap):
-        fig = make(recordings)
+        fig = make(recordings, min_count=1)
         assert len(fig.data) == 2 and all(heatmap_cells(t) for t in fig.data)
+    # cells seen fewer than min_count times are blank
+    rec = recordings["tight"]
+    table = M.pnl_by_inventory_and_spread(rec.steps, inventory_breaks, spread_breaks)
+    cutoff = int(table["steps"].median())
+    fig = figures.pnl_heatmap(recordings, inventory_breaks, spread_breaks, min_count=cutoff)
+    kept = table.filter(pl.col("steps") >= cutoff)
+    assert 0 < len(heatmap_cells(fig.data[0])) == kept.height < table.height
 
 
 def test_inventory_histogram_and_learning_curves(recordings):
