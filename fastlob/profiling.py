@@ -1,8 +1,9 @@
 """Where the simulator's time goes: each phase of the market-making step timed on its own.
 
 ``phase_profile`` runs a ``MarketMakingVectorEnv`` with random actions, then times, over the same
-envs, the background flow (event generation and matching, fills accounted), quote placement, and
-the observation, each through the kernels the step itself uses, and the whole step. The phases
+envs, the background flow (event generation and matching, fills accounted), the matching inside
+it (the engine replaying the flow's own events), quote placement, and the observation, each
+through the kernels the step itself uses, and the whole step. The phases
 are measured separately, so each starts with its data out of cache: their sum is an upper bound
 of the step, and the remainder (step - sum, often negative) is what fusing them saves.
 """
@@ -34,6 +35,38 @@ def random_actions(env: MarketMakingVectorEnv, count: int, seed: int = 0) -> lis
     return [rng.uniform(low, high, size=shape).astype(np.float32) for _ in range(count)]
 
 
+def _copy_books(books):
+    return type(books)(*(a.copy() for a in books))
+
+
+def _matching_time(env: MarketMakingVectorEnv, repeats: int) -> float:
+    """Best time of the engine alone applying one span of ``dt`` of the flow's own events: the
+    span runs once with its events logged, then is replayed from copies of the books as they
+    were (the replay leaves them exactly as the flow did: ``tests/test_profiling.py``)."""
+    s, m, fp, lr, cr, p = env._kernel_args()
+    books = _copy_books(s)
+    last_best, events = m.last_best.copy(), m.events.copy()
+    capacity = 64
+    while True:
+        saved = _copy_books(s), type(m)(*(a.copy() for a in m))
+        log = np.zeros((env.num_envs, capacity, _profile.LOG_WIDTH), np.int64)
+        count = np.zeros(env.num_envs, np.int64)
+        _profile.logged_flow_phase(s, m, fp, lr, cr, p, env.config.dt, log, count)
+        if count.max() <= capacity:
+            break
+        capacity = int(2 * count.max())  # the log overflowed: run the same span again
+        for live, copy in zip((*s, *m), (*saved[0], *saved[1]), strict=True):
+            np.copyto(live, copy)
+    best = float("inf")
+    for _ in range(repeats):
+        scratch = _copy_books(books)
+        replay_best, replay_events = last_best.copy(), events.copy()
+        start = time.perf_counter()
+        _profile.matching_phase(scratch, log, count, replay_best, replay_events)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def phase_profile(
     config: MarketMakingConfig | None = None,
     num_envs: int = 4096,
@@ -42,8 +75,9 @@ def phase_profile(
 ) -> dict[str, float]:
     """Nanoseconds per env-step of each phase, the whole step, and events per step.
 
-    Returns a dict with keys ``flow_ns``, ``quotes_ns``, ``observation_ns``, ``step_ns``,
-    ``events_per_step`` (all floats).
+    Returns a dict with keys ``flow_ns`` (one span of ``dt``: event generation, matching,
+    fill accounting), ``matching_ns`` (the engine applying that span's events alone),
+    ``quotes_ns``, ``observation_ns``, ``step_ns``, ``events_per_step`` (all floats).
     """
     env = MarketMakingVectorEnv(num_envs, config=config, seed=seed)
     env.reset()
@@ -62,6 +96,7 @@ def phase_profile(
     step_time = _best_time(step, repeats)
     events_per_step = (m.events[:, :3].sum() - events) / (repeats * num_envs)
     flow_time = _best_time(lambda: _profile.flow_phase(s, m, fp, lr, cr, p, c.dt), repeats)
+    matching_time = _matching_time(env, repeats)
     # a new action batch each time: every env cancels and replaces both quotes
     quote_index = [0]
 
@@ -74,6 +109,7 @@ def phase_profile(
     per = 1e9 / num_envs
     return {
         "flow_ns": flow_time * per,
+        "matching_ns": matching_time * per,
         "quotes_ns": quote_time * per,
         "observation_ns": obs_time * per,
         "step_ns": step_time * per,

@@ -258,6 +258,121 @@ def begin_span(rng, n, fp, flow_state, duration):
     _evolve_fair(rng, n, fp, flow_state, duration)
 
 
+#: kinds of event :func:`draw_event` returns (what :func:`apply_event` does to the book)
+KIND_LIMIT = 0
+#: a market order
+KIND_MARKET = 1
+#: a cancellation of the order in a slot
+KIND_CANCEL = 2
+
+
+@njit(inline="always")
+def draw_event(
+    s,
+    n,
+    rng,
+    fp,
+    limit_rates,
+    cancel_rates,
+    side_limit,
+    cancel_max,
+    t,
+    duration,
+    last_best,
+    flow_state,
+    events,
+    intensity_integral,
+):
+    """Draw book ``n``'s next event from time ``t`` of the span, without applying it.
+
+    Arguments and their updates as :func:`next_event`, except that the book is only read: the
+    event is counted (``EVENT_LIMIT``, ``EVENT_MARKET``, ``EVENT_MARKET_BUY``, ``EVENT_CANCEL``;
+    rejections are counted when it is applied) and a market order's Hawkes excitation added.
+
+    Returns
+    -------
+    tuple of (float, int, int, int, int, int)
+        ``(t, kind, direction, price, size, slot)``: the event's time (-1.0 if the span ended
+        first, the rest then meaningless), ``KIND_*``, +1 buy / -1 sell, the limit price in
+        ticks, the size in lots, and the slot of the order to cancel.
+    """
+    all_limit = 2.0 * side_limit
+    base_market = 2.0 * fp.market_rate
+    while True:
+        excite = flow_state[n, EXCITATION]
+        candidates = cancel_max * (s.side_orders[n, BID] + s.side_orders[n, ASK])
+        total = all_limit + base_market + excite + candidates
+        if total <= 0.0:
+            _add_integral(
+                intensity_integral, n, all_limit, base_market, candidates, duration - t, 0.0
+            )
+            return -1.0, KIND_LIMIT, 0, 0, 0, 0
+        wait = exponential(rng, n, total)
+        span = duration - t if t + wait > duration else wait
+        decayed = _decayed(excite, fp, span)
+        excited_integral = 0.0 if excite == 0.0 else (excite - decayed) / fp.hawkes_beta
+        _add_integral(
+            intensity_integral, n, all_limit, base_market, candidates, span, excited_integral
+        )
+        flow_state[n, EXCITATION] = decayed
+        if t + wait > duration:
+            return -1.0, KIND_LIMIT, 0, 0, 0, 0
+        t += wait
+        target = uniform(rng, n) * total
+        if target < all_limit:
+            side = BID if target < side_limit else ASK
+            within = target if side == BID else target - side_limit
+            levels = limit_rates.shape[0]
+            distance = levels
+            acc = 0.0
+            for i in range(levels):
+                acc += limit_rates[i]
+                if within < acc:
+                    distance = i + 1
+                    break
+            opposite = _reference_best(s, n, 1 - side, last_best)
+            price = _price_at_distance(side, opposite, distance)
+            size = _draw_size(rng, n, fp)
+            events[n, EVENT_LIMIT] += 1
+            return t, KIND_LIMIT, 1 if side == BID else -1, price, size, 0
+        market = base_market + decayed
+        if target < all_limit + market:
+            # the event draw is uniform within the market segment: it also decides the side
+            buy = target - all_limit < _buy_probability(s, n, fp, flow_state, last_best) * market
+            size = _draw_size(rng, n, fp)
+            events[n, EVENT_MARKET] += 1
+            events[n, EVENT_MARKET_BUY] += buy
+            flow_state[n, EXCITATION] += fp.hawkes_alpha
+            return t, KIND_MARKET, 1 if buy else -1, 0, size, 0
+        if target < all_limit + base_market + excite:
+            continue  # Hawkes thinning: the excitation decayed since the bound was taken
+        resting = s.side_orders[n, BID] + s.side_orders[n, ASK]
+        if resting == 0 or cancel_max == 0.0:
+            continue  # only reachable by rounding at the very top of [0, total)
+        slot = s.live_slot[n, min(int(uniform(rng, n) * resting), resting - 1)]
+        rate = _cancel_rate_of(s, n, slot, cancel_rates, last_best)
+        events[n, EVENT_CANCEL_CANDIDATE] += 1
+        intensity_integral[n, INTEGRAL_CANCEL] += rate / cancel_max
+        if uniform(rng, n) * cancel_max < rate:
+            events[n, EVENT_CANCEL] += 1
+            return t, KIND_CANCEL, 0, 0, 0, slot
+
+
+@njit(inline="always")
+def apply_event(s, n, kind, direction, price, size, slot, last_best, events):
+    """Apply an event of :func:`draw_event` to book ``n`` through the engine (the matching);
+    counts a rejected order in ``EVENT_REJECTED`` and remembers the best prices."""
+    if kind == KIND_LIMIT:
+        if price < 1 or limit_order(s, n, direction, price, size, AUTO_ID) != 0:
+            events[n, EVENT_REJECTED] += 1
+    elif kind == KIND_MARKET:
+        if market_order(s, n, direction, size, AUTO_ID) != 0:
+            events[n, EVENT_REJECTED] += 1
+    else:
+        _remove(s, n, slot)
+    _remember_best(s, n, last_best)
+
+
 @njit(inline="always")
 def next_event(
     s,
@@ -275,7 +390,8 @@ def next_event(
     events,
     intensity_integral,
 ):
-    """Run book ``n``'s flow from time ``t`` of the span to its next event and apply that event.
+    """Run book ``n``'s flow from time ``t`` of the span to its next event and apply that event
+    (:func:`draw_event`, then :func:`apply_event`).
 
     Parameters
     ----------
@@ -312,73 +428,24 @@ def next_event(
         Time of the event within the span, or -1.0 if the span ended first (the overshoot of
         the last waiting time is discarded: by memorylessness the next span starts afresh).
     """
-    all_limit = 2.0 * side_limit
-    base_market = 2.0 * fp.market_rate
-    while True:
-        excite = flow_state[n, EXCITATION]
-        candidates = cancel_max * (s.side_orders[n, BID] + s.side_orders[n, ASK])
-        total = all_limit + base_market + excite + candidates
-        if total <= 0.0:
-            _add_integral(
-                intensity_integral, n, all_limit, base_market, candidates, duration - t, 0.0
-            )
-            return -1.0
-        wait = exponential(rng, n, total)
-        span = duration - t if t + wait > duration else wait
-        decayed = _decayed(excite, fp, span)
-        excited_integral = 0.0 if excite == 0.0 else (excite - decayed) / fp.hawkes_beta
-        _add_integral(
-            intensity_integral, n, all_limit, base_market, candidates, span, excited_integral
-        )
-        flow_state[n, EXCITATION] = decayed
-        if t + wait > duration:
-            return -1.0
-        t += wait
-        target = uniform(rng, n) * total
-        if target < all_limit:
-            side = BID if target < side_limit else ASK
-            within = target if side == BID else target - side_limit
-            levels = limit_rates.shape[0]
-            distance = levels
-            acc = 0.0
-            for i in range(levels):
-                acc += limit_rates[i]
-                if within < acc:
-                    distance = i + 1
-                    break
-            opposite = _reference_best(s, n, 1 - side, last_best)
-            price = _price_at_distance(side, opposite, distance)
-            size = _draw_size(rng, n, fp)
-            direction = 1 if side == BID else -1
-            if price < 1 or limit_order(s, n, direction, price, size, AUTO_ID) != 0:
-                events[n, EVENT_REJECTED] += 1
-            events[n, EVENT_LIMIT] += 1
-            break
-        market = base_market + decayed
-        if target < all_limit + market:
-            # the event draw is uniform within the market segment: it also decides the side
-            buy = target - all_limit < _buy_probability(s, n, fp, flow_state, last_best) * market
-            direction = 1 if buy else -1
-            if market_order(s, n, direction, _draw_size(rng, n, fp), AUTO_ID) != 0:
-                events[n, EVENT_REJECTED] += 1
-            events[n, EVENT_MARKET] += 1
-            events[n, EVENT_MARKET_BUY] += buy
-            flow_state[n, EXCITATION] += fp.hawkes_alpha
-            break
-        if target < all_limit + base_market + excite:
-            continue  # Hawkes thinning: the excitation decayed since the bound was taken
-        resting = s.side_orders[n, BID] + s.side_orders[n, ASK]
-        if resting == 0 or cancel_max == 0.0:
-            continue  # only reachable by rounding at the very top of [0, total)
-        slot = s.live_slot[n, min(int(uniform(rng, n) * resting), resting - 1)]
-        rate = _cancel_rate_of(s, n, slot, cancel_rates, last_best)
-        events[n, EVENT_CANCEL_CANDIDATE] += 1
-        intensity_integral[n, INTEGRAL_CANCEL] += rate / cancel_max
-        if uniform(rng, n) * cancel_max < rate:
-            _remove(s, n, slot)
-            events[n, EVENT_CANCEL] += 1
-            break
-    _remember_best(s, n, last_best)
+    t, kind, direction, price, size, slot = draw_event(
+        s,
+        n,
+        rng,
+        fp,
+        limit_rates,
+        cancel_rates,
+        side_limit,
+        cancel_max,
+        t,
+        duration,
+        last_best,
+        flow_state,
+        events,
+        intensity_integral,
+    )
+    if t >= 0.0:
+        apply_event(s, n, kind, direction, price, size, slot, last_best, events)
     return t
 
 

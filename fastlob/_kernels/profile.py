@@ -1,10 +1,11 @@
 """Kernels that run one phase of the market-making step at a time over all envs, so that the
-owner can time each phase (flow and matching, quoting, observation and accounting). Each is the
+owner can time each phase (flow, the matching inside it, quoting, observation). Each is the
 same code the step runs, looped over envs in parallel chunks like the step driver."""
 
 from __future__ import annotations
 
 from fastlob._kernels import mm
+from fastlob._kernels.flow import apply_event, begin_span, draw_event, rate_totals
 from fastlob._numba import njit, prange
 
 
@@ -57,3 +58,75 @@ def observe_phase(s, m, p, obs):
     for chunk in prange((num_envs + mm.CHUNK - 1) // mm.CHUNK):
         start = chunk * mm.CHUNK
         _observe_range(s, m, p, obs, start, min(start + mm.CHUNK, num_envs))
+
+
+#: columns of the event log written by ``logged_flow_phase`` (one row per applied event)
+LOG_KIND, LOG_DIRECTION, LOG_PRICE, LOG_SIZE, LOG_SLOT = range(5)
+LOG_WIDTH = 5
+
+
+@njit
+def _logged_flow_range(
+    s, m, fp, limit_rates, cancel_rates, p, duration, log, log_count, start, stop
+):
+    for n in range(start, stop):
+        # mm.run_flow's loop, with next_event's two halves called apart to log each event
+        begin_span(m.rng, n, fp, m.flow_state, duration)
+        side_limit, cancel_max = rate_totals(limit_rates, cancel_rates)
+        t = 0.0
+        count = 0
+        while True:
+            before = mm.mid2(s, m, n)
+            t, kind, direction, price, size, slot = draw_event(
+                s, n, m.rng, fp, limit_rates, cancel_rates, side_limit, cancel_max, t, duration,
+                m.last_best, m.flow_state, m.events, m.intensity_integral,
+            )  # fmt: skip
+            if t < 0.0:
+                break
+            apply_event(s, n, kind, direction, price, size, slot, m.last_best, m.events)
+            if count < log.shape[1]:
+                log[n, count, LOG_KIND] = kind
+                log[n, count, LOG_DIRECTION] = direction
+                log[n, count, LOG_PRICE] = price
+                log[n, count, LOG_SIZE] = size
+                log[n, count, LOG_SLOT] = slot
+            count += 1
+            if s.trade_count[n] > 0:
+                mm.account_trades(s, m, p, n, before)
+        log_count[n] = count
+
+
+@njit(parallel=True)
+def logged_flow_phase(s, m, fp, limit_rates, cancel_rates, p, duration, log, log_count):
+    """The flow phase, writing each env's events into ``log`` (int64 (N, E, LOG_WIDTH)) and
+    their number into ``log_count`` (int64 (N,); more than E means the log overflowed)."""
+    num_envs = m.rng.shape[0]
+    for chunk in prange((num_envs + mm.CHUNK - 1) // mm.CHUNK):
+        start = chunk * mm.CHUNK
+        stop = min(start + mm.CHUNK, num_envs)
+        _logged_flow_range(
+            s, m, fp, limit_rates, cancel_rates, p, duration, log, log_count, start, stop
+        )
+
+
+@njit
+def _matching_range(s, log, log_count, last_best, events, start, stop):
+    for n in range(start, stop):
+        for k in range(log_count[n]):
+            apply_event(
+                s, n, log[n, k, LOG_KIND], log[n, k, LOG_DIRECTION], log[n, k, LOG_PRICE],
+                log[n, k, LOG_SIZE], log[n, k, LOG_SLOT], last_best, events,
+            )  # fmt: skip
+            s.trade_count[n] = 0  # drained after every event, as the step does
+
+
+@njit(parallel=True)
+def matching_phase(s, log, log_count, last_best, events):
+    """Matching alone: apply logged events (``logged_flow_phase``) to books ``s`` as they were
+    before that flow ran; the books end exactly as the flow left them (trade buffers drained)."""
+    num_envs = log_count.shape[0]
+    for chunk in prange((num_envs + mm.CHUNK - 1) // mm.CHUNK):
+        start = chunk * mm.CHUNK
+        _matching_range(
+            s, log, log_count, last_best, events, start, min(start + mm.CHUNK, num_envs)
+        )
