@@ -51,6 +51,33 @@ def make_env(
     return MarketMakingVectorEnv(num_envs, config=config, seed=seed)
 
 
+class _SigmoidTanh(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.sigmoid(2.0 * x).mul_(2.0).sub_(1.0)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, y)  # grad * (1 - y^2), as tanh's own
+
+
+class Tanh(nn.Module):
+    """``tanh(x)`` computed as ``2 sigmoid(2x) - 1``, with tanh's backward.
+
+    The same function as ``nn.Tanh`` up to float32 rounding (absolute difference below 3e-7),
+    and no parameters (checkpoints are interchangeable). Why: torch's CPU ``tanh`` kernel is
+    several times slower than its ``sigmoid`` (4.0 ms against 0.6 ms on a 32768 x 64 batch on
+    the 2-core benchmark machine), and PPO's hidden activations were the largest single cost of
+    its update (29%); with this the whole update is about a fifth faster.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _SigmoidTanh.apply(x)
+
+
 class ActionScaler:
     """Maps policy outputs in [-1, 1] (per column) onto the env's action box, on the device."""
 

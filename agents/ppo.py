@@ -32,6 +32,7 @@ from agents.common import (
     ObservationNormalizer,
     RewardScaler,
     Run,
+    Tanh,
     episode_summary,
     make_env,
     pick_device,
@@ -99,6 +100,9 @@ class PPOConfig:
     """auto, cpu or cuda"""
     torch_threads: int = 0
     """torch CPU threads (0: torch's default)"""
+    compile: bool = False
+    """torch.compile the minibatch loss and its backward (about 25 s of compilation at start,
+    then a faster learner: see the README's training benchmark)"""
     run_name: str | None = None
     """run directory name under runs_dir (default: ppo_<seed>)"""
     runs_dir: str = "runs"
@@ -124,7 +128,7 @@ def layer(in_dim: int, out_dim: int, std: float = float(np.sqrt(2))) -> nn.Linea
 
 def mlp(in_dim: int, hidden: int, out_dim: int, out_std: float) -> nn.Sequential:
     return nn.Sequential(
-        layer(in_dim, hidden), nn.Tanh(), layer(hidden, hidden), nn.Tanh(),
+        layer(in_dim, hidden), Tanh(), layer(hidden, hidden), Tanh(),
         layer(hidden, out_dim, out_std),
     )  # fmt: skip
 
@@ -222,8 +226,39 @@ class Rollout:
         )
 
 
-def ppo_update(agent, optimizer, rollout, advantages, returns, config: PPOConfig):
-    """Minibatch epochs of the clipped objective over the valid transitions; returns losses."""
+def minibatch_loss(
+    agent, obs, actions, old_logprobs, old_values, advantages, returns, config: PPOConfig
+):
+    """PPO's loss on one minibatch and its statistics (all tensors):
+    ``(loss, approx_kl, clipfrac, policy_loss, value_loss, entropy)``."""
+    dist = agent.distribution(obs)
+    logprob = dist.log_prob(actions).sum(-1)
+    entropy = dist.entropy().sum(-1).mean()
+    log_ratio = logprob - old_logprobs
+    ratio = log_ratio.exp()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clipfrac = ((ratio - 1.0).abs() > config.clip_coef).float().mean()
+    adv = advantages
+    if config.norm_adv and adv.shape[0] > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    policy_loss = torch.max(
+        -adv * ratio, -adv * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef)
+    ).mean()
+    new_value = agent.value(obs)
+    if config.clip_vloss:
+        clipped = old_values + (new_value - old_values).clamp(-config.clip_coef, config.clip_coef)
+        value_loss = 0.5 * torch.max((new_value - returns) ** 2, (clipped - returns) ** 2).mean()
+    else:
+        value_loss = 0.5 * ((new_value - returns) ** 2).mean()
+    loss = policy_loss - config.ent_coef * entropy + config.vf_coef * value_loss
+    return loss, approx_kl, clipfrac, policy_loss, value_loss, entropy
+
+
+def ppo_update(agent, optimizer, rollout, advantages, returns, config: PPOConfig, loss_fn=None):
+    """Minibatch epochs of the clipped objective over the valid transitions; returns losses.
+    ``loss_fn`` is :func:`minibatch_loss` or a compiled version of it."""
+    loss_fn = minibatch_loss if loss_fn is None else loss_fn
     act_dim = rollout.actions.shape[-1]
     index = torch.nonzero(rollout.valid.reshape(-1)).squeeze(-1)
     obs = rollout.obs.reshape(-1, rollout.obs.shape[-1])
@@ -234,55 +269,25 @@ def ppo_update(agent, optimizer, rollout, advantages, returns, config: PPOConfig
     flat_ret = returns.reshape(-1)
     batch = index.numel()
     minibatch = max(1, batch // config.num_minibatches)
-    stats = {"approx_kl": 0.0, "clipfrac": 0.0, "policy_loss": 0.0, "value_loss": 0.0}
-    stats["entropy"] = 0.0
+    names = ("approx_kl", "clipfrac", "policy_loss", "value_loss", "entropy")
+    stats = dict.fromkeys(names, 0.0)
     count = 0
     for _ in range(config.update_epochs):
         order = index[torch.randperm(batch, device=index.device)]
         for start in range(0, batch, minibatch):
             mb = order[start : start + minibatch]
-            mb_obs = obs[mb]
-            dist = agent.distribution(mb_obs)
-            logprob = dist.log_prob(actions[mb]).sum(-1)
-            entropy = dist.entropy().sum(-1)
-            log_ratio = logprob - old_logprobs[mb]
-            ratio = log_ratio.exp()
-            with torch.no_grad():
-                approx_kl = ((ratio - 1) - log_ratio).mean()
-                clipfrac = ((ratio - 1.0).abs() > config.clip_coef).float().mean()
-            adv = flat_adv[mb]
-            if config.norm_adv and adv.numel() > 1:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            policy_loss = torch.max(
-                -adv * ratio, -adv * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef)
-            ).mean()
-            new_value = agent.value(mb_obs)
-            if config.clip_vloss:
-                clipped = old_values[mb] + (new_value - old_values[mb]).clamp(
-                    -config.clip_coef, config.clip_coef
-                )
-                value_loss = (
-                    0.5
-                    * torch.max(
-                        (new_value - flat_ret[mb]) ** 2, (clipped - flat_ret[mb]) ** 2
-                    ).mean()
-                )
-            else:
-                value_loss = 0.5 * ((new_value - flat_ret[mb]) ** 2).mean()
-            loss = policy_loss - config.ent_coef * entropy.mean() + config.vf_coef * value_loss
+            loss, *values = loss_fn(
+                agent, obs[mb], actions[mb], old_logprobs[mb], old_values[mb], flat_adv[mb],
+                flat_ret[mb], config,
+            )  # fmt: skip
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
             optimizer.step()
-            for key, value in (
-                ("approx_kl", approx_kl),
-                ("clipfrac", clipfrac),
-                ("policy_loss", policy_loss),
-                ("value_loss", value_loss),
-                ("entropy", entropy.mean()),
-            ):
+            for key, value in zip(names, values, strict=True):
                 stats[key] += float(value.detach())
             count += 1
+        approx_kl = values[0]
         if config.target_kl is not None and float(approx_kl) > config.target_kl:
             break
     return {f"losses/{k}": v / max(count, 1) for k, v in stats.items()}
@@ -308,6 +313,8 @@ def train(config: PPOConfig) -> dict:
     batch = config.num_envs * config.num_steps
     num_updates = max(1, config.total_steps // batch)
     rollout = Rollout.allocate(config.num_steps, config.num_envs, obs_dim, act_dim, device)
+    # the valid transitions, hence the minibatch size, vary between updates: dynamic shapes
+    loss_fn = torch.compile(minibatch_loss, dynamic=True) if config.compile else minibatch_loss
 
     update, global_step = 0, 0
     checkpoint = run.load_checkpoint() if config.resume else None
@@ -394,7 +401,7 @@ def train(config: PPOConfig) -> dict:
             config.gae_lambda,
         )
         learn_started = time.perf_counter()
-        losses = ppo_update(agent, optimizer, rollout, advantages, returns, config)
+        losses = ppo_update(agent, optimizer, rollout, advantages, returns, config, loss_fn)
         learn_time = time.perf_counter() - learn_started
         elapsed = time.perf_counter() - started
         update += 1

@@ -167,3 +167,39 @@ def test_demo_trains_evaluates_and_writes_eval_json(tmp_path, capsys):
     assert "learning curve" in out
     report = tmp_path / "demo" / "report.html"
     assert f"report: {report}" in out and report.stat().st_size > 1_000_000
+
+
+def test_fast_tanh_is_tanh_with_tanhs_gradient():
+    from agents.common import Tanh
+
+    x = torch.linspace(-12.0, 12.0, 20001, dtype=torch.float32)
+    assert (Tanh()(x) - torch.tanh(x)).abs().max() < 3e-7
+    x64 = torch.randn(64, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(Tanh(), (x64,))
+    (grad,) = torch.autograd.grad(Tanh()(x64).sum(), x64)
+    torch.testing.assert_close(grad, 1.0 - torch.tanh(x64.detach()) ** 2)
+
+
+def test_compiled_loss_matches_the_eager_loss_and_gradients():
+    """``--compile`` runs torch.compile(minibatch_loss): same loss, statistics and gradients."""
+    from agents.ppo import Agent, PPOConfig, minibatch_loss
+
+    config = PPOConfig(compile=True)
+    torch.manual_seed(0)
+    agent = Agent(31, 5, config)
+    gen = torch.Generator().manual_seed(1)
+    batch = [torch.randn(size, generator=gen) for size in ((96, 31), (96, 5), (96,), (96,))]
+    batch += [torch.randn(96, generator=gen), torch.randn(96, generator=gen)]
+    compiled = torch.compile(minibatch_loss, dynamic=True)
+    results = []
+    for fn in (minibatch_loss, compiled):
+        agent.zero_grad()
+        out = fn(agent, *batch, config)
+        out[0].backward()
+        results.append(
+            ([float(v.detach()) for v in out], [p.grad.clone() for p in agent.parameters()])
+        )
+    (eager_values, eager_grads), (compiled_values, compiled_grads) = results
+    assert compiled_values == pytest.approx(eager_values, rel=1e-4, abs=1e-6)
+    for a, b in zip(eager_grads, compiled_grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
