@@ -283,7 +283,10 @@ def throughput_scaling(results: pl.DataFrame, title: str = "Simulator throughput
     """Env-steps/s against N (log-log), one line per load and thread count; ``results`` has
     columns ``load``, ``num_envs``, ``threads``, ``env_steps_per_s`` (:func:`read_benchmarks`)."""
     fig = go.Figure()
-    for (load, threads), group in results.sort("num_envs").group_by(
+    loads = sorted(results["load"].unique().to_list())
+    palette = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
+    most = results["threads"].max() if results.height else 1
+    for (load, threads), group in results.sort("load", "threads", "num_envs").group_by(
         "load", "threads", maintain_order=True
     ):
         fig.add_scatter(
@@ -291,6 +294,11 @@ def throughput_scaling(results: pl.DataFrame, title: str = "Simulator throughput
             y=group["env_steps_per_s"].to_list(),
             mode="lines+markers",
             name=f"{load}, {threads} thread{'s' if threads != 1 else ''}",
+            # one colour per load; all threads solid, fewer dotted
+            line={
+                "color": palette[loads.index(load) % len(palette)],
+                "dash": "solid" if threads == most else "dot",
+            },
         )
     fig.update_layout(
         title=title,
