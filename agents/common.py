@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,38 @@ class Run:
     def close(self) -> None:
         self.save_metrics()
         self.writer.close()
+
+
+def progress_bar(enabled: bool, total: int, initial: int):
+    """A tqdm bar over env-steps (``None`` when ``enabled`` is False)."""
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", mininterval=1.0)
+
+
+class ThroughputWindow:
+    """Env-steps and seconds spent in the simulator since the window (re)started: the
+    ``charts/SPS`` and ``charts/simulator_share`` of an off-policy agent's log lines."""
+
+    def __init__(self):
+        self.restart()
+
+    def restart(self) -> None:
+        self.start = time.perf_counter()
+        self.steps = 0
+        self.sim_time = 0.0
+
+    def charts(self) -> dict[str, float]:
+        """The window's throughput and simulator share; starts a new window."""
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        out = {
+            "charts/SPS": self.steps / elapsed,
+            "charts/simulator_share": self.sim_time / elapsed,
+        }
+        self.restart()
+        return out
 
 
 def rng_state() -> dict[str, Any]:

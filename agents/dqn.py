@@ -28,9 +28,11 @@ from agents.common import (
     ObservationNormalizer,
     RewardScaler,
     Run,
+    ThroughputWindow,
     episode_summary,
     make_env,
     pick_device,
+    progress_bar,
     rng_state,
     seed_everything,
     set_rng_state,
@@ -374,16 +376,10 @@ def train(config: DQNConfig) -> dict:
         )
         run.save_metrics()
 
-    bar = None
-    if config.progress:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=iterations * config.num_envs, initial=global_step, unit="step", mininterval=1.0
-        )
+    bar = progress_bar(config.progress, iterations * config.num_envs, global_step)
     last: dict[str, float] = {}
     stats: dict[str, float] = {}
-    window_start, window_steps, sim_time = time.perf_counter(), 0, 0.0
+    window = ThroughputWindow()
     while iteration < iterations:
         with torch.no_grad():
             x = learner.obs_norm(obs)  # training mode: updates the running statistics
@@ -391,7 +387,7 @@ def train(config: DQNConfig) -> dict:
             action = learner.online(x).argmax(1)
         started = time.perf_counter()
         next_obs, reward, terminated, truncated, info = env.step(table[action].cpu().numpy())
-        sim_time += time.perf_counter() - started
+        window.sim_time += time.perf_counter() - started
         next_obs_t = torch.as_tensor(next_obs, device=device).clone()
         term = torch.as_tensor(terminated, device=device)
         done = term | torch.as_tensor(truncated, device=device)
@@ -400,7 +396,7 @@ def train(config: DQNConfig) -> dict:
         obs, prev_done = next_obs_t, done
         iteration += 1
         global_step += config.num_envs
-        window_steps += config.num_envs
+        window.steps += config.num_envs
         if replay.size >= config.learning_starts:
             beta = config.per_beta_start + (1.0 - config.per_beta_start) * iteration / iterations
             for _ in range(config.gradient_steps):
@@ -409,15 +405,8 @@ def train(config: DQNConfig) -> dict:
                 replay.update_priorities(index, td)
         summary = episode_summary(info)
         if summary or iteration % 50 == 0:
-            elapsed = time.perf_counter() - window_start
-            last = {
-                **stats,
-                **summary,
-                "charts/SPS": window_steps / max(elapsed, 1e-9),
-                "charts/simulator_share": sim_time / max(elapsed, 1e-9),
-            }
+            last = {**stats, **summary, **window.charts()}
             run.log(global_step, last)
-            window_start, window_steps, sim_time = time.perf_counter(), 0, 0.0
         if bar is not None:
             bar.update(config.num_envs)
             if summary:

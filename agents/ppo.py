@@ -36,6 +36,7 @@ from agents.common import (
     episode_summary,
     make_env,
     pick_device,
+    progress_bar,
     rng_state,
     seed_everything,
     set_rng_state,
@@ -348,11 +349,7 @@ def train(config: PPOConfig) -> dict:
         )
         run.save_metrics()
 
-    bar = None
-    if config.progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=num_updates * batch, initial=global_step, unit="step", mininterval=1.0)
+    bar = progress_bar(config.progress, num_updates * batch, global_step)
     last: dict[str, float] = {}
     shown_pnl = float("nan")  # the bar keeps the last episode PnL between episode ends
     loop_started = time.perf_counter()  # the time budget counts training, not setup

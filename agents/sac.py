@@ -29,9 +29,11 @@ from agents.common import (
     ObservationNormalizer,
     RewardScaler,
     Run,
+    ThroughputWindow,
     episode_summary,
     make_env,
     pick_device,
+    progress_bar,
     rng_state,
     seed_everything,
     set_rng_state,
@@ -330,15 +332,9 @@ def train(config: SACConfig) -> dict:
         )
         run.save_metrics()
 
-    bar = None
-    if config.progress:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=iterations * config.num_envs, initial=global_step, unit="step", mininterval=1.0
-        )
+    bar = progress_bar(config.progress, iterations * config.num_envs, global_step)
     last: dict[str, float] = {}
-    window_start, window_steps, sim_time = time.perf_counter(), 0, 0.0
+    window = ThroughputWindow()
     losses: dict[str, float] = {}
     while iteration < iterations:
         with torch.no_grad():
@@ -349,7 +345,7 @@ def train(config: SACConfig) -> dict:
                 action, _, _ = learner.actor.sample(x)
         started = time.perf_counter()
         next_obs, reward, terminated, truncated, info = env.step(action.cpu().numpy())
-        sim_time += time.perf_counter() - started
+        window.sim_time += time.perf_counter() - started
         next_obs_t = torch.as_tensor(next_obs, device=device).clone()
         term = torch.as_tensor(terminated, device=device)
         done = term | torch.as_tensor(truncated, device=device)
@@ -358,21 +354,14 @@ def train(config: SACConfig) -> dict:
         obs, prev_done = next_obs_t, done
         iteration += 1
         global_step += config.num_envs
-        window_steps += config.num_envs
+        window.steps += config.num_envs
         if buffer.size >= config.learning_starts:
             for _ in range(config.gradient_steps):
                 losses = learner.update(*buffer.sample(config.batch_size))
         summary = episode_summary(info)
         if summary or iteration % 50 == 0:
-            elapsed = time.perf_counter() - window_start
-            last = {
-                **losses,
-                **summary,
-                "charts/SPS": window_steps / max(elapsed, 1e-9),
-                "charts/simulator_share": sim_time / max(elapsed, 1e-9),
-            }
+            last = {**losses, **summary, **window.charts()}
             run.log(global_step, last)
-            window_start, window_steps, sim_time = time.perf_counter(), 0, 0.0
         if bar is not None:
             bar.update(config.num_envs)
             if summary:

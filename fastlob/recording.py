@@ -101,9 +101,10 @@ def record(policy, config: MarketMakingConfig, episodes: int, seed: int) -> Reco
         )
         counts = s.fill_count[alive]
         if counts.sum():
-            rows = np.repeat(alive, counts)
+            traded, counts = alive[counts > 0], counts[counts > 0]
+            rows = np.repeat(traded, counts)
             written = np.arange(_mm.FILL_LOG_CAPACITY) < counts[:, None]
-            log = s.fill_log[alive][written]  # row-major: env by env, in fill order
+            log = s.fill_log[traded][written]  # row-major: env by env, in fill order
             fill_rows.append(
                 {
                     "episode": rows,
