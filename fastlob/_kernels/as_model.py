@@ -124,23 +124,24 @@ def reset_envs(s, p, mask, obs):
             _reset_one(s, p, n, obs)
 
 
-@njit
-def _fill_probability(s, p, n, offset, intensity_dt):
-    prob = intensity_dt * math.exp(-p.decay * offset)
-    if prob > 1.0:
-        s.capped_probability[n] += 1
-        return 1.0
-    return prob
+@njit(inline="always")
+def _fill_probability(intensity_dt, decay, offset):
+    """``(min(1, A dt exp(-k offset)), whether it was capped)``."""
+    prob = intensity_dt * math.exp(-decay * offset)
+    capped = prob > 1.0
+    return (1.0 if capped else prob), capped
 
 
-@njit
+@njit(inline="always")
 def step_env(
     s, p, n, bid_offset, ask_offset, obs, reward, truncated, pnl, steps, move, intensity_dt
 ):
     """Advance env ``n`` by one step (see the module docstring); writes its outputs.
 
     ``steps``, ``move`` and ``intensity_dt`` are ``episode_steps(p)``, ``sigma * sqrt(dt)`` and
-    ``A * dt``, computed once per call rather than once per env.
+    ``A * dt``, computed once per call rather than once per env. The fills and the mid move are
+    selects rather than branches (a fill is a coin flip the branch predictor cannot learn); the
+    arithmetic and its order are those of the plain description.
     """
     if s.prev_done[n]:
         _reset_one(s, p, n, obs)
@@ -149,29 +150,33 @@ def step_env(
         pnl[n] = 0.0
         return
     mid = s.mid[n]
-    wealth_before = s.cash[n] + s.inventory[n] * mid
-    # draw order is fixed (bid, ask, move) so trajectories are reproducible bit for bit
-    bid_hit = uniform(s.rng, n) < _fill_probability(s, p, n, bid_offset, intensity_dt)
-    ask_hit = uniform(s.rng, n) < _fill_probability(s, p, n, ask_offset, intensity_dt)
-    up = uniform(s.rng, n) < 0.5
-    if bid_hit:
-        s.inventory[n] += 1
-        s.cash[n] -= mid - bid_offset
-        s.episode_fills[n] += 1
-    if ask_hit:
-        s.inventory[n] -= 1
-        s.cash[n] += mid + ask_offset
-        s.episode_fills[n] += 1
-    s.mid[n] = mid + move if up else mid - move
-    s.step[n] += 1
-    s.episode_spread[n] += bid_offset + ask_offset
-    wealth = s.cash[n] + s.inventory[n] * s.mid[n]
     q = s.inventory[n]
+    cash = s.cash[n]
+    wealth_before = cash + q * mid
+    # draw order is fixed (bid, ask, move) so trajectories are reproducible bit for bit
+    prob_bid, capped_bid = _fill_probability(intensity_dt, p.decay, bid_offset)
+    prob_ask, capped_ask = _fill_probability(intensity_dt, p.decay, ask_offset)
+    s.capped_probability[n] += capped_bid + capped_ask
+    bid_hit = uniform(s.rng, n) < prob_bid
+    ask_hit = uniform(s.rng, n) < prob_ask
+    up = uniform(s.rng, n) < 0.5
+    cash = cash - (mid - bid_offset) if bid_hit else cash
+    cash = cash + (mid + ask_offset) if ask_hit else cash
+    q = q + bid_hit - ask_hit
+    mid = mid + move if up else mid - move
+    step = s.step[n] + 1
+    s.inventory[n] = q
+    s.cash[n] = cash
+    s.mid[n] = mid
+    s.step[n] = step
+    s.episode_fills[n] += bid_hit + ask_hit
+    s.episode_spread[n] += bid_offset + ask_offset
+    wealth = cash + q * mid
     r = wealth - wealth_before - p.inventory_penalty * q * q
     s.episode_return[n] += r
     reward[n] = r
     pnl[n] = wealth
-    done = s.step[n] >= steps
+    done = step >= steps
     truncated[n] = done
     s.prev_done[n] = done
     _write_obs(s, p, n, obs)
