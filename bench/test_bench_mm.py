@@ -16,13 +16,8 @@ from conftest import machine
 from reference_mm import ReferenceMM
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
-from fastlob.profiling import random_actions
+from fastlob.profiling import LOADS, random_actions
 
-#: step lengths giving about 1 and about 100 background events per step with the CST rates
-LOADS = {
-    "1_event": MarketMakingConfig(dt=0.025, latency=0.0125),
-    "100_events": MarketMakingConfig(dt=2.5, latency=0.05),
-}
 SIZES = (1, 64, 1024, 4096, 16384)
 #: one thread and all of them: the scaling figure's lines (fastlob.figures.throughput_scaling)
 THREADS = sorted({1, numba.config.NUMBA_NUM_THREADS})
