@@ -23,6 +23,28 @@ def seed_state(seed: int, env_index: int) -> int:
     return state or 0x9E3779B97F4A7C15
 
 
+def _ziggurat_tables():
+    """The exponential ziggurat of Marsaglia & Tsang (2000), 256 layers, for 53-bit integers
+    (their recursion, from the published constants)."""
+    r, v, scale = 7.697117470131487, 3.949659822581572e-3, 2.0**53
+    k, w, f = [0] * 256, [0.0] * 256, [0.0] * 256
+    q = v / math.exp(-r)
+    k[0], k[1] = int((r / q) * scale), 0
+    w[0], w[255] = q / scale, r / scale
+    f[0], f[255] = 1.0, math.exp(-r)
+    d = previous = r
+    for i in range(254, 0, -1):
+        d = -math.log(v / d + math.exp(-d))
+        k[i + 1] = int((d / previous) * scale)
+        previous = d
+        f[i] = math.exp(-d)
+        w[i] = d / scale
+    return r, k, w, f
+
+
+ZIGGURAT = _ziggurat_tables()
+
+
 class XorShift64Star:
     def __init__(self, state: int):
         self.state = state
@@ -37,6 +59,21 @@ class XorShift64Star:
 
     def uniform(self) -> float:
         return (self.next_u64() >> 11) * 2.0**-53
+
+    def exponential(self) -> float:
+        """Mean 1, by the ziggurat: layer from the top 8 bits, point from the next 53."""
+        r, k, w, f = ZIGGURAT
+        while True:
+            bits = self.next_u64()
+            layer = bits >> 56
+            strip = (bits >> 3) & ((1 << 53) - 1)
+            x = strip * w[layer]
+            if strip < k[layer]:
+                return x
+            if layer == 0:
+                return r - math.log(1.0 - self.uniform())
+            if f[layer] + self.uniform() * (f[layer - 1] - f[layer]) < math.exp(-x):
+                return x
 
 
 class ReferenceASEnv:

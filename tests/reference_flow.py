@@ -136,7 +136,7 @@ class ReferenceFlow:
             if total <= 0.0:
                 self.add_integral(all_limit, base_market, candidates, duration - t, 0.0)
                 return -1.0
-            wait = -math.log(1.0 - self.rng.uniform()) / total
+            wait = self.rng.exponential() / total
             span = duration - t if t + wait > duration else wait
             decayed = self.decayed(span)
             excited = 0.0 if excite == 0.0 else (excite - decayed) / self.hawkes_beta

@@ -49,9 +49,10 @@ is empty, distances on the other side are measured from that side's last known b
 Order sizes are uniform integers in ``[size_min, size_max]`` (fixed when equal).
 
 The draws per span: one standard normal for the fair value (only if ``fair_sigma > 0``); then per
-candidate event, in order: the waiting time, the event choice (which also decides a market
-order's direction), then the order size for a limit or market order (only if
-``size_max > size_min``), or, for a cancellation candidate, the order and the acceptance test.
+candidate event, in order: the waiting time (``rng.exponential``, a ziggurat: one 64-bit word,
+rarely more), the event choice (which also decides a market order's direction), then the order size
+for a limit or market order (only if ``size_max > size_min``), or, for a cancellation candidate,
+the order and the acceptance test.
 """
 
 from __future__ import annotations

@@ -77,10 +77,70 @@ def uniform(rng, n):
     return float(next_u64(rng, n) >> _SHIFT_MANTISSA) * _TO_UNIT
 
 
+#: right edge of the exponential ziggurat's base layer, where its tail begins
+ZIGGURAT_R = 7.697117470131487
+#: area of each of the ziggurat's 256 layers (Marsaglia & Tsang 2000)
+ZIGGURAT_V = 3.949659822581572e-3
+_SHIFT_LAYER = np.uint64(56)
+_SHIFT_STRIP = np.uint64(3)
+_MASK_53 = np.uint64((1 << 53) - 1)
+
+
+def _exponential_ziggurat():
+    """Tables of the 256-layer exponential ziggurat for 53-bit integers: ``k`` (uint64, the
+    integer below which a point of layer i lies inside the curve for sure), ``w`` (float64, the
+    layer's width per integer step) and ``f`` (float64, exp(-x) at the layer's edges). The
+    recursion of Marsaglia & Tsang (2000), in plain Python floats so that it gives the same
+    bits as the plain-Python reference in the tests."""
+    scale = 2.0**53
+    k, w, f = [0] * 256, [0.0] * 256, [0.0] * 256
+    d = ZIGGURAT_R
+    previous = d
+    q = ZIGGURAT_V / math.exp(-d)
+    k[0] = int((d / q) * scale)
+    w[0] = q / scale
+    w[255] = d / scale
+    f[0] = 1.0
+    f[255] = math.exp(-d)
+    for i in range(254, 0, -1):
+        d = -math.log(ZIGGURAT_V / d + math.exp(-d))
+        k[i + 1] = int((d / previous) * scale)
+        previous = d
+        f[i] = math.exp(-d)
+        w[i] = d / scale
+    return np.array(k, np.uint64), np.array(w), np.array(f)
+
+
+_ZIGGURAT_K, _ZIGGURAT_W, _ZIGGURAT_F = _exponential_ziggurat()
+
+
+@njit
+def standard_exponential(rng, n):
+    """An exponential variate of mean 1: the ziggurat of Marsaglia & Tsang (2000), exact.
+
+    One 64-bit draw picks a layer (its top 8 bits) and a point in it (the next 53); 98.9% of the
+    points lie inside the curve and are returned at once, with no logarithm. The others take
+    the base layer's tail (``ZIGGURAT_R`` plus a fresh exponential, by memorylessness) or the
+    wedge test against ``exp(-x)`` with one more uniform, and start again if rejected.
+    """
+    while True:
+        bits = next_u64(rng, n)
+        layer = int(bits >> _SHIFT_LAYER)
+        strip = (bits >> _SHIFT_STRIP) & _MASK_53
+        x = float(strip) * _ZIGGURAT_W[layer]
+        if strip < _ZIGGURAT_K[layer]:
+            return x
+        if layer == 0:
+            return ZIGGURAT_R - math.log(1.0 - uniform(rng, n))
+        edge = _ZIGGURAT_F[layer]
+        if edge + uniform(rng, n) * (_ZIGGURAT_F[layer - 1] - edge) < math.exp(-x):
+            return x
+
+
 @njit
 def exponential(rng, n, rate):
     """An exponential variate with the given ``rate`` (mean 1/rate)."""
-    return -math.log(1.0 - uniform(rng, n)) / rate
+    return standard_exponential(rng, n) / rate
 
 
 @njit
