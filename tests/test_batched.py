@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import states_equal
 
-from fastlob import BookBatch, OrderBook
+from fastlob import MSG_CANCEL, MSG_LIMIT, MSG_MARKET, MSG_MODIFY, BookBatch, OrderBook
 from fastlob.data.synthetic import random_message_stream
 
 N, M = 6, 400
@@ -106,3 +106,50 @@ def test_bad_batches_raise_before_any_book_changes(bad, word):
     with pytest.raises(ValueError, match="counts"):
         batch.apply(messages, counts=np.array([11, 2]))
     assert states_equal(batch.state, before)
+
+
+def _auto_id_stream(num_books, length, seed):
+    """Messages whose limit orders all take assigned ids (AUTO_ID); cancels and modifies aim at
+    ids 0..length-1, resting or not."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((num_books, length, 5), np.int64)
+    kinds = [MSG_LIMIT, MSG_MARKET, MSG_CANCEL, MSG_MODIFY]
+    kind = rng.choice(kinds, (num_books, length), p=[0.5, 0.1, 0.3, 0.1])
+    out[..., 0] = kind
+    out[..., 1] = rng.choice([-1, 1], (num_books, length))
+    modify_price = rng.integers(-3, 1010, (num_books, length))  # <= 0 keeps the price
+    out[..., 2] = np.where(kind == MSG_MODIFY, modify_price, rng.integers(990, 1011, kind.shape))
+    out[..., 3] = rng.integers(1, 6, (num_books, length))
+    out[..., 4] = np.where(kind == MSG_LIMIT, -1, rng.integers(0, length, (num_books, length)))
+    return out
+
+
+def test_unindexed_ids_change_nothing_but_the_id_table():
+    """A book whose assigned ids stay out of the id table (``index_limit`` 0) ends every message
+    exactly as an indexed one: same statuses, trades and state, lookups by id (cancel, modify)
+    found by scanning the resting orders; only the table itself stays empty."""
+    messages = _auto_id_stream(3, 600, seed=4)
+    indexed, status, trades = run_batch(messages)
+    unindexed = BookBatch(3, ladder_levels=64, order_capacity=128, trade_capacity=4096)
+    unindexed.state.index_limit[:] = 0
+    np.testing.assert_array_equal(unindexed.apply(messages), status)
+    other = unindexed.drain_trades()
+    for field in ("book", "maker_id", "taker_id", "taker_side", "price", "qty"):
+        np.testing.assert_array_equal(getattr(other, field), getattr(trades, field))
+    for name, a, b in zip(indexed.state._fields, indexed.state, unindexed.state, strict=True):
+        if name not in ("id_keys", "id_slots", "index_limit"):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    assert (unindexed.state.id_keys == -1).all()
+    assert (indexed.state.id_keys != -1).any()
+    assert (status == 0).mean() > 0.5  # the stream does real work
+
+
+def test_explicit_ids_at_or_above_the_index_limit_are_rejected():
+    batch = BookBatch(1, ladder_levels=64, order_capacity=16, trade_capacity=64)
+    batch.state.index_limit[:] = 10
+    messages = np.array([[[MSG_LIMIT, 1, 100, 1, 9], [MSG_LIMIT, 1, 100, 1, 10]]], np.int64)
+    before = {k: v.copy() for k, v in batch.state._asdict().items()}
+    status = batch.apply(messages)
+    assert status.tolist() == [[0, 6]]  # OK, then REJECT_INVALID
+    assert batch.state.side_orders.sum() == 1
+    assert batch.state.status_count[0, 6] == before["status_count"][0, 6] + 1

@@ -138,8 +138,30 @@ def find_slot(s, n, order_id):
     int
         Slot index in ``0..K-1`` or ``NO_SLOT`` (-1).
     """
+    if order_id >= s.index_limit[n]:
+        return _scan_for(s, n, order_id)
     # an empty bucket stores NO_SLOT, so the probe's answer needs no second test
     return s.id_slots[n, _probe(s, n, order_id)]
+
+
+@njit
+def _scan_for(s, n, order_id):
+    """Slot of resting ``order_id`` by a pass over the resting orders (ids the table does not
+    hold: at or above ``index_limit``), or NO_SLOT."""
+    for position in range(s.side_orders[n, BID] + s.side_orders[n, ASK]):
+        slot = s.live_slot[n, position]
+        if s.order_id[n, slot] == order_id:
+            return slot
+    return NO_SLOT
+
+
+@njit
+def _free_bucket(s, n, order_id):
+    """The empty id-table bucket where ``order_id`` goes, or 0 (unused) if the table does not
+    hold it (at or above ``index_limit``)."""
+    if order_id >= s.index_limit[n]:
+        return 0
+    return _probe(s, n, order_id)
 
 
 @njit
@@ -230,7 +252,8 @@ def _rest(s, n, side, price, qty, order_id, bucket):
     s.level_tail[n, side, lvl] = slot
     s.level_qty[n, side, lvl] += qty
     s.level_count[n, side, lvl] += 1
-    _hash_insert(s, n, order_id, slot, bucket)
+    if order_id < s.index_limit[n]:
+        _hash_insert(s, n, order_id, slot, bucket)
     total = s.side_orders[n, BID] + s.side_orders[n, ASK]
     s.live_slot[n, total] = slot
     s.live_pos[n, slot] = total
@@ -263,7 +286,8 @@ def _remove(s, n, slot):
         s.order_prev[n, nxt] = prev
     s.level_qty[n, side, lvl] -= s.order_qty[n, slot]
     s.level_count[n, side, lvl] -= 1
-    _hash_delete(s, n, s.order_id[n, slot])
+    if s.order_id[n, slot] < s.index_limit[n]:
+        _hash_delete(s, n, s.order_id[n, slot])
     s.order_id[n, slot] = EMPTY_KEY
     s.order_qty[n, slot] = 0
     s.order_prev[n, slot] = NO_SLOT
@@ -397,8 +421,10 @@ def _check_order(s, n, side, price, qty, same_best, same_worst, needs_slot):
 
 @njit
 def _next_free_id(s, n):
+    # From index_limit up no id needs looking up: those ids are only ever assigned, in
+    # increasing order (an explicit one is rejected), so all that rest are below next_auto_id.
     order_id = s.next_auto_id[n]
-    while find_slot(s, n, order_id) != NO_SLOT:
+    while order_id < s.index_limit[n] and find_slot(s, n, order_id) != NO_SLOT:
         order_id += 1
     return order_id
 
@@ -441,8 +467,10 @@ def limit_order(s, n, direction, price, qty, order_id):
     side = side_index(direction)
     if order_id == AUTO_ID:
         order_id = _next_free_id(s, n)
-    bucket = _probe(s, n, order_id)
-    if s.id_keys[n, bucket] != EMPTY_KEY:
+    elif order_id >= s.index_limit[n]:
+        return _reject(s, n, REJECT_INVALID)  # reserved for assigned ids
+    bucket = _free_bucket(s, n, order_id)
+    if order_id < s.index_limit[n] and s.id_keys[n, bucket] != EMPTY_KEY:
         return _reject(s, n, REJECT_DUPLICATE_ID)
     status = _check_order(s, n, side, price, qty, s.best[n, side], s.worst[n, side], True)
     if status != OK:
@@ -454,7 +482,7 @@ def limit_order(s, n, direction, price, qty, order_id):
     if remaining > 0:
         # the sweep may have deleted ids (backward shift moves entries): probe again
         if remaining < qty:
-            bucket = _probe(s, n, order_id)
+            bucket = _free_bucket(s, n, order_id)
         _rest(s, n, side, price, remaining, order_id, bucket)
     return OK
 
@@ -572,7 +600,7 @@ def modify_order(s, n, order_id, new_price, new_qty):
     _remove(s, n, slot)
     remaining = _sweep(s, n, side, price, qty, order_id)
     if remaining > 0:
-        _rest(s, n, side, price, remaining, order_id, _probe(s, n, order_id))
+        _rest(s, n, side, price, remaining, order_id, _free_bucket(s, n, order_id))
     return OK
 
 

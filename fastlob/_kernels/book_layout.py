@@ -21,7 +21,11 @@ The order pool
 ``K`` order slots per book. Free slots form a singly linked free list through ``order_next``.
 Order ids are non-negative ``int64`` chosen by the caller (or assigned from ``next_auto_id``); an
 open-addressing hash table (linear probing, backward-shift deletion, ``2K`` rounded up to a power of
-two buckets, so it is never more than half full) maps id to slot.
+two buckets, so it is never more than half full) maps id to slot. Ids at or above a book's
+``index_limit`` (``MAX_ORDER_ID + 1`` unless its owner lowers it) are reserved for assigned ids
+and kept out of the table: a book whose orders nobody looks up by id (the market-making
+simulator's background flow) skips its probes, inserts and deletions, and a lookup of such an
+id (cancel, modify, queue position) scans the resting orders instead.
 
 Resting orders are also listed densely: ``live_slot[n, :total]`` holds the slot of every resting
 order (``total`` = both sides' ``side_orders``) in an order kept by swap-with-last removal, and
@@ -98,7 +102,8 @@ REJECT_DUPLICATE_ID = 3
 REJECT_TRADE_BUFFER_FULL = 4
 #: cancel or modify of an id that is not resting (unknown, filled or cancelled): a normal race
 UNKNOWN_ORDER = 5
-#: a field is out of its range (side not +-1, qty < 1, price outside 1..MAX_PRICE, unknown kind)
+#: a field is out of its range (side not +-1, qty < 1, price outside 1..MAX_PRICE, unknown kind,
+#: an explicit order id at or above the book's ``index_limit``)
 REJECT_INVALID = 6
 #: number of status codes
 NUM_STATUS = 7
@@ -149,6 +154,9 @@ class BookState(NamedTuple):
     id_keys: np.ndarray  #: int64 (N, H) order id in each bucket, or EMPTY_KEY
     id_slots: np.ndarray  #: int32 (N, H) slot of that order
     next_auto_id: np.ndarray  #: int64 (N,) lowest candidate for an assigned id
+    index_limit: (
+        np.ndarray
+    )  #: int64 (N,) ids at or above this are assigned only, not in the id table
     last_order_id: np.ndarray  #: int64 (N,) id of the last accepted limit order
     seq: np.ndarray  #: int64 (N,) priority clock
     trade_maker_id: np.ndarray  #: int64 (N, T) resting order's id
@@ -193,6 +201,7 @@ def allocate_book_state(num_books: int, params: BookParams) -> BookState:
         id_keys=np.full((n, h), EMPTY_KEY, np.int64),
         id_slots=np.full((n, h), NO_SLOT, np.int32),
         next_auto_id=np.zeros(n, np.int64),
+        index_limit=np.full(n, MAX_ORDER_ID + 1, np.int64),
         last_order_id=np.full(n, AUTO_ID, np.int64),
         seq=np.zeros(n, np.int64),
         trade_maker_id=np.zeros((n, t), np.int64),

@@ -28,7 +28,9 @@ notional is paid (a negative fee is a rebate), and the mark-to-market PnL is
 ``cash + inventory * lot_size * mid * tick_size`` (cash starts at 0). The market maker's quotes
 are order ids 0 (bid) and 1 (ask); the flow never cancels them (see ``flow.FIRST_FLOW_ID``). The
 simulator tracks its quotes' slots and remaining lots itself (``quote_slot``, ``quote_left``),
-from its own operations and the fills, so that it never looks them up.
+from its own operations and the fills, so that it never looks them up. The owner sets the books'
+``index_limit`` to ``FIRST_FLOW_ID``: the flow's orders are never looked up by id either, so they
+stay out of the id table.
 
 Autoreset is next-step: on the step after an episode ended (``prev_done``) the env ignores its
 action, starts a new episode (an empty book seeded with ``initial_depth`` one-lot orders at each
