@@ -9,7 +9,7 @@ level first, and within a level against the oldest order first, each fill at the
 price. See ``book_layout`` for the data layout.
 
 Compilation choices (measured on the random message stream, see ``bench/``):
-- every call that passes the state tuple copies its 27 arrays' descriptors, so the per-message
+- every call that passes the state tuple copies its 28 arrays' descriptors, so the per-message
   path must not make real calls: the dispatcher, the four operations and the sweep are inlined at
   Numba-IR level (``inline="always"``); LLVM inlines the smaller helpers by itself. Inlining
   everything at IR level gave the same speed at 4x the compile time (67 s cold); inlining only
@@ -239,8 +239,6 @@ def _rest(s, n, side, price, qty, order_id, bucket):
     s.order_qty[n, slot] = qty
     s.order_price[n, slot] = price
     s.order_side[n, slot] = side
-    s.order_seq[n, slot] = s.seq[n]
-    s.seq[n] += 1
     lvl = _level(s, price)
     tail = s.level_tail[n, side, lvl]
     s.order_prev[n, slot] = tail
@@ -675,7 +673,6 @@ def clear_book(s, n):
         s.order_qty[n, slot] = 0
         s.order_price[n, slot] = 0
         s.order_side[n, slot] = 0
-        s.order_seq[n, slot] = 0
         s.order_next[n, slot] = slot + 1
         s.order_prev[n, slot] = NO_SLOT
     s.order_next[n, capacity - 1] = NO_SLOT
@@ -687,7 +684,6 @@ def clear_book(s, n):
     s.id_slots[n, :] = NO_SLOT
     s.next_auto_id[n] = 0
     s.last_order_id[n] = AUTO_ID
-    s.seq[n] = 0
     s.trade_count[n] = 0
 
 

@@ -144,7 +144,6 @@ class BookState(NamedTuple):
     order_qty: np.ndarray  #: int64 (N, K) remaining quantity (0 for a free slot)
     order_price: np.ndarray  #: int64 (N, K) price in ticks
     order_side: np.ndarray  #: int8 (N, K) side index
-    order_seq: np.ndarray  #: int64 (N, K) priority stamp: when it joined its queue
     order_next: np.ndarray  #: int32 (N, K) next slot in the queue (or in the free list)
     order_prev: np.ndarray  #: int32 (N, K) previous slot in the queue
     free_head: np.ndarray  #: int32 (N,) first free slot, or NO_SLOT
@@ -158,7 +157,6 @@ class BookState(NamedTuple):
         np.ndarray
     )  #: int64 (N,) ids at or above this are assigned only, not in the id table
     last_order_id: np.ndarray  #: int64 (N,) id of the last accepted limit order
-    seq: np.ndarray  #: int64 (N,) priority clock
     trade_maker_id: np.ndarray  #: int64 (N, T) resting order's id
     trade_taker_id: np.ndarray  #: int64 (N, T) incoming order's id (AUTO_ID for anonymous)
     trade_taker_side: np.ndarray  #: int8 (N, T) incoming side, +1 buy or -1 sell
@@ -166,6 +164,16 @@ class BookState(NamedTuple):
     trade_qty: np.ndarray  #: int64 (N, T) executed lots
     trade_count: np.ndarray  #: int64 (N,) records in the buffer
     status_count: np.ndarray  #: int64 (N, NUM_STATUS) operations per status code
+
+
+def aligned_zeros(shape, dtype, alignment: int = 64) -> np.ndarray:
+    """A C-contiguous zeroed array whose first byte starts a cache line (numpy only promises
+    16 bytes), so that fixed-size records of a row never straddle two lines."""
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape))
+    raw = np.zeros(count * dtype.itemsize + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start : start + count * dtype.itemsize].view(dtype).reshape(shape)
 
 
 def hash_buckets(order_capacity: int) -> int:
@@ -191,7 +199,6 @@ def allocate_book_state(num_books: int, params: BookParams) -> BookState:
         order_qty=np.zeros((n, k), np.int64),
         order_price=np.zeros((n, k), np.int64),
         order_side=np.zeros((n, k), np.int8),
-        order_seq=np.zeros((n, k), np.int64),
         order_next=free_links,
         order_prev=np.full((n, k), NO_SLOT, np.int32),
         free_head=np.zeros(n, np.int32),
@@ -203,7 +210,6 @@ def allocate_book_state(num_books: int, params: BookParams) -> BookState:
         next_auto_id=np.zeros(n, np.int64),
         index_limit=np.full(n, MAX_ORDER_ID + 1, np.int64),
         last_order_id=np.full(n, AUTO_ID, np.int64),
-        seq=np.zeros(n, np.int64),
         trade_maker_id=np.zeros((n, t), np.int64),
         trade_taker_id=np.zeros((n, t), np.int64),
         trade_taker_side=np.zeros((n, t), np.int8),

@@ -55,7 +55,15 @@ from fastlob._kernels.book import (
     limit_order,
     queue_ahead_of_slot,
 )
-from fastlob._kernels.book_layout import ASK, AUTO_ID, BID, EMPTY_PRICE, NO_SLOT, OK
+from fastlob._kernels.book_layout import (
+    ASK,
+    AUTO_ID,
+    BID,
+    EMPTY_PRICE,
+    NO_SLOT,
+    OK,
+    aligned_zeros,
+)
 from fastlob._kernels.flow import (
     EXCITATION,
     FAIR_LEVEL,
@@ -171,6 +179,19 @@ NUM_METRICS = 23
 
 #: pending markouts per env (a fill beyond this many outstanding ones is counted, not marked)
 MARKOUT_CAPACITY = 64
+
+# Columns of a pending markout (int64 (N, MARKOUT_CAPACITY, MARKOUT_WIDTH)): one 32-byte record
+# per fill, so that pushing, checking and taking one touches one cache line, not four.
+#: step at which the fill is marked
+MARKOUT_DUE = 0
+#: signed lots (+ bought)
+MARKOUT_QTY = 1
+#: twice the mid just before the fill (ticks)
+MARKOUT_MID2 = 2
+#: execution price (ticks)
+MARKOUT_PRICE = 3
+#: width of a markout record
+MARKOUT_WIDTH = 4
 #: fills of one step kept in the per-step fill log (beyond: counted in M_FILL_LOG_DROPPED)
 FILL_LOG_CAPACITY = 32
 
@@ -237,10 +258,7 @@ class MMState(NamedTuple):
     signed_flow: np.ndarray  #: float64 (N,) EMA of signed traded lots per step
     step_flow: np.ndarray  #: int64 (N,) signed traded lots so far this step
     metrics: np.ndarray  #: float64 (N, NUM_METRICS) this episode's accumulators
-    markout_due: np.ndarray  #: int64 (N, F) step at which each pending fill is marked
-    markout_qty: np.ndarray  #: int64 (N, F) signed lots (+ bought)
-    markout_mid2: np.ndarray  #: int64 (N, F) twice the mid just before the fill
-    markout_price: np.ndarray  #: int64 (N, F) execution price
+    markouts: np.ndarray  #: int64 (N, F, MARKOUT_WIDTH) ring of pending fills (MARKOUT_* columns)
     markout_head: np.ndarray  #: int64 (N,) oldest pending entry of the ring
     markout_pending: np.ndarray  #: int64 (N,) pending entries
     quote_reduced: np.ndarray  #: int64 (N,) quotes cut by the position limit, ever
@@ -273,10 +291,7 @@ def allocate_mm_state(
         signed_flow=np.zeros(n),
         step_flow=np.zeros(n, np.int64),
         metrics=np.zeros((n, NUM_METRICS)),
-        markout_due=np.zeros((n, f), np.int64),
-        markout_qty=np.zeros((n, f), np.int64),
-        markout_mid2=np.zeros((n, f), np.int64),
-        markout_price=np.zeros((n, f), np.int64),
+        markouts=aligned_zeros((n, f, MARKOUT_WIDTH), np.int64),
         markout_head=np.zeros(n, np.int64),
         markout_pending=np.zeros(n, np.int64),
         quote_reduced=np.zeros(n, np.int64),
@@ -320,10 +335,10 @@ def _push_markout(m, p, n, signed_qty, mid2_before, price):
     slot = (m.markout_head[n] + m.markout_pending[n]) % MARKOUT_CAPACITY
     # the fill happens during step m.step + 1 (1-based); it is marked at the end of the step
     # markout_steps later, as fastlob.metrics.markouts counts horizons
-    m.markout_due[n, slot] = m.step[n] + 1 + p.markout_steps
-    m.markout_qty[n, slot] = signed_qty
-    m.markout_mid2[n, slot] = mid2_before
-    m.markout_price[n, slot] = price
+    m.markouts[n, slot, MARKOUT_DUE] = m.step[n] + 1 + p.markout_steps
+    m.markouts[n, slot, MARKOUT_QTY] = signed_qty
+    m.markouts[n, slot, MARKOUT_MID2] = mid2_before
+    m.markouts[n, slot, MARKOUT_PRICE] = price
     m.markout_pending[n] += 1
 
 
@@ -399,11 +414,15 @@ def account_trades(s, m, p, n, mid2_before):
 
 
 @njit(inline="always")
-def run_flow(s, m, fp, limit_rates, cancel_rates, p, n, duration, account):
+def run_flow(s, m, fp, limit_rates, cancel_rates, totals, p, n, duration, account):
     """Run book ``n``'s background flow for ``duration`` seconds, accounting the market maker's
-    fills after every event (or only emptying the trade buffer when ``account`` is False)."""
+    fills after every event (or only emptying the trade buffer when ``account`` is False).
+
+    ``totals`` is ``flow.rate_totals(limit_rates, cancel_rates)``, computed once by the caller
+    for all its envs (the loop over the rate curves is not hoisted by the compiler: the stores
+    of a step might alias the rate arrays as far as it knows)."""
     begin_span(m.rng, n, fp, m.flow_state, duration)
-    side_limit, cancel_max = rate_totals(limit_rates, cancel_rates)
+    side_limit, cancel_max = totals
     t = 0.0
     while True:
         before = mid2(s, m, n)
@@ -435,7 +454,8 @@ def run_flow(s, m, fp, limit_rates, cancel_rates, p, n, duration, account):
 @njit
 def warm_up(s, m, fp, limit_rates, cancel_rates, p, n):
     """``warmup`` seconds of flow with no market maker (a real call: reset is not hot)."""
-    run_flow(s, m, fp, limit_rates, cancel_rates, p, n, p.warmup, False)
+    totals = rate_totals(limit_rates, cancel_rates)
+    run_flow(s, m, fp, limit_rates, cancel_rates, totals, p, n, p.warmup, False)
 
 
 @njit
@@ -519,14 +539,14 @@ def _take_markouts(m, n, mid2_now, everything):
     """Mark out the pending fills that are due (all of them if ``everything``)."""
     while m.markout_pending[n] > 0:
         slot = m.markout_head[n]
-        if not everything and m.markout_due[n, slot] > m.step[n]:
+        if not everything and m.markouts[n, slot, MARKOUT_DUE] > m.step[n]:
             return
-        signed = m.markout_qty[n, slot]
+        signed = m.markouts[n, slot, MARKOUT_QTY]
         sign = 1 if signed > 0 else -1
-        m.metrics[n, M_MARKOUT] += signed * (0.5 * mid2_now - m.markout_price[n, slot])
+        m.metrics[n, M_MARKOUT] += signed * (0.5 * mid2_now - m.markouts[n, slot, MARKOUT_PRICE])
         m.metrics[n, M_MARKOUT_FILLS] += 1.0
         m.metrics[n, M_MARKOUT_QTY] += abs(signed)
-        if sign * (mid2_now - m.markout_mid2[n, slot]) < 0:
+        if sign * (mid2_now - m.markouts[n, slot, MARKOUT_MID2]) < 0:
             m.metrics[n, M_ADVERSE_FILLS] += 1.0
         m.markout_head[n] = (slot + 1) % MARKOUT_CAPACITY
         m.markout_pending[n] -= 1
@@ -675,10 +695,13 @@ def _end_of_step(s, m, p, n):
 
 
 @njit(inline="always")
-def step_env(s, m, fp, limit_rates, cancel_rates, p, n, action, obs, reward, terminated, truncated):
+def step_env(
+    s, m, fp, limit_rates, cancel_rates, totals, p, n, action, obs, reward, terminated, truncated
+):
     """Advance env ``n`` by one step (see the module docstring); writes its outputs.
 
-    ``action`` is env ``n``'s clipped row, float32 (ACT_DIM,).
+    ``action`` is env ``n``'s clipped row, float32 (ACT_DIM,); ``totals`` is
+    ``flow.rate_totals(limit_rates, cancel_rates)``.
 
     Inlined into the driver's loop: a call passes every array of both state tuples as
     flattened arguments (about 4 KB of descriptors written to the stack per env), which cost
@@ -702,7 +725,7 @@ def step_env(s, m, fp, limit_rates, cancel_rates, p, n, action, obs, reward, ter
     # one call site for the flow, so that its inlined body is compiled once
     for phase in range(2):
         duration = p.latency if phase == 0 else p.dt - p.latency
-        run_flow(s, m, fp, limit_rates, cancel_rates, p, n, duration, True)
+        run_flow(s, m, fp, limit_rates, cancel_rates, totals, p, n, duration, True)
         if phase == 0:
             place_quote(s, m, p, n, BID, bid, bid_size)
             place_quote(s, m, p, n, ASK, ask, ask_size)
@@ -776,6 +799,7 @@ def _step_range(
     start,
     stop,
 ):
+    totals = rate_totals(limit_rates, cancel_rates)
     for n in range(start, stop):
         clip_row(actions, n, low, high, clipped_actions, clipped, clip_count)
         step_env(
@@ -784,6 +808,7 @@ def _step_range(
             fp,
             limit_rates,
             cancel_rates,
+            totals,
             p,
             n,
             clipped_actions[n],

@@ -11,8 +11,9 @@ from fastlob._numba import njit, prange
 
 @njit
 def _flow_range(s, m, fp, limit_rates, cancel_rates, p, duration, start, stop):
+    totals = rate_totals(limit_rates, cancel_rates)
     for n in range(start, stop):
-        mm.run_flow(s, m, fp, limit_rates, cancel_rates, p, n, duration, True)
+        mm.run_flow(s, m, fp, limit_rates, cancel_rates, totals, p, n, duration, True)
 
 
 @njit(parallel=True)
