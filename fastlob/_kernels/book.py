@@ -210,7 +210,7 @@ def _next_level(s, n, side, price, stop, step):
     p = price
     while p != stop:
         p += step
-        if s.level_count[n, side, _level(s, p)] > 0:
+        if s.level_qty[n, side, _level(s, p)] > 0:
             return p
     return EMPTY_PRICE
 
@@ -249,7 +249,6 @@ def _rest(s, n, side, price, qty, order_id, bucket):
         s.order_next[n, tail] = slot
     s.level_tail[n, side, lvl] = slot
     s.level_qty[n, side, lvl] += qty
-    s.level_count[n, side, lvl] += 1
     if order_id < s.index_limit[n]:
         _hash_insert(s, n, order_id, slot, bucket)
     total = s.side_orders[n, BID] + s.side_orders[n, ASK]
@@ -283,7 +282,6 @@ def _remove(s, n, slot):
     else:
         s.order_prev[n, nxt] = prev
     s.level_qty[n, side, lvl] -= s.order_qty[n, slot]
-    s.level_count[n, side, lvl] -= 1
     if s.order_id[n, slot] < s.index_limit[n]:
         _hash_delete(s, n, s.order_id[n, slot])
     s.order_id[n, slot] = EMPTY_KEY
@@ -297,7 +295,7 @@ def _remove(s, n, slot):
     s.live_slot[n, position] = last
     s.live_pos[n, last] = position
     s.side_orders[n, side] -= 1
-    if s.level_count[n, side, lvl] == 0:
+    if s.level_qty[n, side, lvl] == 0:  # every resting order holds at least one lot
         _on_level_emptied(s, n, side, price)
 
 
@@ -334,16 +332,13 @@ def _plan_sweep(s, n, taker_side, limit_price, qty):
     step = _away_step(opp)
     while remaining > 0 and _crosses(taker_side, limit_price, price):
         lvl = _level(s, price)
-        if s.level_count[n, opp, lvl] > 0:
-            if s.level_qty[n, opp, lvl] <= remaining:
-                remaining -= s.level_qty[n, opp, lvl]
-                fills += s.level_count[n, opp, lvl]
-            else:
-                slot = s.level_head[n, opp, lvl]
-                while remaining > 0:
-                    remaining -= min(remaining, s.order_qty[n, slot])
-                    fills += 1
-                    slot = s.order_next[n, slot]
+        if s.level_qty[n, opp, lvl] > 0:
+            # one fill per order taken: walk the queue (the sweep reads the same orders next)
+            slot = s.level_head[n, opp, lvl]
+            while remaining > 0 and slot != NO_SLOT:
+                remaining -= min(remaining, s.order_qty[n, slot])
+                fills += 1
+                slot = s.order_next[n, slot]
         if price == worst:
             break
         price += step
@@ -545,7 +540,7 @@ def _side_range_without(s, n, side, slot):
     best = s.best[n, side]
     worst = s.worst[n, side]
     price = s.order_price[n, slot]
-    if s.level_count[n, side, _level(s, price)] > 1:
+    if s.level_qty[n, side, _level(s, price)] > s.order_qty[n, slot]:  # others rest there too
         return best, worst
     if best == worst:
         return EMPTY_PRICE, EMPTY_PRICE
@@ -662,7 +657,6 @@ def clear_book(s, n):
     """Empty book ``n`` (every level, the pool, the id table and the trade buffer), as
     ``allocate_book_state`` leaves it; ``status_count`` keeps counting. Mutates in place."""
     s.level_qty[n, :, :] = 0
-    s.level_count[n, :, :] = 0
     s.level_head[n, :, :] = NO_SLOT
     s.level_tail[n, :, :] = NO_SLOT
     s.best[n, :] = EMPTY_PRICE
@@ -711,7 +705,7 @@ def depth_into(s, n, out):
         k = 0
         while price != EMPTY_PRICE and k < out.shape[0]:
             lvl = _level(s, price)
-            if s.level_count[n, side, lvl] > 0:
+            if s.level_qty[n, side, lvl] > 0:
                 out[k, col] = price
                 out[k, col + 1] = s.level_qty[n, side, lvl]
                 k += 1

@@ -13,8 +13,10 @@ together, lies within a span of fewer than ``L`` ticks. An order whose remainder
 rule is rejected (``REJECT_OUTSIDE_LADDER``) and counted; nothing is ever wrapped onto another
 price or overwritten.
 
-Each level keeps its total quantity, its order count and the head and tail of an exact FIFO queue
-of orders (a doubly linked list through the order pool), so queue position is a fact.
+Each level keeps its total quantity and the head and tail of an exact FIFO queue of orders (a
+doubly linked list through the order pool), so queue position is a fact. A level holds orders
+exactly when its quantity is positive (every resting order holds at least one lot), so no order
+count is kept: one array fewer to touch on every insert and removal.
 
 The order pool
 --------------
@@ -135,7 +137,6 @@ class BookState(NamedTuple):
     trade records; every array is C-contiguous and mutated in place by the kernels."""
 
     level_qty: np.ndarray  #: int64 (N, 2, L) resting quantity at each level
-    level_count: np.ndarray  #: int32 (N, 2, L) resting orders at each level
     level_head: np.ndarray  #: int32 (N, 2, L) first slot of the level's FIFO queue, or NO_SLOT
     level_tail: np.ndarray  #: int32 (N, 2, L) last slot of the level's FIFO queue, or NO_SLOT
     best: np.ndarray  #: int64 (N, 2) best bid and best ask price, or EMPTY_PRICE
@@ -190,7 +191,6 @@ def allocate_book_state(num_books: int, params: BookParams) -> BookState:
     free_links[:, -1] = NO_SLOT
     return BookState(
         level_qty=np.zeros((n, 2, lv), np.int64),
-        level_count=np.zeros((n, 2, lv), np.int32),
         level_head=np.full((n, 2, lv), NO_SLOT, np.int32),
         level_tail=np.full((n, 2, lv), NO_SLOT, np.int32),
         best=np.full((n, 2), EMPTY_PRICE, np.int64),

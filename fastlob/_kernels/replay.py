@@ -161,7 +161,7 @@ def _sync_side(s, side, row, col, next_synthetic, counters):
     seen = 0
     last = EMPTY_PRICE
     while price != EMPTY_PRICE and seen < levels:
-        if s.level_count[0, side, _level(s, price)] > 0:
+        if s.level_qty[0, side, _level(s, price)] > 0:
             seen += 1
             last = price
         if price == s.worst[0, side]:
@@ -172,7 +172,7 @@ def _sync_side(s, side, row, col, next_synthetic, counters):
         while s.worst[0, side] != last:
             counters[CTR_LEVELS_FORGOTTEN] += 1
             lvl = _level(s, s.worst[0, side])
-            while s.level_count[0, side, lvl] > 0 and s.worst[0, side] != last:
+            while s.level_qty[0, side, lvl] > 0 and s.worst[0, side] != last:
                 _remove(s, 0, s.level_head[0, side, lvl])
     # take what slid in from below: levels the engine could not know, worse than all it has
     for k in range(seen, levels):
