@@ -33,6 +33,11 @@ from fastlob._kernels.book_layout import (
     MSG_WIDTH,
     OK,
     STATUS_NAMES,
+    TRADE_MAKER_ID,
+    TRADE_PRICE,
+    TRADE_QTY,
+    TRADE_TAKER_ID,
+    TRADE_TAKER_SIDE,
     UNKNOWN_ORDER,
     BookParams,
     BookState,
@@ -221,14 +226,15 @@ class BookBatch:
         s = self.state
         counts = s.trade_count
         books = np.repeat(np.arange(self.num_books, dtype=np.int64), counts)
-        mask = np.arange(s.trade_qty.shape[1])[None, :] < counts[:, None]
+        mask = np.arange(s.trades.shape[1])[None, :] < counts[:, None]
+        records = s.trades[mask]  # (fills, TRADE_WIDTH), book by book, in fill order
         trades = Trades(
             book=books,
-            maker_id=s.trade_maker_id[mask],
-            taker_id=s.trade_taker_id[mask],
-            taker_side=s.trade_taker_side[mask],
-            price=s.trade_price[mask],
-            qty=s.trade_qty[mask],
+            maker_id=records[:, TRADE_MAKER_ID].copy(),
+            taker_id=records[:, TRADE_TAKER_ID].copy(),
+            taker_side=records[:, TRADE_TAKER_SIDE].astype(np.int8),
+            price=records[:, TRADE_PRICE].copy(),
+            qty=records[:, TRADE_QTY].copy(),
         )
         counts[:] = 0
         return trades
@@ -271,9 +277,9 @@ class OrderBook:
         s = self.state
         k = int(s.trade_count[0])
         fills = np.empty((k, 3), np.int64)
-        fills[:, 0] = s.trade_maker_id[0, :k]
-        fills[:, 1] = s.trade_price[0, :k]
-        fills[:, 2] = s.trade_qty[0, :k]
+        fills[:, 0] = s.trades[0, :k, TRADE_MAKER_ID]
+        fills[:, 1] = s.trades[0, :k, TRADE_PRICE]
+        fills[:, 2] = s.trades[0, :k, TRADE_QTY]
         s.trade_count[0] = 0
         return fills
 

@@ -9,7 +9,7 @@ level first, and within a level against the oldest order first, each fill at the
 price. See ``book_layout`` for the data layout.
 
 Compilation choices (measured on the random message stream, see ``bench/``):
-- every call that passes the state tuple copies its 28 arrays' descriptors, so the per-message
+- every call that passes the state tuple copies its 23 arrays' descriptors, so the per-message
   path must not make real calls: the dispatcher, the four operations and the sweep are inlined at
   Numba-IR level (``inline="always"``); LLVM inlines the smaller helpers by itself. Inlining
   everything at IR level gave the same speed at 4x the compile time (67 s cold); inlining only
@@ -45,6 +45,11 @@ from fastlob._kernels.book_layout import (
     REJECT_OUTSIDE_LADDER,
     REJECT_POOL_FULL,
     REJECT_TRADE_BUFFER_FULL,
+    TRADE_MAKER_ID,
+    TRADE_PRICE,
+    TRADE_QTY,
+    TRADE_TAKER_ID,
+    TRADE_TAKER_SIDE,
     UNKNOWN_ORDER,
 )
 from fastlob._numba import njit, prange
@@ -348,11 +353,11 @@ def _plan_sweep(s, n, taker_side, limit_price, qty):
 @njit
 def _record_trade(s, n, maker_id, taker_id, taker_side, price, qty):
     t = s.trade_count[n]
-    s.trade_maker_id[n, t] = maker_id
-    s.trade_taker_id[n, t] = taker_id
-    s.trade_taker_side[n, t] = 1 - 2 * taker_side
-    s.trade_price[n, t] = price
-    s.trade_qty[n, t] = qty
+    s.trades[n, t, TRADE_MAKER_ID] = maker_id
+    s.trades[n, t, TRADE_TAKER_ID] = taker_id
+    s.trades[n, t, TRADE_TAKER_SIDE] = 1 - 2 * taker_side
+    s.trades[n, t, TRADE_PRICE] = price
+    s.trades[n, t, TRADE_QTY] = qty
     s.trade_count[n] = t + 1
 
 
@@ -401,7 +406,7 @@ def _fits_ladder(s, n, side, price, same_best, same_worst):
 def _check_order(s, n, side, price, qty, same_best, same_worst, needs_slot):
     """Every pre-trade check of a limit order; OK or the rejection status (not yet counted)."""
     remainder, fills = _plan_sweep(s, n, side, price, qty)
-    if s.trade_count[n] + fills > s.trade_qty.shape[1]:
+    if s.trade_count[n] + fills > s.trades.shape[1]:
         return REJECT_TRADE_BUFFER_FULL
     if remainder > 0:
         resting = s.side_orders[n, BID] + s.side_orders[n, ASK]
@@ -507,7 +512,7 @@ def market_order(s, n, direction, qty, taker_id):
     side = side_index(direction)
     limit_price = MAX_PRICE if side == BID else 0
     _, fills = _plan_sweep(s, n, side, limit_price, qty)
-    if s.trade_count[n] + fills > s.trade_qty.shape[1]:
+    if s.trade_count[n] + fills > s.trades.shape[1]:
         return _reject(s, n, REJECT_TRADE_BUFFER_FULL)
     _sweep(s, n, side, limit_price, qty, taker_id)
     return OK

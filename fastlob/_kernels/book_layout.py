@@ -36,9 +36,11 @@ be drawn in O(1) (the background flow's cancellations do).
 
 The trade buffer
 ----------------
-Every fill appends one record (maker id, taker id, taker side, price, quantity) to a per-book
-buffer of ``T`` records that the caller drains (reads, then sets ``trade_count`` to 0). An order
-whose fills would not fit is rejected before it touches the book (``REJECT_TRADE_BUFFER_FULL``).
+Every fill appends one record (maker id, taker id, taker side, price, quantity: one row of
+``trades``, the ``TRADE_*`` columns, so that writing or reading a fill touches one cache line, not
+five) to a per-book buffer of ``T`` records that the caller drains (reads, then sets
+``trade_count`` to 0). An order whose fills would not fit is rejected before it touches the book
+(``REJECT_TRADE_BUFFER_FULL``).
 """
 
 from __future__ import annotations
@@ -90,6 +92,20 @@ MSG_QTY = 3
 MSG_ID = 4
 #: number of columns of a message row
 MSG_WIDTH = 5
+
+# Columns of a trade record, ``trades[n, k]`` int64 (TRADE_WIDTH,).
+#: id of the resting order
+TRADE_MAKER_ID = 0
+#: id of the incoming order (AUTO_ID for an anonymous one)
+TRADE_TAKER_ID = 1
+#: incoming side, +1 buy or -1 sell
+TRADE_TAKER_SIDE = 2
+#: execution price in ticks (the resting order's)
+TRADE_PRICE = 3
+#: executed lots
+TRADE_QTY = 4
+#: number of columns of a trade record
+TRADE_WIDTH = 5
 
 # Status codes returned by every operation (and counted per book in ``status_count``).
 #: the operation was carried out
@@ -158,11 +174,7 @@ class BookState(NamedTuple):
         np.ndarray
     )  #: int64 (N,) ids at or above this are assigned only, not in the id table
     last_order_id: np.ndarray  #: int64 (N,) id of the last accepted limit order
-    trade_maker_id: np.ndarray  #: int64 (N, T) resting order's id
-    trade_taker_id: np.ndarray  #: int64 (N, T) incoming order's id (AUTO_ID for anonymous)
-    trade_taker_side: np.ndarray  #: int8 (N, T) incoming side, +1 buy or -1 sell
-    trade_price: np.ndarray  #: int64 (N, T) execution price (the resting order's)
-    trade_qty: np.ndarray  #: int64 (N, T) executed lots
+    trades: np.ndarray  #: int64 (N, T, TRADE_WIDTH) fill records (TRADE_* columns)
     trade_count: np.ndarray  #: int64 (N,) records in the buffer
     status_count: np.ndarray  #: int64 (N, NUM_STATUS) operations per status code
 
@@ -210,11 +222,7 @@ def allocate_book_state(num_books: int, params: BookParams) -> BookState:
         next_auto_id=np.zeros(n, np.int64),
         index_limit=np.full(n, MAX_ORDER_ID + 1, np.int64),
         last_order_id=np.full(n, AUTO_ID, np.int64),
-        trade_maker_id=np.zeros((n, t), np.int64),
-        trade_taker_id=np.zeros((n, t), np.int64),
-        trade_taker_side=np.zeros((n, t), np.int8),
-        trade_price=np.zeros((n, t), np.int64),
-        trade_qty=np.zeros((n, t), np.int64),
+        trades=aligned_zeros((n, t, TRADE_WIDTH), np.int64),
         trade_count=np.zeros(n, np.int64),
         status_count=np.zeros((n, NUM_STATUS), np.int64),
     )

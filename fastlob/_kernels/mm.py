@@ -62,6 +62,11 @@ from fastlob._kernels.book_layout import (
     EMPTY_PRICE,
     NO_SLOT,
     OK,
+    TRADE_MAKER_ID,
+    TRADE_PRICE,
+    TRADE_QTY,
+    TRADE_TAKER_ID,
+    TRADE_TAKER_SIDE,
     aligned_zeros,
 )
 from fastlob._kernels.flow import (
@@ -389,22 +394,21 @@ def account_trades(s, m, p, n, mid2_before):
     spread captured and of the markout's mid move).
     """
     for k in range(s.trade_count[n]):
-        qty = s.trade_qty[n, k]
-        taker_side = s.trade_taker_side[n, k]
+        qty = s.trades[n, k, TRADE_QTY]
+        taker_side = s.trades[n, k, TRADE_TAKER_SIDE]
+        price = s.trades[n, k, TRADE_PRICE]
         m.step_flow[n] += taker_side * qty
-        maker = s.trade_maker_id[n, k]
-        taker = s.trade_taker_id[n, k]
+        maker = s.trades[n, k, TRADE_MAKER_ID]
+        taker = s.trades[n, k, TRADE_TAKER_ID]
         if maker < FIRST_FLOW_ID:
             side = BID if maker == MM_BID_ID else ASK
             m.quote_left[n, side] -= qty
             if m.quote_left[n, side] == 0:
                 _forget_quote(m, n, side)
             sign = 1 if side == BID else -1
-            _agent_fill(m, p, n, sign, s.trade_price[n, k], qty, p.maker_fee, mid2_before, False)
+            _agent_fill(m, p, n, sign, price, qty, p.maker_fee, mid2_before, False)
         elif 0 <= taker < FIRST_FLOW_ID:
-            _agent_fill(
-                m, p, n, taker_side, s.trade_price[n, k], qty, p.taker_fee, mid2_before, True
-            )
+            _agent_fill(m, p, n, taker_side, price, qty, p.taker_fee, mid2_before, True)
     s.trade_count[n] = 0
 
 

@@ -23,7 +23,7 @@ from fastlob._kernels.book import (
     limit_order,
     market_order,
 )
-from fastlob._kernels.book_layout import ASK, AUTO_ID, BID, EMPTY_PRICE, NO_SLOT, OK
+from fastlob._kernels.book_layout import ASK, AUTO_ID, BID, EMPTY_PRICE, NO_SLOT, OK, TRADE_MAKER_ID
 from fastlob._numba import njit
 
 #: ids at and above this are synthetic orders that stand for a level's unknown orders
@@ -144,7 +144,7 @@ def _apply_event(s, msg, counters):
         market_order(s, 0, -direction, size, AUTO_ID)
         known = order_id < SYNTHETIC_ID_BASE and first < s.trade_count[0]
         for t in range(first, s.trade_count[0]):
-            if known and s.trade_maker_id[0, t] != order_id:
+            if known and s.trades[0, t, TRADE_MAKER_ID] != order_id:
                 counters[CTR_EXEC_OTHER_MAKER] += 1
                 break
         counters[CTR_FILLS] += s.trade_count[0] - first
