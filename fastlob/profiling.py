@@ -216,3 +216,143 @@ def compile_time(env: str = "MarketMakingVectorEnv") -> dict[str, float]:
             check=True,
         )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# memory footprint: cache lines touched per env-step
+# ---------------------------------------------------------------------------------------------
+
+#: bytes per cache line
+CACHE_LINE = 64
+
+
+class _LineTracer(np.ndarray):
+    """An ndarray view that records the cache line of every element read or written through
+    a full integer index (what the kernels do, run as plain Python) in ``lines``, a set shared
+    by all views of one trace; ``lines`` is None while not tracing."""
+
+    lines: set | None = None
+
+    def _record(self, index):
+        lines = _LineTracer.lines
+        if lines is None:
+            return
+        index = index if isinstance(index, tuple) else (index,)
+        if len(index) != self.ndim or not all(isinstance(i, (int, np.integer)) for i in index):
+            return  # slices (only at reset) and views taken to pass a row along
+        address = self.ctypes.data
+        for i, size, stride in zip(index, self.shape, self.strides, strict=True):
+            address += (int(i) % size) * stride
+        lines.add(address // CACHE_LINE)
+
+    def __getitem__(self, index):
+        self._record(index)
+        return super().__getitem__(index)
+
+    def __setitem__(self, index, value):
+        self._record(index)
+        super().__setitem__(index, value)
+
+
+def _trace_views(arrays: dict[str, np.ndarray], spans: dict[tuple[int, int], str]) -> dict:
+    """Tracing views of ``arrays``, each one's line span remembered under its name."""
+    for name, a in arrays.items():
+        first = a.ctypes.data // CACHE_LINE
+        spans[(first, (a.ctypes.data + max(a.nbytes, 1) - 1) // CACHE_LINE)] = name
+    return {name: a.view(_LineTracer) for name, a in arrays.items()}
+
+
+def _count_lines(config, num_envs: int, steps: int, warmup: int, seed: int) -> dict[str, float]:
+    """The body of :func:`cache_lines_per_step`; needs ``NUMBA_DISABLE_JIT=1`` (plain Python)."""
+    import collections
+    import warnings
+
+    warnings.filterwarnings("ignore", "overflow", RuntimeWarning)  # xorshift wraps, as in Numba
+    env = MarketMakingVectorEnv(num_envs, config=config, seed=seed)
+    env.reset()
+    actions = random_actions(env, 16, seed)
+    for i in range(warmup):
+        env._step_kernel(actions[i % len(actions)])
+    spans: dict[tuple[int, int], str] = {}
+    for prefix, attr in (("book.", "books"), ("mm.", "state")):
+        state = getattr(env, attr)
+        named = {prefix + k: v for k, v in state._asdict().items()}
+        setattr(env, attr, type(state)(*_trace_views(named, spans).values()))
+    # the step's other arrays, by the attributes the owner passes to the kernel
+    attributes = {
+        "obs": "_obs",
+        "reward": "_reward",
+        "terminated": "_terminated",
+        "truncated": "_truncated",
+        "actions": "_actions",
+        "clipped": "_clipped",
+        "action_clip_count": "action_clip_count",
+        "limit_rates": "limit_rates",
+        "cancel_rates": "cancel_rates",
+    }
+    views = _trace_views({k: getattr(env, attr) for k, attr in attributes.items()}, spans)
+    for k, attr in attributes.items():
+        setattr(env, attr, views[k])
+    starts = sorted(spans)
+    counts: collections.Counter = collections.Counter()
+    for i in range(steps):
+        _LineTracer.lines = set()
+        try:
+            env._step_kernel(actions[(warmup + i) % len(actions)])
+            touched = _LineTracer.lines
+        finally:
+            _LineTracer.lines = None
+        for line in touched:
+            for first, last in starts:
+                if first <= line <= last:
+                    counts[spans[(first, last)]] += 1
+                    break
+    per = {name: c / (steps * num_envs) for name, c in counts.most_common()}
+    per["total"] = sum(per.values())
+    return per
+
+
+_LINES_SCRIPT = """
+import json, pickle, sys
+from fastlob.profiling import _count_lines
+print(json.dumps(_count_lines(*pickle.load(sys.stdin.buffer))))
+"""
+
+
+def cache_lines_per_step(
+    config: MarketMakingConfig | None = None,
+    num_envs: int = 8,
+    steps: int = 200,
+    warmup: int = 100,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Distinct 64-byte cache lines that each array of the simulator touches per env-step.
+
+    The kernels run as plain Python (``NUMBA_DISABLE_JIT=1``, in a subprocess) on views that
+    record the address of every element they read or write; after ``warmup`` steps with random
+    actions, each step's lines are counted per array and averaged over ``steps`` steps and
+    ``num_envs`` envs. Arrays with one small row per env (``book.best``, ``mm.cash``) share a
+    line between several envs, as they do at large N. It measures the step's memory footprint:
+    once N times it outgrows what the caches keep, every step waits for memory (the knee of the
+    ~1-event benchmark between N = 1024 and 4096).
+
+    Returns
+    -------
+    dict
+        Lines per env-step by array name (``book.*``, ``mm.*``, ``obs``, ``actions``, ...), most
+        first, then their sum under ``"total"``.
+    """
+    import json
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _LINES_SCRIPT],
+        input=pickle.dumps((config, num_envs, steps, warmup, seed)),
+        env={**os.environ, "NUMBA_DISABLE_JIT": "1"},
+        capture_output=True,
+        check=True,
+    )
+    return json.loads(result.stdout.decode().strip().splitlines()[-1])

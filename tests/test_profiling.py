@@ -6,7 +6,14 @@ import numpy as np
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
 from fastlob._kernels import profile as _profile
-from fastlob.profiling import phase_profile, random_actions
+from fastlob._kernels.book_layout import aligned_zeros
+from fastlob.profiling import (
+    CACHE_LINE,
+    _LineTracer,
+    cache_lines_per_step,
+    phase_profile,
+    random_actions,
+)
 
 CONFIG = MarketMakingConfig(dt=2.5, episode_steps=50)
 
@@ -39,3 +46,34 @@ def test_phase_profile_reports_every_phase():
         "flow_ns", "matching_ns", "quotes_ns", "observation_ns", "step_ns", "events_per_step"
     }  # fmt: skip
     assert all(value > 0 for value in out.values())
+
+
+def test_line_tracer_counts_distinct_cache_lines_of_element_accesses():
+    a = aligned_zeros((4, 16), np.int64)  # rows of 128 bytes: two lines each
+    view = a.view(_LineTracer)
+    _LineTracer.lines = set()
+    try:
+        view[0, 0] = 1
+        view[0, 7] += 1  # same line as [0, 0]
+        view[0, 8] = view[1, 15]  # second line of row 0, last line of row 1
+        view[2, :] = 5  # a slice is not an element access: not recorded
+        touched = _LineTracer.lines
+    finally:
+        _LineTracer.lines = None
+    base = a.ctypes.data // CACHE_LINE
+    assert touched == {base, base + 1, base + 3}
+    view[3, 3] = 1  # not tracing: nothing recorded, nothing raised
+    assert a[0, 0] == 1 and a[0, 7] == 1 and a[3, 3] == 1
+
+
+def test_cache_lines_per_step_counts_the_rows_every_env_writes():
+    num_envs = 8
+    lines = cache_lines_per_step(CONFIG, num_envs=num_envs, steps=3, warmup=2)
+    # every env writes its whole observation row (31 float32, 124 bytes, contiguous across
+    # envs) and its reward: the lines those bytes span, per env
+    obs_bytes = num_envs * 124
+    assert obs_bytes / CACHE_LINE / num_envs <= lines["obs"] <= (obs_bytes / 64 + 1) / num_envs
+    assert lines["reward"] in (1 / num_envs, 2 / num_envs)  # 32 bytes: one line, or two
+    assert lines["book.level_qty"] > 0 and lines["mm.rng"] > 0
+    total = lines.pop("total")
+    assert total == sum(lines.values())
