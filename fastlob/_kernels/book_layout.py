@@ -36,9 +36,9 @@ be drawn in O(1) (the background flow's cancellations do).
 
 The trade buffer
 ----------------
-Every fill appends one record (maker id, taker id, taker side, price, quantity: one row of
-``trades``, the ``TRADE_*`` columns, so that writing or reading a fill touches one cache line, not
-five) to a per-book buffer of ``T`` records that the caller drains (reads, then sets
+Every fill appends one record (maker id, taker id, taker side, price, quantity: one 40-byte row
+of ``trades``, the ``TRADE_*`` columns, so that writing or reading a fill touches one or two cache
+lines, not five) to a per-book buffer of ``T`` records that the caller drains (reads, then sets
 ``trade_count`` to 0). An order whose fills would not fit is rejected before it touches the book
 (``REJECT_TRADE_BUFFER_FULL``).
 """
@@ -181,7 +181,8 @@ class BookState(NamedTuple):
 
 def aligned_zeros(shape, dtype, alignment: int = 64) -> np.ndarray:
     """A C-contiguous zeroed array whose first byte starts a cache line (numpy only promises
-    16 bytes), so that fixed-size records of a row never straddle two lines."""
+    16 bytes): records whose size divides 64 (the markouts' 32 bytes) then never straddle two
+    lines, and the first record of every row whose size is a multiple of 64 starts one."""
     dtype = np.dtype(dtype)
     count = int(np.prod(shape))
     raw = np.zeros(count * dtype.itemsize + alignment, np.uint8)
