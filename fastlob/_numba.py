@@ -16,6 +16,9 @@ load stale machine code. So on import the cache in ``fastlob/_kernels/__pycache_
 whenever the kernels' sources (and this file) differ from those it was built from; the stamp
 lives beside it. (A cache elsewhere, under ``NUMBA_CACHE_DIR`` or a read-only install's user
 cache, is not checked.)
+
+:func:`prefetch` is the one hardware hint the kernels use: the batched step asks for the cache
+lines of an env a few envs ahead while it steps the current one (see ``mm._prefetch_env``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ import hashlib
 from pathlib import Path
 
 import numba
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 #: the package of the kernels, whose ``__pycache__`` holds their compiled code
 KERNEL_DIR = Path(__file__).parent / "_kernels"
@@ -80,3 +87,74 @@ def njit(*args, **kwargs):
 
 
 prange = numba.prange
+
+
+def prefetch(array, index):
+    """Ask the CPU to start loading the cache line of ``array[index]``, to be written soon.
+
+    A hint, never an access: it changes no value, raises nothing and faults on no address, so
+    ``index`` (an integer, or a tuple of integers with one per dimension) is not checked
+    against the bounds or wrapped when negative. Compiled, it is LLVM's ``llvm.prefetch`` with
+    write intent and the highest locality (``prefetchw`` on x86-64); as plain Python
+    (``NUMBA_DISABLE_JIT=1``) it does nothing.
+    """
+
+
+def _prefetch_indices(index):
+    """How many indices ``index`` (a Numba type) holds, or None if it is not an index."""
+    if isinstance(index, types.Integer):
+        return 1
+    if isinstance(index, types.BaseTuple) and all(
+        isinstance(t, types.Integer) for t in index.types
+    ):
+        return len(index.types)
+    return None
+
+
+@intrinsic
+def _prefetch_for_write(typingctx, array, index):
+    count = _prefetch_indices(index)
+    if not isinstance(array, types.Array) or count != array.ndim:
+        return None
+
+    def codegen(context, builder, signature, args):
+        array_type, index_type = signature.args
+        data = context.make_array(array_type)(context, builder, args[0])
+        if count == 1:
+            indices = [context.cast(builder, args[1], index_type, types.intp)]
+        else:
+            indices = [
+                context.cast(builder, value, value_type, types.intp)
+                for value, value_type in zip(
+                    cgutils.unpack_tuple(builder, args[1], count), index_type.types, strict=True
+                )
+            ]
+        pointer = cgutils.get_item_pointer(
+            context, builder, array_type, data, indices, wraparound=False
+        )
+        byte_pointer = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]),
+            "llvm.prefetch.p0",
+        )
+        write, keep_in_all_levels, data_cache = (ir.Constant(i32, v) for v in (1, 3, 1))
+        builder.call(
+            function,
+            [builder.bitcast(pointer, byte_pointer), write, keep_in_all_levels, data_cache],
+        )
+        return context.get_dummy_value()
+
+    return types.void(array, index), codegen
+
+
+@overload(prefetch, inline="always")
+def _prefetch_overload(array, index):
+    if not isinstance(array, types.Array) or _prefetch_indices(index) != array.ndim:
+        return None
+
+    def implementation(array, index):
+        _prefetch_for_write(array, index)
+
+    return implementation

@@ -259,6 +259,24 @@ def test_same_seed_same_bits_at_any_thread_count_and_other_seed_differs():
     assert not all(np.array_equal(x[0], y[0]) for x, y in zip(a, other, strict=True))
 
 
+def test_a_batch_that_prefetches_gives_each_env_the_bits_of_a_small_batch():
+    # from PREFETCH_MIN_ENVS envs on, the step asks for the lines of the env a few ahead
+    # (mm._prefetch_env); env n's trajectory depends only on (seed, n), so the first envs of
+    # such a batch must step exactly as a batch too small to prefetch
+    config, small = CONFIGS["informed_hawkes"], 16
+    big = MarketMakingVectorEnv(M.PREFETCH_MIN_ENVS, config=config, seed=3)
+    little = MarketMakingVectorEnv(small, config=config, seed=3)
+    big.reset()
+    little.reset()
+    for actions in random_actions(np.random.default_rng(2), big, 30):
+        out_big = big.step(actions)[:4]
+        out_little = little.step(actions[:small])[:4]
+        for x, y in zip(out_big, out_little, strict=True):
+            assert np.array_equal(x[:small], y)
+    for x, y in zip([*big.books, *big.state], [*little.books, *little.state], strict=True):
+        assert np.array_equal(x[:small], y)
+
+
 def test_spaces_dtypes_shapes_contiguity():
     env = MarketMakingVectorEnv(5, config=SMALL)
     obs, _ = env.reset()
