@@ -572,13 +572,14 @@ def _write_levels(s, m, p, n, side, mid2_now, obs, column):
     last = m.last_best[n, side] - step
     k = 0
     while price != EMPTY_PRICE and k < OBS_LEVELS:
-        lvl = _level(s, price)
-        qty = s.level_qty[n, side, lvl]
-        if qty > 0:
-            obs[n, column + k] = price - 0.5 * mid2_now
-            obs[n, column + OBS_LEVELS + k] = qty / p.depth_scale
-            last = price
-            k += 1
+        qty = s.level_qty[n, side, _level(s, price)]
+        # written whether or not the level holds orders, and kept (k moves on) only if it does:
+        # a branch on a level's emptiness is as unpredictable as the book
+        obs[n, column + k] = price - 0.5 * mid2_now
+        obs[n, column + OBS_LEVELS + k] = qty / p.depth_scale
+        holds_orders = qty > 0
+        last = price if holds_orders else last
+        k += holds_orders
         if price == worst:
             break
         price += step
