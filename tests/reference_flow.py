@@ -84,9 +84,7 @@ class ReferenceFlow:
                 self.last_best[side] = self.best(side)
 
     def normal(self):
-        u1 = 1.0 - self.rng.uniform()
-        u2 = self.rng.uniform()
-        return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+        return self.rng.normal()
 
     def evolve_fair(self, duration):
         if self.fair_sigma <= 0.0:

@@ -48,7 +48,8 @@ simulator accounts for every fill as it happens). When one side of a book
 is empty, distances on the other side are measured from that side's last known best price.
 Order sizes are uniform integers in ``[size_min, size_max]`` (fixed when equal).
 
-The draws per span: one standard normal for the fair value (only if ``fair_sigma > 0``); then per
+The draws per span: one standard normal for the fair value (only if ``fair_sigma > 0``;
+``rng.standard_normal``, a ziggurat: one 64-bit word, rarely more); then per
 candidate event, in order: the waiting time (``rng.exponential``, a ziggurat: one 64-bit word,
 rarely more), the event choice (which also decides a market order's direction), then the order size
 for a limit or market order (only if ``size_max > size_min``), or, for a cancellation candidate,
