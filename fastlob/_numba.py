@@ -134,10 +134,12 @@ def _prefetch_for_write(typingctx, array, index):
         )
         byte_pointer = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
-        function = cgutils.get_or_insert_function(
-            builder.module,
+        # llvmlite mangles the name for the pointer type: llvm.prefetch.p0 with LLVM's opaque
+        # pointers, llvm.prefetch.p0i8 with the typed pointers of older llvmlite releases
+        function = builder.module.declare_intrinsic(
+            "llvm.prefetch",
+            [byte_pointer],
             ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]),
-            "llvm.prefetch.p0",
         )
         write, keep_in_all_levels, data_cache = (ir.Constant(i32, v) for v in (1, 3, 1))
         builder.call(
