@@ -189,6 +189,24 @@ print(json.dumps({{"import_s": imported - started, "reset_s": reset - imported,
 """
 
 
+def _json_of_fresh_process(script: str, environ: dict[str, str], stdin: bytes = b"") -> dict:
+    """Run ``script`` in a fresh Python with ``environ`` added to the environment and
+    ``stdin`` as its input; returns the JSON object on the last line of its output."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        input=stdin,
+        env={**os.environ, **environ},
+        capture_output=True,
+        check=True,
+    )
+    return json.loads(result.stdout.decode().strip().splitlines()[-1])
+
+
 def compile_time(env: str = "MarketMakingVectorEnv") -> dict[str, float]:
     """Seconds a fresh process spends importing fastlob, then on the first ``reset`` and the
     first ``step`` of ``fastlob.<env>`` (``MarketMakingVectorEnv`` or
@@ -197,10 +215,6 @@ def compile_time(env: str = "MarketMakingVectorEnv") -> dict[str, float]:
 
     Returns a dict with keys ``import_s``, ``reset_s``, ``step_s``.
     """
-    import json
-    import os
-    import subprocess
-    import sys
     import tempfile
 
     if env not in ("MarketMakingVectorEnv", "AvellanedaStoikovVectorEnv"):
@@ -208,14 +222,7 @@ def compile_time(env: str = "MarketMakingVectorEnv") -> dict[str, float]:
             f"env must be 'MarketMakingVectorEnv' or 'AvellanedaStoikovVectorEnv', got {env!r}"
         )
     with tempfile.TemporaryDirectory() as cache:
-        result = subprocess.run(
-            [sys.executable, "-c", _COMPILE_SCRIPT.format(env=env)],
-            env={**os.environ, "NUMBA_CACHE_DIR": cache},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+        return _json_of_fresh_process(_COMPILE_SCRIPT.format(env=env), {"NUMBA_CACHE_DIR": cache})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,17 +349,10 @@ def cache_lines_per_step(
         Lines per env-step by array name (``book.*``, ``mm.*``, ``obs``, ``actions``, ...), most
         first, then their sum under ``"total"``.
     """
-    import json
-    import os
     import pickle
-    import subprocess
-    import sys
 
-    result = subprocess.run(
-        [sys.executable, "-c", _LINES_SCRIPT],
-        input=pickle.dumps((config, num_envs, steps, warmup, seed)),
-        env={**os.environ, "NUMBA_DISABLE_JIT": "1"},
-        capture_output=True,
-        check=True,
+    return _json_of_fresh_process(
+        _LINES_SCRIPT,
+        {"NUMBA_DISABLE_JIT": "1"},
+        pickle.dumps((config, num_envs, steps, warmup, seed)),
     )
-    return json.loads(result.stdout.decode().strip().splitlines()[-1])

@@ -23,49 +23,49 @@ def seed_state(seed: int, env_index: int) -> int:
     return state or 0x9E3779B97F4A7C15
 
 
-def _ziggurat_tables():
-    """The exponential ziggurat of Marsaglia & Tsang (2000), 256 layers, for 53-bit integers
-    (their recursion, from the published constants)."""
-    r, v, scale = 7.697117470131487, 3.949659822581572e-3, 2.0**53
+def _ziggurat_tables(r, v, density, inverse):
+    """A ziggurat of Marsaglia & Tsang (2000), 256 layers, for 53-bit integers, under the
+    decreasing ``density`` (``inverse`` its inverse), from its published edge ``r`` and layer
+    area ``v`` (their recursion)."""
+    scale = 2.0**53
     k, w, f = [0] * 256, [0.0] * 256, [0.0] * 256
-    q = v / math.exp(-r)
+    q = v / density(r)
     k[0], k[1] = int((r / q) * scale), 0
     w[0], w[255] = q / scale, r / scale
-    f[0], f[255] = 1.0, math.exp(-r)
+    f[0], f[255] = 1.0, density(r)
     d = previous = r
     for i in range(254, 0, -1):
-        d = -math.log(v / d + math.exp(-d))
+        d = inverse(v / d + density(d))
         k[i + 1] = int((d / previous) * scale)
         previous = d
-        f[i] = math.exp(-d)
+        f[i] = density(d)
         w[i] = d / scale
-    return r, k, w, f
+    return k, w, f
 
 
-ZIGGURAT = _ziggurat_tables()
+# published edges and layer areas (Marsaglia & Tsang 2000; the normal's for 256 layers)
+_EXPONENTIAL_R, _EXPONENTIAL_V = 7.697117470131487, 3.949659822581572e-3
+_NORMAL_R, _NORMAL_V = 3.654152885361009, 4.928673233974658e-3
 
-
-def _normal_ziggurat_tables():
-    """The normal ziggurat (half density exp(-x**2 / 2)), 256 layers, for 53-bit integers: the
-    same recursion with the normal's density (the area per layer is checked against the edge
-    in tests/test_rng.py)."""
-    r, v, scale = 3.654152885361009, 4.928673233974658e-3, 2.0**53
-    k, w, f = [0] * 256, [0.0] * 256, [0.0] * 256
-    q = v / math.exp(-0.5 * r * r)
-    k[0], k[1] = int((r / q) * scale), 0
-    w[0], w[255] = q / scale, r / scale
-    f[0], f[255] = 1.0, math.exp(-0.5 * r * r)
-    d = previous = r
-    for i in range(254, 0, -1):
-        d = math.sqrt(-2.0 * math.log(v / d + math.exp(-0.5 * d * d)))
-        k[i + 1] = int((d / previous) * scale)
-        previous = d
-        f[i] = math.exp(-0.5 * d * d)
-        w[i] = d / scale
-    return r, v, k, w, f
-
-
-NORMAL_ZIGGURAT = _normal_ziggurat_tables()
+#: the exponential ziggurat: (r, k, w, f)
+ZIGGURAT = (
+    _EXPONENTIAL_R,
+    *_ziggurat_tables(
+        _EXPONENTIAL_R, _EXPONENTIAL_V, lambda x: math.exp(-x), lambda y: -math.log(y)
+    ),
+)
+#: the normal ziggurat, of the half density exp(-x**2 / 2) (the area per layer is checked
+#: against the edge in tests/test_rng.py): (r, v, k, w, f)
+NORMAL_ZIGGURAT = (
+    _NORMAL_R,
+    _NORMAL_V,
+    *_ziggurat_tables(
+        _NORMAL_R,
+        _NORMAL_V,
+        lambda x: math.exp(-0.5 * x * x),
+        lambda y: math.sqrt(-2.0 * math.log(y)),
+    ),
+)
 
 
 class XorShift64Star:

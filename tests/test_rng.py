@@ -23,10 +23,11 @@ from fastlob._kernels.rng import (
 
 
 @numba.njit
-def _draw(rng, count):
+def _draw(rng, count, normal=False):
+    """``count`` standard exponential (or normal) variates of env 0's generator."""
     out = np.empty(count)
     for i in range(count):
-        out[i] = standard_exponential(rng, 0)
+        out[i] = standard_normal(rng, 0) if normal else standard_exponential(rng, 0)
     return out
 
 
@@ -38,12 +39,13 @@ def _draw_rate(rng, count, rate):
     return out
 
 
+@pytest.mark.parametrize("variate", ["exponential", "normal"])
 @pytest.mark.parametrize("seed", [0, 7, 2**40 + 3])
-def test_ziggurat_matches_the_reference_bit_for_bit(seed):
+def test_ziggurats_match_the_reference_bit_for_bit(variate, seed):
     state = seed_states(seed, np.arange(1))
     reference = XorShift64Star(int(state[0]))
-    drawn = _draw(state, 20_000)
-    expected = np.array([reference.exponential() for _ in range(20_000)])
+    drawn = _draw(state, 20_000, variate == "normal")
+    expected = np.array([getattr(reference, variate)() for _ in range(20_000)])
     np.testing.assert_array_equal(drawn, expected)
     assert int(state[0]) == reference.state  # the same number of words consumed
 
@@ -78,14 +80,6 @@ def test_exponential_divides_by_its_rate():
     np.testing.assert_array_equal(b, a / 4.0)
 
 
-@numba.njit
-def _draw_normal(rng, count):
-    out = np.empty(count)
-    for i in range(count):
-        out[i] = standard_normal(rng, 0)
-    return out
-
-
 def test_normal_ziggurat_constants_close_the_layers():
     r, v, _, w, _ = NORMAL_ZIGGURAT
     assert (r, v) == (NORMAL_ZIGGURAT_R, NORMAL_ZIGGURAT_V)
@@ -97,19 +91,9 @@ def test_normal_ziggurat_constants_close_the_layers():
     assert top * (1.0 - math.exp(-0.5 * top * top)) == pytest.approx(v, rel=1e-9)
 
 
-@pytest.mark.parametrize("seed", [0, 7, 2**40 + 3])
-def test_normal_ziggurat_matches_the_reference_bit_for_bit(seed):
-    state = seed_states(seed, np.arange(1))
-    reference = XorShift64Star(int(state[0]))
-    drawn = _draw_normal(state, 20_000)
-    expected = np.array([reference.normal() for _ in range(20_000)])
-    np.testing.assert_array_equal(drawn, expected)
-    assert int(state[0]) == reference.state  # the same number of words consumed
-
-
 def test_normal_ziggurat_follows_the_normal_law():
     n = 400_000
-    x = np.sort(_draw_normal(seed_states(13, np.arange(1)), n))
+    x = np.sort(_draw(seed_states(13, np.arange(1)), n, True))
     # Kolmogorov-Smirnov distance to the normal cdf: 1.95 / sqrt(n) is its 0.1% critical value
     cdf = 0.5 * np.array([math.erfc(-v / math.sqrt(2.0)) for v in x])
     ranks = np.arange(1, n + 1) / n

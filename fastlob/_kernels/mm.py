@@ -338,12 +338,18 @@ def _mark_to_market(m, p, n, mid2_now):
 # ---------------------------------------------------------------------------------------------
 
 
+@njit(inline="always")
+def _next_markout_slot(m, n):
+    """The ring entry env ``n``'s next pending fill takes (the one after the newest)."""
+    return (m.markout_head[n] + m.markout_pending[n]) % MARKOUT_CAPACITY
+
+
 @njit
 def _push_markout(m, p, n, signed_qty, mid2_before, price):
     if m.markout_pending[n] == MARKOUT_CAPACITY:
         m.metrics[n, M_MARKOUT_DROPPED] += 1.0
         return
-    slot = (m.markout_head[n] + m.markout_pending[n]) % MARKOUT_CAPACITY
+    slot = _next_markout_slot(m, n)
     # the fill happens during step m.step + 1 (1-based); it is marked at the end of the step
     # markout_steps later, as fastlob.metrics.markouts counts horizons
     m.markouts[n, slot, MARKOUT_DUE] = m.step[n] + 1 + p.markout_steps
@@ -775,8 +781,8 @@ CHUNK = 64
 #: 4 to 8 measured alike, a step at ~1 event per step taking about 1 us per thread
 PREFETCH_DISTANCE = 4
 #: fewest envs at which the step prefetches: below, the lines a step touches (about 3 KB per
-#: env) stay in the caches between steps and the hints only cost their instructions (3-5%
-#: slower at N = 64 and 256, alike at 1024, 10-20% faster at 4096: the commit says how measured)
+#: env) stay in the caches between steps and the hints only cost their instructions (3-8%
+#: slower at N = 64 and 256, alike at 1024, 10-25% faster at 4096: the commit says how measured)
 PREFETCH_MIN_ENVS = 2048
 #: 8-byte elements (ladder levels, metrics) per 64-byte cache line
 _WORDS_PER_LINE = 8
@@ -818,9 +824,8 @@ def _prefetch_env(s, m, n):
     prefetch(m.metrics, (n, _WORDS_PER_LINE))
     prefetch(m.metrics, (n, 2 * _WORDS_PER_LINE))
     prefetch(m.metrics, (n, NUM_METRICS - 1))
-    head = m.markout_head[n]
-    prefetch(m.markouts, (n, head, 0))
-    prefetch(m.markouts, (n, (head + m.markout_pending[n]) % MARKOUT_CAPACITY, 0))
+    prefetch(m.markouts, (n, m.markout_head[n], 0))
+    prefetch(m.markouts, (n, _next_markout_slot(m, n), 0))
     prefetch(m.fill_log, (n, 0, 0))
     prefetch(s.trades, (n, 0, 0))
     prefetch(s.live_slot, (n, s.side_orders[n, BID] + s.side_orders[n, ASK] - 1))
@@ -885,10 +890,11 @@ def _step_range(
 ):
     totals = rate_totals(limit_rates, cancel_rates)
     num_envs = actions.shape[0]
-    ahead = PREFETCH_DISTANCE if num_envs >= PREFETCH_MIN_ENVS else num_envs
+    prefetching = num_envs >= PREFETCH_MIN_ENVS
     for n in range(start, stop):
-        if n + ahead < num_envs:  # into the next chunk too: harmless if another thread's
-            _prefetch_env(s, m, n + ahead)
+        # into the next chunk too: harmless if another thread steps it
+        if prefetching and n + PREFETCH_DISTANCE < num_envs:
+            _prefetch_env(s, m, n + PREFETCH_DISTANCE)
         clip_row(actions, n, low, high, clipped_actions, clipped, clip_count)
         step_env(
             s,

@@ -86,32 +86,35 @@ _SHIFT_STRIP = np.uint64(3)
 _MASK_53 = np.uint64((1 << 53) - 1)
 
 
-def _exponential_ziggurat():
-    """Tables of the 256-layer exponential ziggurat for 53-bit integers: ``k`` (uint64, the
-    integer below which a point of layer i lies inside the curve for sure), ``w`` (float64, the
-    layer's width per integer step) and ``f`` (float64, exp(-x) at the layer's edges). The
-    recursion of Marsaglia & Tsang (2000), in plain Python floats so that it gives the same
-    bits as the plain-Python reference in the tests."""
+def _ziggurat_tables(r, v, density, inverse):
+    """Tables of a 256-layer ziggurat for 53-bit integers under the decreasing ``density``
+    (unnormalised; ``inverse`` is its inverse), with base-layer edge ``r`` and layer area ``v``:
+    ``k`` (uint64, the integer below which a point of layer i lies inside the curve for sure),
+    ``w`` (float64, the layer's width per integer step) and ``f`` (float64, the density at the
+    layer's edges). The recursion of Marsaglia & Tsang (2000), in plain Python floats so that
+    it gives the same bits as the plain-Python reference in the tests."""
     scale = 2.0**53
     k, w, f = [0] * 256, [0.0] * 256, [0.0] * 256
-    d = ZIGGURAT_R
+    d = r
     previous = d
-    q = ZIGGURAT_V / math.exp(-d)
+    q = v / density(d)
     k[0] = int((d / q) * scale)
     w[0] = q / scale
     w[255] = d / scale
     f[0] = 1.0
-    f[255] = math.exp(-d)
+    f[255] = density(d)
     for i in range(254, 0, -1):
-        d = -math.log(ZIGGURAT_V / d + math.exp(-d))
+        d = inverse(v / d + density(d))
         k[i + 1] = int((d / previous) * scale)
         previous = d
-        f[i] = math.exp(-d)
+        f[i] = density(d)
         w[i] = d / scale
     return np.array(k, np.uint64), np.array(w), np.array(f)
 
 
-_ZIGGURAT_K, _ZIGGURAT_W, _ZIGGURAT_F = _exponential_ziggurat()
+_ZIGGURAT_K, _ZIGGURAT_W, _ZIGGURAT_F = _ziggurat_tables(
+    ZIGGURAT_R, ZIGGURAT_V, lambda x: math.exp(-x), lambda y: -math.log(y)
+)
 
 
 @njit
@@ -152,30 +155,13 @@ _SHIFT_NORMAL_STRIP = np.uint64(2)
 _ONE = np.uint64(1)
 
 
-def _normal_ziggurat():
-    """Tables of the 256-layer normal ziggurat (of the half density ``exp(-x**2 / 2)``) for
-    53-bit integers, as :func:`_exponential_ziggurat`: the same recursion of Marsaglia & Tsang
-    (2000) with the normal's density, in plain Python floats."""
-    scale = 2.0**53
-    k, w, f = [0] * 256, [0.0] * 256, [0.0] * 256
-    d = NORMAL_ZIGGURAT_R
-    previous = d
-    q = NORMAL_ZIGGURAT_V / math.exp(-0.5 * d * d)
-    k[0] = int((d / q) * scale)
-    w[0] = q / scale
-    w[255] = d / scale
-    f[0] = 1.0
-    f[255] = math.exp(-0.5 * d * d)
-    for i in range(254, 0, -1):
-        d = math.sqrt(-2.0 * math.log(NORMAL_ZIGGURAT_V / d + math.exp(-0.5 * d * d)))
-        k[i + 1] = int((d / previous) * scale)
-        previous = d
-        f[i] = math.exp(-0.5 * d * d)
-        w[i] = d / scale
-    return np.array(k, np.uint64), np.array(w), np.array(f)
-
-
-_NORMAL_K, _NORMAL_W, _NORMAL_F = _normal_ziggurat()
+#: the normal ziggurat is that of the half density exp(-x**2 / 2)
+_NORMAL_K, _NORMAL_W, _NORMAL_F = _ziggurat_tables(
+    NORMAL_ZIGGURAT_R,
+    NORMAL_ZIGGURAT_V,
+    lambda x: math.exp(-0.5 * x * x),
+    lambda y: math.sqrt(-2.0 * math.log(y)),
+)
 
 
 @njit
