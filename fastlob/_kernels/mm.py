@@ -33,9 +33,11 @@ from its own operations and the fills, so that it never looks them up. The owner
 stay out of the id table.
 
 The batched step prefetches: while it steps env ``n`` it asks for the cache lines env
-``n + PREFETCH_DISTANCE`` will touch that can be found without running it (``_prefetch_env``), so
-that at thousands of envs, whose state outgrows the caches, those lines arrive while other work
-runs instead of stalling the step one after another. A hint only: no value changes.
+``n + 2 * PREFETCH_DISTANCE`` will touch that can be found without running it (``_prefetch_env``),
+then, for env ``n + PREFETCH_DISTANCE``, whose levels have arrived by then, for the orders those
+levels point to (``_prefetch_heads``), so that at thousands of envs, whose state outgrows the
+caches, those lines arrive while other work runs instead of stalling the step one after another.
+A hint only: no value changes.
 
 Autoreset is next-step: on the step after an episode ended (``prev_done``) the env ignores its
 action, starts a new episode (an empty book seeded with ``initial_depth`` one-lot orders at each
@@ -52,6 +54,7 @@ import numpy as np
 
 from fastlob._kernels.actions import clip_row, first_non_finite
 from fastlob._kernels.book import (
+    _away_step,
     _home_bucket,
     _level,
     _remove,
@@ -777,8 +780,10 @@ def step_env(
 CHUNK = 64
 
 
-#: envs ahead of the one being stepped whose cache lines are asked for (``_prefetch_env``);
-#: 4 to 8 measured alike, a step at ~1 event per step taking about 1 us per thread
+#: envs between the one being stepped and the one whose orders are asked for (``_prefetch_heads``);
+#: the lines known without reading the book (``_prefetch_env``) are asked for twice as far ahead,
+#: so that the level heads the second stage reads have arrived. 4 to 8 measured alike, a step at
+#: ~1 event per step taking about 1 us per thread
 PREFETCH_DISTANCE = 4
 #: fewest envs at which the step prefetches: below, the lines a step touches (about 3 KB per
 #: env) stay in the caches between steps and the hints only cost their instructions (3-8%
@@ -810,13 +815,22 @@ def _prefetch_level(s, n, side, price):
 
 
 @njit(inline="always")
-def _prefetch_env(s, m, n):
+def _clipped_offset(actions, n, column, low, high):
+    """Env ``n``'s quote offset in ``column`` as its step will clip it (before it does)."""
+    return float(min(max(actions[n, column], low[column]), high[column]))
+
+
+@njit(inline="always")
+def _prefetch_env(s, m, n, actions, low, high):
     """Ask for the cache lines of env ``n`` that its next step touches and that can be found
-    before it runs: its metrics row (23 float64, up to 4 lines), the head of its markout ring
-    and the record the next fill would take, the first rows of its fill log and trade buffer,
-    the last entry of its live-order list (moved on every removal), the levels at each best and
-    the line of levels behind it (the observation reads five a side), its quotes' orders and
-    levels (a moved quote is unlinked there), the free slot (a new quote takes it), and its
+    from its scalars alone: its metrics row (23 float64, up to 4 lines), the head of its
+    markout ring and the record the next fill would take, the first rows of its fill log and
+    trade buffer, the last entry of its live-order list (moved on every removal), on each side
+    the level at the best, the line of levels behind it (the observation reads five a side), the
+    lines at the middle and at the worst level (a removal at the worst walks back from it), the
+    level just inside the opposite best (where the flow's limit orders arrive), the level of the
+    new quote (its price from the mid and the clipped action), the current quote's order and
+    level (a moved quote is unlinked there), the free slot (a new quote takes it), and its
     quotes' id buckets (a new quote is inserted, a moved one deleted). The flow's own events
     (random by construction) are not predicted. Reads a few of env ``n``'s scalars, writes
     nothing."""
@@ -830,12 +844,24 @@ def _prefetch_env(s, m, n):
     prefetch(s.trades, (n, 0, 0))
     prefetch(s.live_slot, (n, s.side_orders[n, BID] + s.side_orders[n, ASK] - 1))
     mask = s.level_qty.shape[2] - 1
+    new_quotes = quote_prices(
+        mid2(s, m, n),
+        _clipped_offset(actions, n, ACT_BID_OFFSET, low, high),
+        _clipped_offset(actions, n, ACT_ASK_OFFSET, low, high),
+    )
     for side in (BID, ASK):
+        away = _away_step(side)
         best = s.best[n, side]
         if best != EMPTY_PRICE:
+            worst = s.worst[n, side]
             _prefetch_level(s, n, side, best)
-            behind = best - _WORDS_PER_LINE if side == BID else best + _WORDS_PER_LINE
-            prefetch(s.level_qty, (n, side, behind & mask))
+            prefetch(s.level_qty, (n, side, (best + away * _WORDS_PER_LINE) & mask))
+            prefetch(s.level_qty, (n, side, _level(s, (best + worst) >> 1)))
+            prefetch(s.level_qty, (n, side, _level(s, worst)))
+        opposite = s.best[n, 1 - side]
+        if opposite != EMPTY_PRICE:
+            _prefetch_level(s, n, side, opposite + away)
+        _prefetch_level(s, n, side, new_quotes[side])
         slot = m.quote_slot[n, side]
         if slot != NO_SLOT:
             _prefetch_order(s, n, slot)
@@ -847,6 +873,19 @@ def _prefetch_env(s, m, n):
         bucket = _home_bucket(order_id, bucket_mask)
         prefetch(s.id_keys, (n, bucket))
         prefetch(s.id_slots, (n, bucket))
+
+
+@njit(inline="always")
+def _prefetch_heads(s, n):
+    """The second stage, for an env whose best levels ``_prefetch_env`` asked for earlier: the
+    order at the head of each best level, which a market order or a crossing quote takes first
+    (its id, quantity and links are read, and it is removed when it fills)."""
+    for side in (BID, ASK):
+        best = s.best[n, side]
+        if best != EMPTY_PRICE:
+            head = s.level_head[n, side, _level(s, best)]
+            if head != NO_SLOT:
+                _prefetch_order(s, n, head)
 
 
 @njit
@@ -893,8 +932,10 @@ def _step_range(
     prefetching = num_envs >= PREFETCH_MIN_ENVS
     for n in range(start, stop):
         # into the next chunk too: harmless if another thread steps it
+        if prefetching and n + 2 * PREFETCH_DISTANCE < num_envs:
+            _prefetch_env(s, m, n + 2 * PREFETCH_DISTANCE, actions, low, high)
         if prefetching and n + PREFETCH_DISTANCE < num_envs:
-            _prefetch_env(s, m, n + PREFETCH_DISTANCE)
+            _prefetch_heads(s, n + PREFETCH_DISTANCE)
         clip_row(actions, n, low, high, clipped_actions, clipped, clip_count)
         step_env(
             s,
