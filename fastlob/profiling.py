@@ -239,6 +239,8 @@ class _LineTracer(np.ndarray):
     by all views of one trace; ``lines`` is None while not tracing."""
 
     lines: set | None = None
+    #: lines a prefetch asked for while tracing with ``unprefetched``, else None
+    prefetched: set | None = None
 
     def _record(self, index):
         lines = _LineTracer.lines
@@ -247,10 +249,7 @@ class _LineTracer(np.ndarray):
         index = index if isinstance(index, tuple) else (index,)
         if len(index) != self.ndim or not all(isinstance(i, (int, np.integer)) for i in index):
             return  # slices (only at reset) and views taken to pass a row along
-        address = self.ctypes.data
-        for i, size, stride in zip(index, self.shape, self.strides, strict=True):
-            address += (int(i) % size) * stride
-        lines.add(address // CACHE_LINE)
+        lines.add(_line_of(self, index))
 
     def __getitem__(self, index):
         self._record(index)
@@ -269,21 +268,55 @@ def _trace_views(arrays: dict[str, np.ndarray], spans: dict[tuple[int, int], str
     return {name: a.view(_LineTracer) for name, a in arrays.items()}
 
 
-def _count_lines(config, num_envs: int, steps: int, warmup: int, seed: int) -> dict[str, float]:
+def _line_of(array: np.ndarray, index) -> int:
+    """Cache line of ``array[index]`` (a full integer index; a negative one wraps)."""
+    index = index if isinstance(index, tuple) else (index,)
+    address = array.ctypes.data
+    for i, size, stride in zip(index, array.shape, array.strides, strict=True):
+        address += (int(i) % size) * stride
+    return address // CACHE_LINE
+
+
+def _record_prefetch(array, index):
+    """Stands in for ``fastlob._numba.prefetch`` while tracing: remembers the line asked for."""
+    if _LineTracer.prefetched is not None:
+        _LineTracer.prefetched.add(_line_of(array, index))
+
+
+def _first_env_of(first_envs: dict, line: int) -> int:
+    """Index of the first env whose row holds ``line`` (``first_envs``: line span -> (base
+    address, row stride)); -1 for an array without one row per env."""
+    for (first, last), (base, stride) in first_envs.items():
+        if first <= line <= last:
+            return -1 if stride == 0 else max(0, line * CACHE_LINE - base) // stride
+    return -1
+
+
+def _count_lines(
+    config, num_envs: int, steps: int, warmup: int, seed: int, unprefetched: bool = False
+) -> dict[str, float]:
     """The body of :func:`cache_lines_per_step`; needs ``NUMBA_DISABLE_JIT=1`` (plain Python)."""
     import collections
     import warnings
 
+    from fastlob._kernels import mm as _mm
+
     warnings.filterwarnings("ignore", "overflow", RuntimeWarning)  # xorshift wraps, as in Numba
+    if unprefetched:  # this process only: prefetch at any N, and see what is asked for
+        _mm.PREFETCH_MIN_ENVS = 0
+        _mm.prefetch = _record_prefetch
+    first_prefetched = 2 * _mm.PREFETCH_DISTANCE if unprefetched else 0
     env = MarketMakingVectorEnv(num_envs, config=config, seed=seed)
     env.reset()
     actions = random_actions(env, 16, seed)
     for i in range(warmup):
         env._step_kernel(actions[i % len(actions)])
     spans: dict[tuple[int, int], str] = {}
+    traced: dict[str, np.ndarray] = {}
     for prefix, attr in (("book.", "books"), ("mm.", "state")):
         state = getattr(env, attr)
         named = {prefix + k: v for k, v in state._asdict().items()}
+        traced.update(named)
         setattr(env, attr, type(state)(*_trace_views(named, spans).values()))
     # the step's other arrays, by the attributes the owner passes to the kernel
     attributes = {
@@ -297,24 +330,31 @@ def _count_lines(config, num_envs: int, steps: int, warmup: int, seed: int) -> d
         "limit_rates": "limit_rates",
         "cancel_rates": "cancel_rates",
     }
+    traced.update({k: getattr(env, attr) for k, attr in attributes.items()})
     views = _trace_views({k: getattr(env, attr) for k, attr in attributes.items()}, spans)
     for k, attr in attributes.items():
         setattr(env, attr, views[k])
     starts = sorted(spans)
+    rows = {  # an array's row of env n starts at base + n * stride (stride 0: not per env)
+        span: (a.ctypes.data, a.strides[0] if a.ndim and a.shape[0] == num_envs else 0)
+        for span, a in ((span, traced[name]) for span, name in spans.items())
+    }
     counts: collections.Counter = collections.Counter()
     for i in range(steps):
-        _LineTracer.lines = set()
+        _LineTracer.lines, _LineTracer.prefetched = set(), set()
         try:
             env._step_kernel(actions[(warmup + i) % len(actions)])
-            touched = _LineTracer.lines
+            touched = _LineTracer.lines - _LineTracer.prefetched
         finally:
-            _LineTracer.lines = None
+            _LineTracer.lines = _LineTracer.prefetched = None
         for line in touched:
+            if unprefetched and _first_env_of(rows, line) < first_prefetched:
+                continue  # envs the step never prefetches, and arrays shared by all envs
             for first, last in starts:
                 if first <= line <= last:
                     counts[spans[(first, last)]] += 1
                     break
-    per = {name: c / (steps * num_envs) for name, c in counts.most_common()}
+    per = {name: c / (steps * (num_envs - first_prefetched)) for name, c in counts.most_common()}
     per["total"] = sum(per.values())
     return per
 
@@ -332,6 +372,7 @@ def cache_lines_per_step(
     steps: int = 200,
     warmup: int = 100,
     seed: int = 0,
+    unprefetched: bool = False,
 ) -> dict[str, float]:
     """Distinct 64-byte cache lines that each array of the simulator touches per env-step.
 
@@ -343,6 +384,12 @@ def cache_lines_per_step(
     once N times it outgrows what the caches keep, every step waits for memory (the knee of the
     ~1-event benchmark between N = 1024 and 4096).
 
+    With ``unprefetched``, only the lines that no prefetch of the step asked for are counted
+    (what still waits for memory at large N unless the hardware prefetcher streams it in): the
+    traced process prefetches at any N and records the lines each ``prefetch`` names, and only
+    envs from ``2 * mm.PREFETCH_DISTANCE`` on (the first ones are never prefetched) and arrays
+    with one row per env count; ``num_envs`` must then exceed ``2 * mm.PREFETCH_DISTANCE``.
+
     Returns
     -------
     dict
@@ -351,8 +398,15 @@ def cache_lines_per_step(
     """
     import pickle
 
+    from fastlob._kernels.mm import PREFETCH_DISTANCE
+
+    if unprefetched and num_envs <= 2 * PREFETCH_DISTANCE:
+        raise ValueError(
+            f"num_envs must exceed 2 * PREFETCH_DISTANCE = {2 * PREFETCH_DISTANCE} with "
+            f"unprefetched=True (the first envs are never prefetched), got {num_envs}"
+        )
     return _json_of_fresh_process(
         _LINES_SCRIPT,
         {"NUMBA_DISABLE_JIT": "1"},
-        pickle.dumps((config, num_envs, steps, warmup, seed)),
+        pickle.dumps((config, num_envs, steps, warmup, seed, unprefetched)),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
 from fastlob._kernels import profile as _profile
@@ -79,3 +80,16 @@ def test_cache_lines_per_step_counts_the_rows_every_env_writes():
     assert lines["book.level_qty"] > 0 and lines["mm.rng"] > 0
     total = lines.pop("total")
     assert total == sum(lines.values())
+
+
+def test_unprefetched_lines_leave_out_what_the_step_prefetches():
+    # the metrics row (184 bytes) is prefetched whole and the observation row is written
+    # without a prefetch: the first vanishes from the unprefetched count, the second stays
+    config, num_envs = MarketMakingConfig(dt=0.04, latency=0.0125), 12
+    every = cache_lines_per_step(config, num_envs=num_envs, steps=3, warmup=20)
+    waiting = cache_lines_per_step(config, num_envs=num_envs, steps=3, warmup=20, unprefetched=True)
+    assert every["mm.metrics"] >= 2 and "mm.metrics" not in waiting
+    assert waiting["obs"] == pytest.approx(every["obs"], abs=1 / (num_envs - 8))
+    assert 0 < waiting["total"] < every["total"] / 2
+    with pytest.raises(ValueError, match="num_envs must exceed"):
+        cache_lines_per_step(config, num_envs=8, unprefetched=True)
