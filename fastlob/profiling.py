@@ -283,13 +283,12 @@ def _record_prefetch(array, index):
         _LineTracer.prefetched.add(_line_of(array, index))
 
 
-def _first_env_of(first_envs: dict, line: int) -> int:
-    """Index of the first env whose row holds ``line`` (``first_envs``: line span -> (base
-    address, row stride)); -1 for an array without one row per env."""
-    for (first, last), (base, stride) in first_envs.items():
-        if first <= line <= last:
-            return -1 if stride == 0 else max(0, line * CACHE_LINE - base) // stride
-    return -1
+def _first_env_of(row: tuple[int, int], line: int) -> int:
+    """Index of the first env whose row holds ``line`` in an array whose row of env n starts at
+    ``base + n * stride`` (``row = (base, stride)``); -1 if the array has no row per env
+    (stride 0)."""
+    base, stride = row
+    return -1 if stride == 0 else max(0, line * CACHE_LINE - base) // stride
 
 
 def _count_lines(
@@ -330,8 +329,9 @@ def _count_lines(
         "limit_rates": "limit_rates",
         "cancel_rates": "cancel_rates",
     }
-    traced.update({k: getattr(env, attr) for k, attr in attributes.items()})
-    views = _trace_views({k: getattr(env, attr) for k, attr in attributes.items()}, spans)
+    others = {k: getattr(env, attr) for k, attr in attributes.items()}
+    traced.update(others)
+    views = _trace_views(others, spans)
     for k, attr in attributes.items():
         setattr(env, attr, views[k])
     starts = sorted(spans)
@@ -348,11 +348,12 @@ def _count_lines(
         finally:
             _LineTracer.lines = _LineTracer.prefetched = None
         for line in touched:
-            if unprefetched and _first_env_of(rows, line) < first_prefetched:
-                continue  # envs the step never prefetches, and arrays shared by all envs
-            for first, last in starts:
-                if first <= line <= last:
-                    counts[spans[(first, last)]] += 1
+            for span in starts:
+                if span[0] <= line <= span[1]:
+                    # with unprefetched, not the envs the step never prefetches, nor arrays
+                    # shared by all envs
+                    if not unprefetched or _first_env_of(rows[span], line) >= first_prefetched:
+                        counts[spans[span]] += 1
                     break
     per = {name: c / (steps * (num_envs - first_prefetched)) for name, c in counts.most_common()}
     per["total"] = sum(per.values())
