@@ -362,9 +362,9 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         )
         n = self.num_envs
         self.books = allocate_book_state(n, self.book_params)
-        # only the market maker's quote ids are ever looked up: the flow's assigned ids stay out
-        # of the id table, which saves its probes on every flow order (~15% at 100 events/step)
-        self.books.index_limit[:] = _flow.FIRST_FLOW_ID
+        # no id is ever looked up: the flow's orders are cancelled by slot and the market
+        # maker tracks its quotes' slots, so every id stays out of the id table
+        self.books.index_limit[:] = 0
         self.state = _mm.allocate_mm_state(
             n, _flow.FLOW_STATE_WIDTH, _flow.NUM_EVENTS, _flow.NUM_INTEGRALS
         )

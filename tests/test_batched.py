@@ -8,6 +8,7 @@ import pytest
 from conftest import states_equal
 
 from fastlob import MSG_CANCEL, MSG_LIMIT, MSG_MARKET, MSG_MODIFY, BookBatch, OrderBook
+from fastlob._kernels.book import market_order, tracked_limit_order
 from fastlob.data.synthetic import random_message_stream
 
 N, M = 6, 400
@@ -152,4 +153,68 @@ def test_explicit_ids_at_or_above_the_index_limit_are_rejected():
     status = batch.apply(messages)
     assert status.tolist() == [[0, 6]]  # OK, then REJECT_INVALID
     assert batch.state.side_orders.sum() == 1
+    assert batch.state.status_count[0, 6] == before["status_count"][0, 6] + 1
+
+
+@numba.njit
+def _apply_tracked(state, messages, status, newest_id, rests):
+    """Limit rows through ``tracked_limit_order`` (market rows through ``market_order``) on book
+    0; after row ``m``: ``newest_id[m]``, the id at the end of the list of resting orders, and
+    ``rests[m]``, whether the row's own id rests anywhere in the book."""
+    for m in range(messages.shape[0]):
+        kind, direction, price, qty, order_id = messages[m]
+        if kind == MSG_LIMIT:
+            status[m] = tracked_limit_order(state, 0, direction, price, qty, order_id)
+        else:
+            status[m] = market_order(state, 0, direction, qty, order_id)
+        resting = state.side_orders[0, 0] + state.side_orders[0, 1]
+        newest_id[m] = state.order_id[0, state.live_slot[0, resting - 1]] if resting > 0 else -1
+        rests[m] = (state.order_id[0] == order_id).any()
+
+
+def test_tracked_limit_orders_trade_and_rest_as_limit_orders_outside_the_id_table():
+    """``tracked_limit_order`` (ids the owner keeps unique, never looked up) on a book with
+    ``index_limit`` 0 gives every status, trade and array of ``limit_order`` with the same
+    explicit ids on an indexed book, but the id table; an order that rests is the newest entry
+    of the list of resting orders (where the market-making simulator finds its quote)."""
+    rng = np.random.default_rng(8)
+    length = 500
+    messages = np.zeros((1, length, 5), np.int64)
+    kind = rng.choice([MSG_LIMIT, MSG_MARKET], length, p=[0.8, 0.2])
+    messages[0, :, 0] = kind
+    messages[0, :, 1] = rng.choice([-1, 1], length)
+    messages[0, :, 2] = rng.integers(990, 1011, length)
+    messages[0, :, 3] = rng.integers(1, 6, length)
+    messages[0, :, 4] = np.arange(length)  # unique ids
+    indexed, status, trades = run_batch(messages)
+    tracked = BookBatch(1, ladder_levels=64, order_capacity=128, trade_capacity=4096)
+    tracked.state.index_limit[:] = 0
+    tracked_status = np.zeros(length, np.int64)
+    newest_id = np.zeros(length, np.int64)
+    rests = np.zeros(length, np.bool_)
+    _apply_tracked(tracked.state, messages[0], tracked_status, newest_id, rests)
+    np.testing.assert_array_equal(tracked_status, status[0])
+    other = tracked.drain_trades()
+    for field in ("maker_id", "taker_id", "taker_side", "price", "qty"):
+        np.testing.assert_array_equal(getattr(other, field), getattr(trades, field))
+    for name, a, b in zip(indexed.state._fields, indexed.state, tracked.state, strict=True):
+        if name not in ("id_keys", "id_slots", "index_limit"):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    assert (tracked.state.id_keys == -1).all()
+    rested = (kind == MSG_LIMIT) & rests
+    assert rested.sum() > 100 and (status[0] == 0).mean() > 0.9  # real work
+    np.testing.assert_array_equal(newest_id[rested], np.flatnonzero(rested))
+
+
+def test_tracked_limit_order_refuses_an_id_below_the_index_limit():
+    batch = BookBatch(1, ladder_levels=64, order_capacity=16, trade_capacity=64)
+    batch.state.index_limit[:] = 10
+    before = {k: v.copy() for k, v in batch.state._asdict().items()}
+    status = np.zeros(1, np.int64)
+    row = np.array([[MSG_LIMIT, 1, 100, 1, 9]], np.int64)
+    _apply_tracked(batch.state, row, status, np.zeros(1, np.int64), np.zeros(1, np.bool_))
+    assert status[0] == 6  # REJECT_INVALID: that id would belong in the table
+    for name, a in batch.state._asdict().items():
+        if name != "status_count":
+            np.testing.assert_array_equal(a, before[name], err_msg=name)
     assert batch.state.status_count[0, 6] == before["status_count"][0, 6] + 1

@@ -470,6 +470,12 @@ def limit_order(s, n, direction, price, qty, order_id):
     bucket = _free_bucket(s, n, order_id)
     if order_id < s.index_limit[n] and s.id_keys[n, bucket] != EMPTY_KEY:
         return _reject(s, n, REJECT_DUPLICATE_ID)
+    return _submit(s, n, side, price, qty, order_id, bucket)
+
+
+@njit(inline="always")
+def _submit(s, n, side, price, qty, order_id, bucket):
+    """The pre-trade checks, the sweep and the rest of a limit order whose id is settled."""
     status = _check_order(s, n, side, price, qty, s.best[n, side], s.worst[n, side], True)
     if status != OK:
         return _reject(s, n, status)
@@ -483,6 +489,26 @@ def limit_order(s, n, direction, price, qty, order_id):
             bucket = _free_bucket(s, n, order_id)
         _rest(s, n, side, price, remaining, order_id, bucket)
     return OK
+
+
+@njit(inline="always")
+def tracked_limit_order(s, n, direction, price, qty, order_id):
+    """A limit order from an owner that tracks its orders by slot and keeps their ids unique:
+    the id is never looked up, so it stays out of the id table (book ``n``'s ``index_limit``
+    must not exceed ``order_id``). Otherwise as :func:`limit_order` with an explicit id; when
+    it rests (part of it), it is the last entry of the book's list of resting orders.
+
+    Returns
+    -------
+    int
+        OK, or REJECT_TRADE_BUFFER_FULL / REJECT_POOL_FULL / REJECT_OUTSIDE_LADDER /
+        REJECT_INVALID, in which case nothing but ``status_count`` changed.
+    """
+    if (direction != 1 and direction != -1) or qty < 1 or price < 1 or price > MAX_PRICE:
+        return _reject(s, n, REJECT_INVALID)
+    if order_id < 0 or order_id > MAX_ORDER_ID or order_id < s.index_limit[n]:
+        return _reject(s, n, REJECT_INVALID)
+    return _submit(s, n, side_index(direction), price, qty, order_id, 0)
 
 
 @njit(inline="always")

@@ -26,8 +26,10 @@ open-addressing hash table (linear probing, backward-shift deletion, ``2K`` roun
 two buckets, so it is never more than half full) maps id to slot. Ids at or above a book's
 ``index_limit`` (``MAX_ORDER_ID + 1`` unless its owner lowers it) are reserved for assigned ids
 and kept out of the table: a book whose orders nobody looks up by id (the market-making
-simulator's background flow) skips its probes, inserts and deletions, and a lookup of such an
-id (cancel, modify, queue position) scans the resting orders instead.
+simulator's books, where no order is looked up: ``index_limit`` 0) skips its probes, inserts and
+deletions, and a lookup of such an id (cancel, modify, queue position) scans the resting orders
+instead. An owner that tracks its own orders by slot places them with an explicit id it keeps
+unique through ``book.tracked_limit_order``, which never looks the id up.
 
 Resting orders are also listed densely: ``live_slot[n, :total]`` holds the slot of every resting
 order (``total`` = both sides' ``side_orders``) in an order kept by swap-with-last removal, and

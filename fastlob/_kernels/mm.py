@@ -28,9 +28,10 @@ notional is paid (a negative fee is a rebate), and the mark-to-market PnL is
 ``cash + inventory * lot_size * mid * tick_size`` (cash starts at 0). The market maker's quotes
 are order ids 0 (bid) and 1 (ask); the flow never cancels them (see ``flow.FIRST_FLOW_ID``). The
 simulator tracks its quotes' slots and remaining lots itself (``quote_slot``, ``quote_left``),
-from its own operations and the fills, so that it never looks them up. The owner sets the books'
-``index_limit`` to ``FIRST_FLOW_ID``: the flow's orders are never looked up by id either, so they
-stay out of the id table.
+from its own operations and the fills, so that it never looks them up: they enter the book
+through ``book.tracked_limit_order`` and leave it by slot. The flow's orders are never looked up
+by id either, so the owner sets the books' ``index_limit`` to 0 and no id enters the id table
+(no probe, insert or backward-shift delete on any order).
 
 The batched step prefetches: while it steps env ``n`` it asks for the cache lines env
 ``n + 2 * PREFETCH_DISTANCE`` will touch that can be found without running it (``_prefetch_env``),
@@ -55,14 +56,13 @@ import numpy as np
 from fastlob._kernels.actions import clip_row, first_non_finite
 from fastlob._kernels.book import (
     _away_step,
-    _home_bucket,
     _level,
+    _reduce,
     _remove,
-    cancel_order,
     clear_book,
-    find_slot,
     limit_order,
     queue_ahead_of_slot,
+    tracked_limit_order,
 )
 from fastlob._kernels.book_layout import (
     ASK,
@@ -500,10 +500,12 @@ def place_quote(s, m, p, n, side, price, size):
     if live and m.quote_price[n, side] == price and m.quote_size[n, side] == size:
         left = m.quote_left[n, side]
         if left > wanted:
-            cancel_order(s, n, order_id, left - wanted)  # a partial cancel keeps priority
-            m.quote_left[n, side] = wanted
-            if wanted == 0:
+            if wanted <= 0:
+                _remove(s, n, m.quote_slot[n, side])
                 _forget_quote(m, n, side)
+            else:
+                _reduce(s, n, m.quote_slot[n, side], left - wanted)  # keeps priority
+                m.quote_left[n, side] = wanted
         return
     if live:
         _remove(s, n, m.quote_slot[n, side])  # by slot: no id lookup
@@ -516,17 +518,16 @@ def place_quote(s, m, p, n, side, price, size):
         _forget_quote(m, n, other)
         m.metrics[n, M_SELF_TRADE_CANCELS] += 1.0
     before = mid2(s, m, n)
-    free_slot = s.free_head[n]
-    if limit_order(s, n, 1 if side == BID else -1, price, wanted, order_id) != OK:
+    if tracked_limit_order(s, n, 1 if side == BID else -1, price, wanted, order_id) != OK:
         m.metrics[n, M_REJECTED_QUOTES] += 1.0
         return
     m.metrics[n, M_QUOTED_QTY] += wanted
     if s.trade_count[n] > 0:
         account_trades(s, m, p, n, before)  # it traded as a taker first
-        slot = find_slot(s, n, order_id)
-    else:
-        slot = free_slot  # it rested whole, in the first free slot
-    if slot != NO_SLOT:  # the remainder rests
+    # a remainder that rests is the newest entry of the list of resting orders
+    resting = s.side_orders[n, BID] + s.side_orders[n, ASK]
+    slot = s.live_slot[n, resting - 1] if resting > 0 else NO_SLOT
+    if slot != NO_SLOT and s.order_id[n, slot] == order_id:
         m.quote_price[n, side] = price
         m.quote_size[n, side] = size
         m.quote_slot[n, side] = slot
@@ -830,10 +831,9 @@ def _prefetch_env(s, m, n, actions, low, high):
     lines at the middle and at the worst level (a removal at the worst walks back from it), the
     level just inside the opposite best (where the flow's limit orders arrive), the level of the
     new quote (its price from the mid and the clipped action), the current quote's order and
-    level (a moved quote is unlinked there), the free slot (a new quote takes it), and its
-    quotes' id buckets (a new quote is inserted, a moved one deleted). The flow's own events
-    (random by construction) are not predicted. Reads a few of env ``n``'s scalars, writes
-    nothing."""
+    level (a moved quote is unlinked there) and the free slot (a new quote takes it). The flow's
+    own events (random by construction) are not predicted. Reads a few of env ``n``'s scalars,
+    writes nothing."""
     prefetch(m.metrics, (n, 0))
     prefetch(m.metrics, (n, _WORDS_PER_LINE))
     prefetch(m.metrics, (n, 2 * _WORDS_PER_LINE))
@@ -868,11 +868,6 @@ def _prefetch_env(s, m, n, actions, low, high):
             _prefetch_level(s, n, side, m.quote_price[n, side])
     if s.free_head[n] != NO_SLOT:
         _prefetch_order(s, n, s.free_head[n])
-    bucket_mask = s.id_keys.shape[1] - 1
-    for order_id in (MM_BID_ID, MM_ASK_ID):
-        bucket = _home_bucket(order_id, bucket_mask)
-        prefetch(s.id_keys, (n, bucket))
-        prefetch(s.id_slots, (n, bucket))
 
 
 @njit(inline="always")
