@@ -498,6 +498,22 @@ def tracked_limit_order(s, n, direction, price, qty, order_id):
     must not exceed ``order_id``). Otherwise as :func:`limit_order` with an explicit id; when
     it rests (part of it), it is the last entry of the book's list of resting orders.
 
+    Parameters
+    ----------
+    s : BookState
+        Mutated in place.
+    n : int
+        Book index.
+    direction : int
+        +1 buy, -1 sell.
+    price : int64
+        Limit price in ticks, 1..MAX_PRICE.
+    qty : int64
+        Lots, at least 1.
+    order_id : int64
+        An id from ``index_limit[n]`` to MAX_ORDER_ID that no resting order of book ``n`` has
+        (not checked: the caller keeps it unique).
+
     Returns
     -------
     int
