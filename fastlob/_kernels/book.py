@@ -432,6 +432,12 @@ def _next_free_id(s, n):
 # ---------------------------------------------------------------------------------------------
 
 
+@njit
+def _malformed(direction, price, qty):
+    """Is a limit order's direction, price (1..MAX_PRICE) or quantity (>= 1) out of range?"""
+    return (direction != 1 and direction != -1) or qty < 1 or price < 1 or price > MAX_PRICE
+
+
 @njit(inline="always")
 def limit_order(s, n, direction, price, qty, order_id):
     """Submit a limit order to book ``n``; it trades what it crosses and rests the remainder.
@@ -458,7 +464,7 @@ def limit_order(s, n, direction, price, qty, order_id):
         OK, or REJECT_DUPLICATE_ID / REJECT_TRADE_BUFFER_FULL / REJECT_POOL_FULL /
         REJECT_OUTSIDE_LADDER / REJECT_INVALID, in which case nothing but ``status_count`` changed.
     """
-    if (direction != 1 and direction != -1) or qty < 1 or price < 1 or price > MAX_PRICE:
+    if _malformed(direction, price, qty):
         return _reject(s, n, REJECT_INVALID)
     if order_id < AUTO_ID or order_id > MAX_ORDER_ID:
         return _reject(s, n, REJECT_INVALID)
@@ -500,16 +506,8 @@ def tracked_limit_order(s, n, direction, price, qty, order_id):
 
     Parameters
     ----------
-    s : BookState
-        Mutated in place.
-    n : int
-        Book index.
-    direction : int
-        +1 buy, -1 sell.
-    price : int64
-        Limit price in ticks, 1..MAX_PRICE.
-    qty : int64
-        Lots, at least 1.
+    s, n, direction, price, qty
+        As :func:`limit_order`.
     order_id : int64
         An id from ``index_limit[n]`` to MAX_ORDER_ID that no resting order of book ``n`` has
         (not checked: the caller keeps it unique).
@@ -520,7 +518,7 @@ def tracked_limit_order(s, n, direction, price, qty, order_id):
         OK, or REJECT_TRADE_BUFFER_FULL / REJECT_POOL_FULL / REJECT_OUTSIDE_LADDER /
         REJECT_INVALID, in which case nothing but ``status_count`` changed.
     """
-    if (direction != 1 and direction != -1) or qty < 1 or price < 1 or price > MAX_PRICE:
+    if _malformed(direction, price, qty):
         return _reject(s, n, REJECT_INVALID)
     if order_id < 0 or order_id > MAX_ORDER_ID or order_id < s.index_limit[n]:
         return _reject(s, n, REJECT_INVALID)
