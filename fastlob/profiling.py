@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from fastlob._kernels import profile as _profile
+from fastlob._kernels.book_layout import copy_state
 from fastlob.env import MarketMakingConfig, MarketMakingVectorEnv
 
 #: the two flow intensities of the benchmarks and the profiling notebook: step lengths at
@@ -43,20 +44,16 @@ def random_actions(env: MarketMakingVectorEnv, count: int, seed: int = 0) -> lis
     return [rng.uniform(low, high, size=shape).astype(np.float32) for _ in range(count)]
 
 
-def _copy_books(books):
-    return type(books)(*(a.copy() for a in books))
-
-
 def _matching_time(env: MarketMakingVectorEnv, repeats: int) -> float:
     """Best time of the engine alone applying one span of ``dt`` of the flow's own events: the
     span runs once with its events logged, then is replayed from copies of the books as they
     were (the replay leaves them exactly as the flow did: ``tests/test_profiling.py``)."""
     s, m, fp, lr, cr, p = env._kernel_args()
-    books = _copy_books(s)
+    books = copy_state(s)
     last_best, events = m.last_best.copy(), m.events.copy()
     capacity = 64
     while True:
-        saved = _copy_books(s), type(m)(*(a.copy() for a in m))
+        saved = copy_state(s), type(m)(*(a.copy() for a in m))
         log = np.zeros((env.num_envs, capacity, _profile.LOG_WIDTH), np.int64)
         count = np.zeros(env.num_envs, np.int64)
         _profile.logged_flow_phase(s, m, fp, lr, cr, p, env.config.dt, log, count)
@@ -67,7 +64,7 @@ def _matching_time(env: MarketMakingVectorEnv, repeats: int) -> float:
             np.copyto(live, copy)
     best = float("inf")
     for _ in range(repeats):
-        scratch = _copy_books(books)
+        scratch = copy_state(books)
         replay_best, replay_events = last_best.copy(), events.copy()
         start = time.perf_counter()
         _profile.matching_phase(scratch, log, count, replay_best, replay_events)
@@ -264,7 +261,12 @@ def _trace_views(arrays: dict[str, np.ndarray], spans: dict[tuple[int, int], str
     """Tracing views of ``arrays``, each one's line span remembered under its name."""
     for name, a in arrays.items():
         first = a.ctypes.data // CACHE_LINE
-        spans[(first, (a.ctypes.data + max(a.nbytes, 1) - 1) // CACHE_LINE)] = name
+        # bytes from the first element to the end of the last (a strided view's nbytes is less)
+        steps = zip(a.shape, a.strides, strict=True)
+        extent = sum((size - 1) * stride for size, stride in steps) + a.itemsize
+        span = (first, (a.ctypes.data + max(extent, 1) - 1) // CACHE_LINE)
+        # views into one buffer (the order records) share their lines: named together
+        spans[span] = f"{spans[span]}+{name.split('.')[-1]}" if span in spans else name
     return {name: a.view(_LineTracer) for name, a in arrays.items()}
 
 
@@ -337,7 +339,7 @@ def _count_lines(
     starts = sorted(spans)
     rows = {  # an array's row of env n starts at base + n * stride (stride 0: not per env)
         span: (a.ctypes.data, a.strides[0] if a.ndim and a.shape[0] == num_envs else 0)
-        for span, a in ((span, traced[name]) for span, name in spans.items())
+        for span, a in ((span, traced[name.split("+")[0]]) for span, name in spans.items())
     }
     counts: collections.Counter = collections.Counter()
     for i in range(steps):
@@ -395,7 +397,9 @@ def cache_lines_per_step(
     -------
     dict
         Lines per env-step by array name (``book.*``, ``mm.*``, ``obs``, ``actions``, ...), most
-        first, then their sum under ``"total"``.
+        first, then their sum under ``"total"``. Views into one buffer share their lines and one
+        entry, their names joined by ``+`` (the order record:
+        ``"book.order_id+order_qty+order_price+order_next+order_prev"``).
     """
     import pickle
 

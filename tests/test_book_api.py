@@ -177,3 +177,56 @@ def test_depth_layout_and_empty_levels():
 def test_queue_ahead_unknown_raises_keyerror():
     with pytest.raises(KeyError, match="order_id 3"):
         OrderBook().queue_ahead(3)
+
+
+def _record_layout(state):
+    """(buffer start, stride) of each order-record field, and the field's byte offset in it."""
+    from fastlob._kernels.book_layout import ORDER_RECORD_FIELDS
+
+    start = state.order_id.ctypes.data
+    return {
+        name: (getattr(state, name).strides, getattr(state, name).ctypes.data - start)
+        for name, _, _ in ORDER_RECORD_FIELDS
+    }
+
+
+def test_an_orders_record_fields_lie_in_one_cache_line_and_copies_keep_that_layout():
+    from fastlob._kernels.book_layout import (
+        ORDER_RECORD_BYTES,
+        ORDER_RECORD_FIELDS,
+        BookParams,
+        allocate_book_state,
+    )
+
+    num_books, capacity = 3, 8
+    state = allocate_book_state(num_books, BookParams(16, capacity, 4))
+    assert state.order_id.ctypes.data % 64 == 0 and 64 % ORDER_RECORD_BYTES == 0
+    expected = {
+        name: ((capacity * ORDER_RECORD_BYTES, ORDER_RECORD_BYTES), offset)
+        for name, _, offset in ORDER_RECORD_FIELDS
+    }
+    assert _record_layout(state) == expected
+    # empty books: no ids, a free list through every slot in order, no queue links
+    assert (state.order_id == -1).all() and (state.order_prev == -1).all()
+    assert (state.order_qty == 0).all() and (state.order_price == 0).all()
+    assert (state.order_next[:, :-1] == np.arange(1, capacity)).all()
+    assert (state.order_next[:, -1] == -1).all()
+    # the fields do not overlap: each keeps what was written to it
+    rng = np.random.default_rng(0)
+    written = {}
+    for name, dtype, _ in ORDER_RECORD_FIELDS:
+        written[name] = rng.integers(-1000, 1000, size=(num_books, capacity)).astype(dtype)
+        getattr(state, name)[...] = written[name]
+    for name, values in written.items():
+        assert np.array_equal(getattr(state, name), values), name
+    copy = copy_state(state)
+    assert states_equal(copy, state) and _record_layout(copy) == expected
+    assert not np.shares_memory(copy.order_id, state.order_id)
+
+
+def test_the_simulators_books_keep_order_records():
+    from fastlob._kernels.book_layout import ORDER_RECORD_BYTES
+
+    env = fastlob.MarketMakingVectorEnv(num_envs=2, seed=0)
+    assert env.books.order_qty.strides[1] == ORDER_RECORD_BYTES
+    assert OrderBook(ladder_levels=64, order_capacity=16).state.order_qty.strides[1] == 32

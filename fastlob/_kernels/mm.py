@@ -796,13 +796,10 @@ _WORDS_PER_LINE = 8
 
 @njit(inline="always")
 def _prefetch_order(s, n, slot):
-    """The lines of the order in ``slot``: every array of the order pool."""
+    """The lines of the order in ``slot``: its record (id, quantity, price and queue links lie
+    in one line, see ``book_layout.ORDER_RECORD_FIELDS``), its side and its list position."""
     prefetch(s.order_id, (n, slot))
-    prefetch(s.order_qty, (n, slot))
-    prefetch(s.order_price, (n, slot))
     prefetch(s.order_side, (n, slot))
-    prefetch(s.order_next, (n, slot))
-    prefetch(s.order_prev, (n, slot))
     prefetch(s.live_pos, (n, slot))
 
 
