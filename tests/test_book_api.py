@@ -196,21 +196,20 @@ def test_an_orders_record_fields_lie_in_one_cache_line_and_copies_keep_that_layo
         ORDER_RECORD_FIELDS,
         BookParams,
         allocate_book_state,
+        has_order_records,
     )
 
     num_books, capacity = 3, 8
-    state = allocate_book_state(num_books, BookParams(16, capacity, 4))
+    state = allocate_book_state(num_books, BookParams(16, capacity, 4), order_records=True)
+    assert has_order_records(state)
     assert state.order_id.ctypes.data % 64 == 0 and 64 % ORDER_RECORD_BYTES == 0
     expected = {
         name: ((capacity * ORDER_RECORD_BYTES, ORDER_RECORD_BYTES), offset)
         for name, _, offset in ORDER_RECORD_FIELDS
     }
     assert _record_layout(state) == expected
-    # empty books: no ids, a free list through every slot in order, no queue links
-    assert (state.order_id == -1).all() and (state.order_prev == -1).all()
-    assert (state.order_qty == 0).all() and (state.order_price == 0).all()
-    assert (state.order_next[:, :-1] == np.arange(1, capacity)).all()
-    assert (state.order_next[:, -1] == -1).all()
+    plain = allocate_book_state(num_books, BookParams(16, capacity, 4))
+    assert not has_order_records(plain) and states_equal(plain, state)  # the same empty books
     # the fields do not overlap: each keeps what was written to it
     rng = np.random.default_rng(0)
     written = {}
@@ -222,11 +221,15 @@ def test_an_orders_record_fields_lie_in_one_cache_line_and_copies_keep_that_layo
     copy = copy_state(state)
     assert states_equal(copy, state) and _record_layout(copy) == expected
     assert not np.shares_memory(copy.order_id, state.order_id)
+    plain_copy = copy_state(plain)
+    assert not has_order_records(plain_copy) and plain_copy.order_id.flags.c_contiguous
 
 
-def test_the_simulators_books_keep_order_records():
-    from fastlob._kernels.book_layout import ORDER_RECORD_BYTES
+def test_the_simulators_books_keep_order_records_and_the_engines_five_arrays():
+    from fastlob._kernels.book_layout import ORDER_RECORD_BYTES, has_order_records
 
     env = fastlob.MarketMakingVectorEnv(num_envs=2, seed=0)
+    assert has_order_records(env.books)
     assert env.books.order_qty.strides[1] == ORDER_RECORD_BYTES
-    assert OrderBook(ladder_levels=64, order_capacity=16).state.order_qty.strides[1] == 32
+    book = OrderBook(ladder_levels=64, order_capacity=16)
+    assert not has_order_records(book.state) and book.state.order_qty.flags.c_contiguous

@@ -21,11 +21,16 @@ count is kept: one array fewer to touch on every insert and removal.
 The order pool
 --------------
 ``K`` order slots per book. Free slots form a singly linked free list through ``order_next``.
-The fields an operation on one order reads and writes together (id, quantity, price, queue
-links) are interleaved, one 32-byte record per slot (``ORDER_RECORD_FIELDS``): ``order_id``,
-``order_qty``, ``order_price``, ``order_next`` and ``order_prev`` are (N, K) views with a 32-byte
-stride into one cache-aligned buffer, so an order touched costs one cache line, not five (the
-kernels index them as any other array). ``order_side`` and ``live_pos`` stay separate arrays.
+An owner whose books outgrow the caches can ask for order records (``allocate_book_state(...,
+order_records=True)``, the market-making simulator does): the fields an operation on one order
+reads and writes together (id, quantity, price, queue links) are then interleaved, one 32-byte
+record per slot (``ORDER_RECORD_FIELDS``), ``order_id``, ``order_qty``, ``order_price``,
+``order_next`` and ``order_prev`` being (N, K) views with a 32-byte stride into one
+cache-aligned buffer, so that an order touched costs one cache line, not five. The kernels index
+them as any other array (Numba compiles a second, strided variant of each kernel that gets
+them); ``order_side`` and ``live_pos`` stay separate arrays. The strided variant computes every
+address with a multiply by the stride; the engine's one-book benchmark ran 3-4% slower with
+records (and its 4096-book one no faster), so plain arrays are the default.
 Order ids are non-negative ``int64`` chosen by the caller (or assigned from ``next_auto_id``); an
 open-addressing hash table (linear probing, backward-shift deletion, ``2K`` rounded up to a power of
 two buckets, so it is never more than half full) maps id to slot. Ids at or above a book's
@@ -157,8 +162,9 @@ class BookParams(NamedTuple):
 
 class BookState(NamedTuple):
     """State of N books. Shapes use N books, L ladder levels, K order slots, H hash buckets, T
-    trade records; every array is mutated in place by the kernels and C-contiguous but the order
-    record's five fields (strided views into one buffer, see ``order_records``)."""
+    trade records; every array is mutated in place by the kernels and C-contiguous, but for the
+    five fields of the order records when the books keep them (strided views into one buffer,
+    see ``order_record_views``)."""
 
     level_qty: np.ndarray  #: int64 (N, 2, L) resting quantity at each level
     level_head: np.ndarray  #: int32 (N, 2, L) first slot of the level's FIFO queue, or NO_SLOT
@@ -203,9 +209,9 @@ def hash_buckets(order_capacity: int) -> int:
     return 1 << max(1, int(2 * order_capacity - 1).bit_length())
 
 
-#: the order pool's fields kept together, one 32-byte record per slot: (name, dtype, byte offset).
-#: A step touches about two orders per env; as five arrays that was ~11 cache lines per env-step
-#: at ~1 event, as records ~3 (the commit gives the measurement)
+#: the order pool's fields kept together in order records, one 32-byte record per slot: (name,
+#: dtype, byte offset). A simulator step touches about two orders per env; as five arrays that
+#: was ~11 cache lines per env-step at ~1 event, as records ~3 (the commit gives the measurement)
 ORDER_RECORD_FIELDS = (
     ("order_id", np.int64, 0),
     ("order_qty", np.int64, 8),
@@ -217,7 +223,7 @@ ORDER_RECORD_FIELDS = (
 ORDER_RECORD_BYTES = 32
 
 
-def order_records(num_books: int, order_capacity: int) -> dict[str, np.ndarray]:
+def order_record_views(num_books: int, order_capacity: int) -> dict[str, np.ndarray]:
     """The interleaved fields of the order pool: views, each (N, K) with a 32-byte stride
     along K, into one cache-aligned buffer, so that every field of an order lies in one line."""
     raw = aligned_zeros((num_books, order_capacity, ORDER_RECORD_BYTES), np.uint8)
@@ -229,11 +235,29 @@ def order_records(num_books: int, order_capacity: int) -> dict[str, np.ndarray]:
     return views
 
 
-def allocate_book_state(num_books: int, params: BookParams) -> BookState:
-    """Allocate N empty books. Arguments are assumed valid (owners check them)."""
+def has_order_records(state: BookState) -> bool:
+    """Do ``state``'s books keep their orders as records (one buffer) or as five arrays?"""
+    return np.may_share_memory(state.order_id, state.order_qty)
+
+
+def _order_fields(num_books: int, order_capacity: int, records: bool) -> dict[str, np.ndarray]:
+    """The five record fields of the order pool, zeroed: views into one buffer or arrays."""
+    if records:
+        return order_record_views(num_books, order_capacity)
+    return {
+        name: np.zeros((num_books, order_capacity), dtype) for name, dtype, _ in ORDER_RECORD_FIELDS
+    }
+
+
+def allocate_book_state(
+    num_books: int, params: BookParams, order_records: bool = False
+) -> BookState:
+    """Allocate N empty books, with the order pool's id, quantity, price and links as 32-byte
+    records (``order_records``) or as five arrays. Arguments are assumed valid (owners check
+    them)."""
     n, lv, k, t = num_books, params.ladder_levels, params.order_capacity, params.trade_capacity
     h = hash_buckets(k)
-    records = order_records(n, k)
+    records = _order_fields(n, k, order_records)
     records["order_id"][:] = EMPTY_KEY
     records["order_next"][:, :-1] = np.arange(1, k, dtype=np.int32)
     records["order_next"][:, -1] = NO_SLOT
@@ -271,9 +295,9 @@ def state_nbytes(state: BookState) -> int:
 
 
 def copy_state(state: BookState) -> BookState:
-    """A deep copy (every array copied; the order records stay interleaved)."""
+    """A deep copy (every array copied; order records stay records)."""
     n, k = state.order_id.shape
-    records = order_records(n, k)
+    records = _order_fields(n, k, has_order_records(state))
     for name, view in records.items():
         view[...] = getattr(state, name)
     return BookState(*(records.get(name, a.copy()) for name, a in state._asdict().items()))
