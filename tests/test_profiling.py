@@ -7,10 +7,11 @@ import pytest
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
 from fastlob._kernels import profile as _profile
-from fastlob._kernels.book_layout import aligned_zeros
+from fastlob._kernels.book_layout import aligned_zeros, order_record_views
 from fastlob.profiling import (
     CACHE_LINE,
     _LineTracer,
+    _trace_views,
     cache_lines_per_step,
     phase_profile,
     random_actions,
@@ -65,6 +66,19 @@ def test_line_tracer_counts_distinct_cache_lines_of_element_accesses():
     assert touched == {base, base + 1, base + 3}
     view[3, 3] = 1  # not tracing: nothing recorded, nothing raised
     assert a[0, 0] == 1 and a[0, 7] == 1 and a[3, 3] == 1
+
+
+def test_traced_spans_cover_strided_views_and_name_views_of_one_buffer_together():
+    records = order_record_views(2, 4)  # 2 x 4 records of 32 bytes: 256 bytes, four lines
+    plain = aligned_zeros((3,), np.int64)
+    spans: dict = {}
+    _trace_views({f"book.{k}": v for k, v in records.items()} | {"mm.plain": plain}, spans)
+    first = records["order_id"].ctypes.data // CACHE_LINE
+    joined = "book.order_id+order_qty+order_price+order_next+order_prev"
+    assert spans == {
+        (first, first + 3): joined,  # the whole buffer, not the first 64 bytes (its nbytes)
+        (plain.ctypes.data // CACHE_LINE,) * 2: "mm.plain",
+    }
 
 
 def test_cache_lines_per_step_counts_the_rows_every_env_writes():
