@@ -180,7 +180,7 @@ def test_queue_ahead_unknown_raises_keyerror():
 
 
 def _record_layout(state):
-    """(buffer start, stride) of each order-record field, and the field's byte offset in it."""
+    """Each order-record field's strides and its byte offset from the start of ``order_id``."""
     from fastlob._kernels.book_layout import ORDER_RECORD_FIELDS
 
     start = state.order_id.ctypes.data

@@ -29,8 +29,9 @@ record per slot (``ORDER_RECORD_FIELDS``), ``order_id``, ``order_qty``, ``order_
 cache-aligned buffer, so that an order touched costs one cache line, not five. The kernels index
 them as any other array (Numba compiles a second, strided variant of each kernel that gets
 them); ``order_side`` and ``live_pos`` stay separate arrays. The strided variant computes every
-address with a multiply by the stride; the engine's one-book benchmark ran 3-4% slower with
-records (and its 4096-book one no faster), so plain arrays are the default.
+address with a multiply by the stride (the plain variant shifts); the engine's one-book
+benchmark ran 2-6% slower with records (and its 4096-book one no faster), so plain arrays are
+the default.
 Order ids are non-negative ``int64`` chosen by the caller (or assigned from ``next_auto_id``); an
 open-addressing hash table (linear probing, backward-shift deletion, ``2K`` rounded up to a power of
 two buckets, so it is never more than half full) maps id to slot. Ids at or above a book's
