@@ -142,11 +142,12 @@ class ReferenceASEnv:
             return self.obs(), 0.0, False, 0.0
         p = self.p
         wealth_before = self.cash + self.q * self.mid
-        intensity_dt = p.intensity * p.dt  # A dt e^(-k delta), in this order (bit-exact check)
-        prob_bid = min(1.0, intensity_dt * math.exp(-p.decay * bid_offset))
-        prob_ask = min(1.0, intensity_dt * math.exp(-p.decay * ask_offset))
-        bid_hit = self.rng.uniform() < prob_bid
-        ask_hit = self.rng.uniform() < prob_ask
+        # a quote is filled with probability min(1, A dt e^(-k delta)): drawn as a standard
+        # exponential E above k delta - log(A dt), since P(E > x) = e^(-x) for x >= 0
+        intensity_dt = p.intensity * p.dt
+        log_a_dt = math.log(intensity_dt) if intensity_dt > 0.0 else -math.inf
+        bid_hit = self.rng.exponential() > p.decay * bid_offset - log_a_dt
+        ask_hit = self.rng.exponential() > p.decay * ask_offset - log_a_dt
         up = self.rng.uniform() < 0.5
         if bid_hit:
             self.q += 1

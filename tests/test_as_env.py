@@ -68,6 +68,32 @@ def test_kernel_matches_reference_step_by_step_through_autoresets():
     assert info["capped_probability"].sum() > 0
 
 
+def test_capped_counts_quotes_whose_fill_probability_exceeds_one_and_zero_intensity_never_fills():
+    # the kernel draws a fill as an exponential above k delta - log(A dt); the count of capped
+    # probabilities is checked against A dt e^(-k delta) > 1 computed here, the plain way
+    n, p = 64, SHORT
+    env = AvellanedaStoikovVectorEnv(num_envs=n, params=p, seed=3, max_offset=6.0)
+    env.reset()
+    rng = np.random.default_rng(1)
+    expected = np.zeros(n, np.int64)
+    for _ in range(9):  # one episode, no autoreset step
+        actions = random_actions(rng, n)
+        env.step(actions)
+        offsets = np.clip(actions, -6.0, 6.0).astype(np.float64)
+        expected += (p.intensity * p.dt * np.exp(-p.decay * offsets) > 1.0).sum(axis=1)
+    assert expected.sum() > 0
+    assert np.array_equal(env.state.capped_probability, expected)
+
+    silent = AvellanedaStoikovVectorEnv(
+        num_envs=8, params=p._replace(intensity=0.0), seed=3, max_offset=6.0
+    )
+    silent.reset()
+    for _ in range(9):  # quotes 6 through the mid: filled for sure, were A > 0
+        silent.step(np.full((8, 2), -6.0, np.float32))
+    assert silent.state.episode_fills.sum() == 0
+    assert silent.state.capped_probability.sum() == 0
+
+
 def test_autoreset_contract_step_by_step():
     env = AvellanedaStoikovVectorEnv(num_envs=3, params=SHORT, seed=0)
     obs, info = env.reset(seed=5)
