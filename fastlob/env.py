@@ -169,6 +169,10 @@ def _rates(name: str, given, default: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rates)
 
 
+#: the largest total quantity a level of the simulator's books may reach (they keep it as int32)
+LEVEL_QTY_MAX = int(np.iinfo(np.int32).max)
+
+
 def check_config(config: MarketMakingConfig):
     """Validate every field; returns (MMParams, FlowParams, limit rates, cancel rates,
     BookParams) for the kernels."""
@@ -235,6 +239,14 @@ def check_config(config: MarketMakingConfig):
         raise ValueError(
             f"config.order_capacity must hold the initial book and two quotes "
             f"(>= {2 * levels * params.initial_depth + 2}), got {capacity}"
+        )
+    # the books keep level quantities as int32 (MarketMakingVectorEnv.__init__): a level holds
+    # at most every slot's order, each at most the largest size the flow or a quote can have
+    largest_level = capacity * max(flow.size_max, max_quote)
+    if largest_level > LEVEL_QTY_MAX:
+        raise ValueError(
+            f"config.order_capacity * max(config.flow.size_max, config.max_quote_size) must be "
+            f"at most {LEVEL_QTY_MAX} (a level's quantity is int32), got {largest_level}"
         )
     # one event's fills must always fit: the trade buffer is drained after every event
     trades = max(64, flow.size_max, max_quote)
@@ -363,7 +375,11 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         n = self.num_envs
         # order records: at N in the thousands a step waits for memory, and a touched order
         # then costs one cache line instead of five (see book_layout's "The order pool")
-        self.books = allocate_book_state(n, self.book_params, order_records=True)
+        # and int32 level quantities (check_config bounds them): the step reads about six
+        # lines of them per env at ~1 event, four as int32
+        self.books = allocate_book_state(
+            n, self.book_params, order_records=True, level_qty_dtype=np.int32
+        )
         # no id is ever looked up: the flow's orders are cancelled by slot and the market
         # maker tracks its quotes' slots, so every id stays out of the id table
         self.books.index_limit[:] = 0

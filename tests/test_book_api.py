@@ -231,5 +231,7 @@ def test_the_simulators_books_keep_order_records_and_the_engines_five_arrays():
     env = fastlob.MarketMakingVectorEnv(num_envs=2, seed=0)
     assert has_order_records(env.books)
     assert env.books.order_qty.strides[1] == ORDER_RECORD_BYTES
+    assert env.books.level_qty.dtype == np.int32  # bounded by the config's check
     book = OrderBook(ladder_levels=64, order_capacity=16)
     assert not has_order_records(book.state) and book.state.order_qty.flags.c_contiguous
+    assert book.state.level_qty.dtype == np.int64  # the engine's full quantity range

@@ -329,6 +329,8 @@ def test_bad_actions_raise_and_leave_state_unchanged(actions, exc, word):
         ({"limit_rates": (1.0, 2.0)}, "config.limit_rates"),
         ({"cancel_rates": (1.0, -1.0, 1.0, 1.0, 1.0)}, "config.cancel_rates"),
         ({"order_capacity": 8}, "config.order_capacity"),
+        # 2**20 slots of 10**4 lots: a level could pass int32
+        ({"order_capacity": 1 << 20, "max_quote_size": 10**4}, "config.order_capacity.*int32"),
         ({"flow": FlowParams(market_rate=-1.0)}, "config.flow.market_rate"),
         ({"flow": FlowParams(size_min=3, size_max=2)}, "config.flow.size_max"),
         ({"flow": FlowParams(hawkes_alpha=2.0, hawkes_beta=1.0)}, "hawkes_alpha"),

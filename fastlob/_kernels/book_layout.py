@@ -16,7 +16,9 @@ price or overwritten.
 Each level keeps its total quantity and the head and tail of an exact FIFO queue of orders (a
 doubly linked list through the order pool), so queue position is a fact. A level holds orders
 exactly when its quantity is positive (every resting order holds at least one lot), so no order
-count is kept: one array fewer to touch on every insert and removal.
+count is kept: one array fewer to touch on every insert and removal. Level quantities are
+``int64``, or ``int32`` for an owner that bounds them (``allocate_book_state``): the
+market-making simulator's books, whose step reads about six lines of them per env at ~1 event.
 
 The order pool
 --------------
@@ -167,7 +169,7 @@ class BookState(NamedTuple):
     five fields of the order records when the books keep them (strided views into one buffer,
     see ``order_record_views``)."""
 
-    level_qty: np.ndarray  #: int64 (N, 2, L) resting quantity at each level
+    level_qty: np.ndarray  #: int64 or int32 (N, 2, L) resting quantity at each level
     level_head: np.ndarray  #: int32 (N, 2, L) first slot of the level's FIFO queue, or NO_SLOT
     level_tail: np.ndarray  #: int32 (N, 2, L) last slot of the level's FIFO queue, or NO_SLOT
     best: np.ndarray  #: int64 (N, 2) best bid and best ask price, or EMPTY_PRICE
@@ -251,11 +253,17 @@ def _order_fields(num_books: int, order_capacity: int, records: bool) -> dict[st
 
 
 def allocate_book_state(
-    num_books: int, params: BookParams, order_records: bool = False
+    num_books: int,
+    params: BookParams,
+    order_records: bool = False,
+    level_qty_dtype: type = np.int64,
 ) -> BookState:
     """Allocate N empty books, with the order pool's id, quantity, price and links as 32-byte
-    records (``order_records``) or as five arrays. Arguments are assumed valid (owners check
-    them)."""
+    records (``order_records``) or as five arrays, and each level's total quantity as
+    ``level_qty_dtype``: ``np.int64`` (the engine's range) or ``np.int32`` (half the ladder's
+    cache lines, for an owner that guarantees no level ever holds 2**31 lots or more: the
+    market-making simulator checks ``order_capacity`` times its largest order size). Arguments
+    are assumed valid (owners check them)."""
     n, lv, k, t = num_books, params.ladder_levels, params.order_capacity, params.trade_capacity
     h = hash_buckets(k)
     records = _order_fields(n, k, order_records)
@@ -264,7 +272,7 @@ def allocate_book_state(
     records["order_next"][:, -1] = NO_SLOT
     records["order_prev"][:] = NO_SLOT
     return BookState(
-        level_qty=np.zeros((n, 2, lv), np.int64),
+        level_qty=np.zeros((n, 2, lv), level_qty_dtype),
         level_head=np.full((n, 2, lv), NO_SLOT, np.int32),
         level_tail=np.full((n, 2, lv), NO_SLOT, np.int32),
         best=np.full((n, 2), EMPTY_PRICE, np.int64),

@@ -790,8 +790,10 @@ PREFETCH_DISTANCE = 4
 #: env) stay in the caches between steps and the hints only cost their instructions (3-8%
 #: slower at N = 64 and 256, alike at 1024, 10-25% faster at 4096: the commit says how measured)
 PREFETCH_MIN_ENVS = 2048
-#: 8-byte elements (ladder levels, metrics) per 64-byte cache line
+#: 8-byte elements (metrics) per 64-byte cache line
 _WORDS_PER_LINE = 8
+#: bytes per cache line
+_LINE_BYTES = 64
 
 
 @njit(inline="always")
@@ -852,7 +854,8 @@ def _prefetch_env(s, m, n, actions, low, high):
         if best != EMPTY_PRICE:
             worst = s.worst[n, side]
             _prefetch_level(s, n, side, best)
-            prefetch(s.level_qty, (n, side, (best + away * _WORDS_PER_LINE) & mask))
+            behind = best + away * (_LINE_BYTES // s.level_qty.itemsize)
+            prefetch(s.level_qty, (n, side, behind & mask))
             prefetch(s.level_qty, (n, side, _level(s, (best + worst) >> 1)))
             prefetch(s.level_qty, (n, side, _level(s, worst)))
         opposite = s.best[n, 1 - side]
