@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from conftest import machine
+from conftest import host_now, host_text, machine
 
 from fastlob import ASParams, AvellanedaStoikovVectorEnv
 
@@ -96,11 +96,16 @@ def test_as_env_4096(benchmark):
             reference.step(a)
         best = min(best, time.perf_counter() - start)
     ref_rate = STEPS * N / best
+    host = host_now()
     benchmark.extra_info.update(
-        env_steps_per_s=rate, numpy_env_steps_per_s=ref_rate, ratio=rate / ref_rate, **machine()
+        env_steps_per_s=rate,
+        numpy_env_steps_per_s=ref_rate,
+        ratio=rate / ref_rate,
+        **host,
+        **machine(),
     )
     print(
         f"\nAS model env, N={N}: {rate / 1e6:.1f} M env-steps/s (full step: checks, kernel, "
         f"info); numpy reference {ref_rate / 1e6:.1f} M env-steps/s; ratio "
-        f"{rate / ref_rate:.1f}x  [{machine()}]"
+        f"{rate / ref_rate:.1f}x; {host_text(host)}  [{machine()}]"
     )

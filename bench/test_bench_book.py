@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import LOBSTER_DIR, machine
+from conftest import LOBSTER_DIR, host_now, host_text, machine
 from reference_book import ReferenceBook
 
 from fastlob import BookBatch
@@ -51,15 +51,20 @@ def run_kernel(benchmark, batch, messages, rounds):
 
 def report(benchmark, name, rate, ref_rate, nbytes=None):
     RESULTS[name] = (rate, ref_rate)
+    host = host_now()
     benchmark.extra_info.update(
-        messages_per_s=rate, reference_messages_per_s=ref_rate, ratio=rate / ref_rate, **machine()
+        messages_per_s=rate,
+        reference_messages_per_s=ref_rate,
+        ratio=rate / ref_rate,
+        **host,
+        **machine(),
     )
     if nbytes is not None:
         benchmark.extra_info["bytes_per_book"] = nbytes
     per_book = "" if nbytes is None else f", {nbytes / 1024:.0f} KiB of state per book"
     print(
         f"\n{name}: {rate / 1e6:.2f} M msg/s, reference {ref_rate / 1e3:.1f} k msg/s, "
-        f"ratio {rate / ref_rate:.0f}x{per_book}  [{machine()}]"
+        f"ratio {rate / ref_rate:.0f}x{per_book}; {host_text(host)}  [{machine()}]"
     )
 
 

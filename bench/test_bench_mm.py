@@ -12,7 +12,7 @@ import time
 import numba
 import numpy as np
 import pytest
-from conftest import machine
+from conftest import host_now, host_text, machine
 from reference_mm import ReferenceMM
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
@@ -67,6 +67,7 @@ def test_market_making_env(benchmark, load, num_envs, threads):
     benchmark.pedantic(run, rounds=rounds, iterations=1)
     rate = steps * num_envs / benchmark.stats.stats.median
     events = (env.state.events[:, :3].sum() - events_before) / (rounds * steps * num_envs)
+    host = host_now()
     ref = reference_rate(config, 200 if load == "1_event" else 5)
     benchmark.extra_info.update(
         env_steps_per_s=rate,
@@ -74,10 +75,11 @@ def test_market_making_env(benchmark, load, num_envs, threads):
         bytes_per_env=env.bytes_per_env,
         reference_env_steps_per_s=ref,
         ratio=rate / ref,
+        **host,
         **machine(),
     )
     print(
         f"\nmarket-making env, {load} ({events:.1f} events/step incl. resets), N={num_envs}: "
         f"{rate / 1e6:.3f} M env-steps/s; {env.bytes_per_env} B/env; Python reference "
-        f"{ref:.0f} env-steps/s; ratio {rate / ref:.0f}x  [{machine()}]"
+        f"{ref:.0f} env-steps/s; ratio {rate / ref:.0f}x; {host_text(host)}  [{machine()}]"
     )

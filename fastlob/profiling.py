@@ -36,6 +36,39 @@ def _best_time(fn, repeats: int) -> float:
     return best
 
 
+def host_speed(rounds: int = 1_000_000, repeats: int = 5) -> dict[str, float]:
+    """How fast this machine's cores run right now, for reading benchmarks taken in different
+    spells of a shared host.
+
+    Times ``_profile.register_rounds`` (eight independent xorshift chains that never leave the
+    registers: no cache or memory in it) for ``rounds`` rounds on one thread, then one entry per
+    thread on all of Numba's threads at once, best of ``repeats`` each.
+
+    Returns
+    -------
+    dict
+        ``one_thread_ns`` and ``all_threads_ns``: nanoseconds per round (per thread); ``threads``:
+        how many ran in the second. On cores of their own the two are equal and at their lowest;
+        a neighbour on a core's sibling hyperthread raises them (the step and the benchmarks then
+        slow down alike).
+    """
+    import numba
+
+    threads = numba.get_num_threads()
+    out = np.zeros(threads, np.uint64)
+    _profile.register_rounds(out[:1], 1)  # compilation (or the cache)
+    timed = {}
+    try:
+        for key, count in (("one_thread_ns", 1), ("all_threads_ns", threads)):
+            numba.set_num_threads(count)
+            entries = out[:count]
+            seconds = _best_time(lambda e=entries: _profile.register_rounds(e, rounds), repeats)
+            timed[key] = seconds / rounds * 1e9
+    finally:
+        numba.set_num_threads(threads)
+    return {**timed, "threads": threads}
+
+
 def random_actions(env: MarketMakingVectorEnv, count: int, seed: int = 0) -> list[np.ndarray]:
     """``count`` batches of actions drawn uniformly from the env's action space."""
     rng = np.random.default_rng(seed)

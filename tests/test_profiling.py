@@ -1,4 +1,5 @@
-"""The profiler's matching phase replays exactly what the flow did, and the profile runs."""
+"""The profiler's matching phase replays exactly what the flow did, and the profile runs; the
+host check computes its chains and leaves Numba's thread count as it was."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastlob.profiling import (
     _LineTracer,
     _trace_views,
     cache_lines_per_step,
+    host_speed,
     phase_profile,
     random_actions,
 )
@@ -107,3 +109,29 @@ def test_unprefetched_lines_leave_out_what_the_step_prefetches():
     assert 0 < waiting["total"] < every["total"] / 2
     with pytest.raises(ValueError, match="num_envs must exceed"):
         cache_lines_per_step(config, num_envs=8, unprefetched=True)
+
+
+def _xorshift_reference(x: int) -> int:
+    mask = (1 << 64) - 1
+    x ^= (x << 13) & mask
+    x ^= x >> 7
+    return x ^ ((x << 17) & mask)
+
+
+def test_register_rounds_computes_its_chains_and_host_speed_restores_the_threads():
+    import numba
+
+    out = np.zeros(3, np.uint64)
+    _profile.register_rounds(out, 50)
+    for j in range(3):
+        chains = [8 * j + c + 1 for c in range(8)]
+        for _ in range(50):
+            chains = [_xorshift_reference(x) for x in chains]
+        folded = 0
+        for x in chains:
+            folded ^= x
+        assert int(out[j]) == folded
+    before = numba.get_num_threads()
+    speed = host_speed(rounds=1000, repeats=2)
+    assert numba.get_num_threads() == before and speed["threads"] == before
+    assert 0.0 < speed["one_thread_ns"] < 1e6 and 0.0 < speed["all_threads_ns"] < 1e6

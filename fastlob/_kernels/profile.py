@@ -4,6 +4,8 @@ same code the step runs, looped over envs in parallel chunks like the step drive
 
 from __future__ import annotations
 
+import numpy as np
+
 from fastlob._kernels import mm
 from fastlob._kernels.flow import apply_event, begin_span, draw_event, rate_totals
 from fastlob._numba import njit, prange
@@ -131,3 +133,50 @@ def matching_phase(s, log, log_count, last_best, events):
         _matching_range(
             s, log, log_count, last_best, events, start, min(start + mm.CHUNK, num_envs)
         )
+
+
+_SHIFT_A = np.uint64(13)
+_SHIFT_B = np.uint64(7)
+_SHIFT_C = np.uint64(17)
+
+
+@njit(inline="always")
+def _xorshift(x):
+    x ^= x << _SHIFT_A
+    x ^= x >> _SHIFT_B
+    return x ^ (x << _SHIFT_C)
+
+
+@njit(parallel=True)
+def register_rounds(out, rounds):
+    """``rounds`` rounds of eight independent xorshift64 chains per entry, entries in parallel.
+
+    Parameters
+    ----------
+    out : ndarray[uint64], shape (J,)
+        Entry ``j``'s chains start from ``8 j + 1, ..., 8 j + 8``; their final states, xor-ed
+        together, are written to ``out[j]``. Run one entry per thread.
+    rounds : int
+        Rounds of the chains.
+
+    Work that never leaves the registers, with enough independent instructions to fill a core:
+    its time is the speed of the cores the threads run on, whatever the caches hold.
+    """
+    for j in prange(out.shape[0]):
+        base = np.uint64(8 * j)
+        a, b, c, d = (
+            base + np.uint64(1),
+            base + np.uint64(2),
+            base + np.uint64(3),
+            base + np.uint64(4),
+        )
+        e, f, g, h = (
+            base + np.uint64(5),
+            base + np.uint64(6),
+            base + np.uint64(7),
+            base + np.uint64(8),
+        )
+        for _ in range(rounds):
+            a, b, c, d = _xorshift(a), _xorshift(b), _xorshift(c), _xorshift(d)
+            e, f, g, h = _xorshift(e), _xorshift(f), _xorshift(g), _xorshift(h)
+        out[j] = a ^ b ^ c ^ d ^ e ^ f ^ g ^ h
