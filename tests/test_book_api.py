@@ -235,3 +235,30 @@ def test_the_simulators_books_keep_order_records_and_the_engines_five_arrays():
     book = OrderBook(ladder_levels=64, order_capacity=16)
     assert not has_order_records(book.state) and book.state.order_qty.flags.c_contiguous
     assert book.state.level_qty.dtype == np.int64  # the engine's full quantity range
+
+
+def test_the_side_of_every_resting_order_follows_from_its_price_and_the_best_bid():
+    # the book stores no side per order (book.side_of derives it: the book is never crossed);
+    # checked against the side each order was placed with, through sweeps, cancels and modifies
+    from fastlob._kernels.book import side_of
+
+    rng = np.random.default_rng(5)
+    book = OrderBook(ladder_levels=256, order_capacity=512)
+    placed = {}
+    for order_id in range(1, 1500):
+        action = rng.random()
+        if action < 0.6 or not placed:
+            side = 1 if rng.random() < 0.5 else -1
+            price = int(rng.integers(9_980, 10_021))
+            book.limit(side, price, int(rng.integers(1, 6)), order_id=order_id)
+            placed[order_id] = side
+        elif action < 0.85:
+            book.cancel(int(rng.choice(list(placed))))
+        else:
+            book.modify(int(rng.choice(list(placed))), price=int(rng.integers(9_980, 10_021)))
+        s = book.state
+        resting = int(s.side_orders[0].sum())
+        for slot in s.live_slot[0, :resting]:
+            expected = 0 if placed[int(s.order_id[0, slot])] == 1 else 1
+            assert side_of(s, 0, slot) == expected
+    assert resting > 20  # a book with both sides, not an empty one

@@ -234,6 +234,14 @@ def _on_level_emptied(s, n, side, price):
         s.worst[n, side] = _next_level(s, n, side, price, best, -_away_step(side))
 
 
+@njit(inline="always")
+def side_of(s, n, slot):
+    """Side index of the resting order in ``slot``. Not stored: the book is never crossed, so
+    every resting bid is at or below the best bid and every resting ask above it."""
+    best_bid = s.best[n, BID]
+    return BID if best_bid != EMPTY_PRICE and s.order_price[n, slot] <= best_bid else ASK
+
+
 @njit
 def _rest(s, n, side, price, qty, order_id, bucket):
     """Put a new order at the back of its level's queue (capacity already checked); ``bucket``
@@ -243,7 +251,6 @@ def _rest(s, n, side, price, qty, order_id, bucket):
     s.order_id[n, slot] = order_id
     s.order_qty[n, slot] = qty
     s.order_price[n, slot] = price
-    s.order_side[n, slot] = side
     lvl = _level(s, price)
     tail = s.level_tail[n, side, lvl]
     s.order_prev[n, slot] = tail
@@ -273,7 +280,7 @@ def _rest(s, n, side, price, qty, order_id, bucket):
 @njit
 def _remove(s, n, slot):
     """Take the order in ``slot`` out of the book and free the slot."""
-    side = s.order_side[n, slot]
+    side = side_of(s, n, slot)
     price = s.order_price[n, slot]
     lvl = _level(s, price)
     prev = s.order_prev[n, slot]
@@ -308,7 +315,7 @@ def _remove(s, n, slot):
 def _reduce(s, n, slot, qty):
     """Take ``qty`` (less than the remaining quantity) off the order in ``slot``; keeps priority."""
     s.order_qty[n, slot] -= qty
-    s.level_qty[n, s.order_side[n, slot], _level(s, s.order_price[n, slot])] -= qty
+    s.level_qty[n, side_of(s, n, slot), _level(s, s.order_price[n, slot])] -= qty
 
 
 # ---------------------------------------------------------------------------------------------
@@ -630,7 +637,7 @@ def modify_order(s, n, order_id, new_price, new_qty):
         if qty < old_qty:
             _reduce(s, n, slot, old_qty - qty)
         return OK
-    side = s.order_side[n, slot]
+    side = side_of(s, n, slot)
     same_best, same_worst = _side_range_without(s, n, side, slot)
     status = _check_order(s, n, side, price, qty, same_best, same_worst, False)
     if status != OK:
@@ -711,7 +718,6 @@ def clear_book(s, n):
         s.order_id[n, slot] = EMPTY_KEY
         s.order_qty[n, slot] = 0
         s.order_price[n, slot] = 0
-        s.order_side[n, slot] = 0
         s.order_next[n, slot] = slot + 1
         s.order_prev[n, slot] = NO_SLOT
     s.order_next[n, capacity - 1] = NO_SLOT

@@ -23,6 +23,9 @@ market-making simulator's books, whose step reads about six lines of them per en
 The order pool
 --------------
 ``K`` order slots per book. Free slots form a singly linked free list through ``order_next``.
+An order's side is not stored: the book is never crossed, so a resting order is a bid exactly
+when its price is at or below the best bid (``book.side_of``), one array fewer to touch per
+order.
 An owner whose books outgrow the caches can ask for order records (``allocate_book_state(...,
 order_records=True)``, the market-making simulator does): the fields an operation on one order
 reads and writes together (id, quantity, price, queue links) are then interleaved, one 32-byte
@@ -30,7 +33,7 @@ record per slot (``ORDER_RECORD_FIELDS``), ``order_id``, ``order_qty``, ``order_
 ``order_next`` and ``order_prev`` being (N, K) views with a 32-byte stride into one
 cache-aligned buffer, so that an order touched costs one cache line, not five. The kernels index
 them as any other array (Numba compiles a second, strided variant of each kernel that gets
-them); ``order_side`` and ``live_pos`` stay separate arrays. The strided variant computes every
+them); ``live_pos`` stays a separate array. The strided variant computes every
 address with a multiply by the stride (the plain variant shifts); the engine's one-book
 benchmark ran 2-6% slower with records (and its 4096-book one no faster), so plain arrays are
 the default.
@@ -177,7 +180,6 @@ class BookState(NamedTuple):
     order_id: np.ndarray  #: int64 (N, K) id of the order in each slot
     order_qty: np.ndarray  #: int64 (N, K) remaining quantity (0 for a free slot)
     order_price: np.ndarray  #: int64 (N, K) price in ticks
-    order_side: np.ndarray  #: int8 (N, K) side index
     order_next: np.ndarray  #: int32 (N, K) next slot in the queue (or in the free list)
     order_prev: np.ndarray  #: int32 (N, K) previous slot in the queue
     free_head: np.ndarray  #: int32 (N,) first free slot, or NO_SLOT
@@ -280,7 +282,6 @@ def allocate_book_state(
         order_id=records["order_id"],
         order_qty=records["order_qty"],
         order_price=records["order_price"],
-        order_side=np.zeros((n, k), np.int8),
         order_next=records["order_next"],
         order_prev=records["order_prev"],
         free_head=np.zeros(n, np.int32),

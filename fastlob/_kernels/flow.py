@@ -63,7 +63,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fastlob._kernels.book import _remove, limit_order, market_order
+from fastlob._kernels.book import _remove, limit_order, market_order, side_of
 from fastlob._kernels.book_layout import ASK, AUTO_ID, BID, EMPTY_PRICE
 from fastlob._kernels.rng import exponential, standard_normal, uniform
 from fastlob._numba import njit, prange
@@ -187,7 +187,7 @@ def _cancel_rate_of(s, n, slot, cancel_rates, last_best):
     """theta(d) of the background order in ``slot`` (0 for the market maker's orders)."""
     if s.order_id[n, slot] < FIRST_FLOW_ID:
         return 0.0
-    side = s.order_side[n, slot]
+    side = side_of(s, n, slot)
     price = s.order_price[n, slot]
     opposite = _reference_best(s, n, 1 - side, last_best)
     distance = opposite - price if side == BID else price - opposite

@@ -799,9 +799,9 @@ _LINE_BYTES = 64
 @njit(inline="always")
 def _prefetch_order(s, n, slot):
     """The lines of the order in ``slot``: its record (id, quantity, price and queue links lie
-    in one line, see ``book_layout.ORDER_RECORD_FIELDS``), its side and its list position."""
+    in one line, see ``book_layout.ORDER_RECORD_FIELDS``; its side is not stored, see
+    ``book.side_of``) and its list position."""
     prefetch(s.order_id, (n, slot))
-    prefetch(s.order_side, (n, slot))
     prefetch(s.live_pos, (n, slot))
 
 
