@@ -31,23 +31,26 @@ def machine() -> dict:
 
 
 def host_now() -> dict:
-    """The host's core speed just after a benchmark (``fastlob.profiling.host_speed``: ns per
-    round of a register-only loop, alone and on every thread at once): on this shared machine
-    the same code runs up to half again slower when the neighbours load the cores, and this
-    says which spell a figure was taken in."""
+    """The host's state just after a benchmark (``fastlob.profiling.host_speed``: ns per round
+    of a register-only loop, alone and on every thread at once, and ns per dependent load over
+    8 MiB): on this shared machine the same code runs up to half again slower when the
+    neighbours load the cores, and the ~1-event step at large N much slower when they take the
+    shared L3; this says which spell a figure was taken in."""
     from fastlob.profiling import host_speed
 
     speed = host_speed()
     return {
         "host_one_thread_ns": speed["one_thread_ns"],
         "host_all_threads_ns": speed["all_threads_ns"],
+        "host_load_ns": speed["load_ns"],
     }
 
 
 def host_text(host: dict) -> str:
     return (
         f"host: {host['host_one_thread_ns']:.2f} ns/round alone, "
-        f"{host['host_all_threads_ns']:.2f} on every thread (lower: quieter)"
+        f"{host['host_all_threads_ns']:.2f} on every thread, {host['host_load_ns']:.0f} ns per "
+        f"load over 8 MiB (lower: quieter)"
     )
 
 

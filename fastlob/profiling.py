@@ -36,21 +36,38 @@ def _best_time(fn, repeats: int) -> float:
     return best
 
 
-def host_speed(rounds: int = 1_000_000, repeats: int = 5) -> dict[str, float]:
-    """How fast this machine's cores run right now, for reading benchmarks taken in different
-    spells of a shared host.
+#: bytes of the random cycle ``host_speed`` chases: about what one step of 4096 envs at ~1 event
+#: touches (31 lines of 64 bytes per env), so its latency says whether that step's data stays in
+#: the shared L3 or waits for memory
+HOST_CHASE_BYTES = 8 << 20
+
+
+def _random_cycle(entries: int, seed: int = 0) -> np.ndarray:
+    """int64 (entries,): ``next[i]`` is the entry after ``i`` in one random cycle through all."""
+    order = np.random.default_rng(seed).permutation(entries)
+    following = np.empty(entries, np.int64)
+    following[order] = np.roll(order, -1)
+    return following
+
+
+def host_speed(rounds: int = 1_000_000, repeats: int = 5, loads: int = 500_000) -> dict:
+    """How fast this machine runs right now, for reading benchmarks taken in different spells
+    of a shared host: its cores, and the latency of the memory a large step lives in.
 
     Times ``_profile.register_rounds`` (eight independent xorshift chains that never leave the
     registers: no cache or memory in it) for ``rounds`` rounds on one thread, then one entry per
-    thread on all of Numba's threads at once, best of ``repeats`` each.
+    thread on all of Numba's threads at once, and ``_profile.chase`` for ``loads`` dependent
+    loads around a random cycle through ``HOST_CHASE_BYTES``; best of ``repeats`` each.
 
     Returns
     -------
     dict
-        ``one_thread_ns`` and ``all_threads_ns``: nanoseconds per round (per thread); ``threads``:
-        how many ran in the second. On cores of their own the two are equal and at their lowest;
-        a neighbour on a core's sibling hyperthread raises them (the step and the benchmarks then
-        slow down alike).
+        ``one_thread_ns`` and ``all_threads_ns``: nanoseconds per round (per thread);
+        ``threads``: how many ran in the second; ``load_ns``: nanoseconds per dependent load.
+        On cores of their own the first two are equal and at their lowest, and a neighbour on a
+        core's sibling hyperthread raises them; ``load_ns`` is low while the shared L3 holds the
+        cycle and rises towards the memory's latency as the neighbours' data evicts it (the
+        ~1-event step at N = 4096, about as large, slows down with it).
     """
     import numba
 
@@ -66,6 +83,9 @@ def host_speed(rounds: int = 1_000_000, repeats: int = 5) -> dict[str, float]:
             timed[key] = seconds / rounds * 1e9
     finally:
         numba.set_num_threads(threads)
+    cycle = _random_cycle(HOST_CHASE_BYTES // 8)
+    _profile.chase(cycle, cycle.shape[0])  # compiled, and the cycle in whatever cache keeps it
+    timed["load_ns"] = _best_time(lambda: _profile.chase(cycle, loads), repeats) / loads * 1e9
     return {**timed, "threads": threads}
 
 

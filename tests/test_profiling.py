@@ -132,6 +132,22 @@ def test_register_rounds_computes_its_chains_and_host_speed_restores_the_threads
             folded ^= x
         assert int(out[j]) == folded
     before = numba.get_num_threads()
-    speed = host_speed(rounds=1000, repeats=2)
+    speed = host_speed(rounds=1000, repeats=2, loads=1000)
     assert numba.get_num_threads() == before and speed["threads"] == before
     assert 0.0 < speed["one_thread_ns"] < 1e6 and 0.0 < speed["all_threads_ns"] < 1e6
+    assert 0.0 < speed["load_ns"] < 1e6
+
+
+def test_the_chased_cycle_visits_every_entry_and_the_chase_follows_it():
+    from fastlob.profiling import _random_cycle
+
+    cycle = _random_cycle(1000, seed=3)
+    i, seen = 0, set()
+    for _ in range(1000):
+        seen.add(i)
+        i = int(cycle[i])
+    assert i == 0 and len(seen) == 1000  # one cycle through all entries
+    walked = 0
+    for _ in range(777):
+        walked = int(cycle[walked])
+    assert _profile.chase(cycle, 777) == walked

@@ -180,3 +180,14 @@ def register_rounds(out, rounds):
             a, b, c, d = _xorshift(a), _xorshift(b), _xorshift(c), _xorshift(d)
             e, f, g, h = _xorshift(e), _xorshift(f), _xorshift(g), _xorshift(h)
         out[j] = a ^ b ^ c ^ d ^ e ^ f ^ g ^ h
+
+
+@njit
+def chase(next_index, steps):
+    """Follow ``steps`` links of ``next_index`` (int64 (M,), one random cycle) from entry 0 and
+    return where it ends: each load's address is the previous load's value, so the time per
+    step is the latency of wherever the array lives (cache or memory)."""
+    i = 0
+    for _ in range(steps):
+        i = next_index[i]
+    return i
