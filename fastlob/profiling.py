@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from fastlob._kernels import profile as _profile
-from fastlob._kernels.book_layout import copy_state
+from fastlob._kernels.book_layout import CACHE_LINE, copy_state
 from fastlob.env import MarketMakingConfig, MarketMakingVectorEnv
 
 #: the two flow intensities of the benchmarks and the profiling notebook: step lengths at
@@ -278,9 +278,6 @@ def compile_time(env: str = "MarketMakingVectorEnv") -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 # memory footprint: cache lines touched per env-step
 # ---------------------------------------------------------------------------------------------
-
-#: bytes per cache line
-CACHE_LINE = 64
 
 
 class _LineTracer(np.ndarray):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference_as import XorShift64Star
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
 from fastlob._kernels import profile as _profile
@@ -112,10 +113,10 @@ def test_unprefetched_lines_leave_out_what_the_step_prefetches():
 
 
 def _xorshift_reference(x: int) -> int:
-    mask = (1 << 64) - 1
-    x ^= (x << 13) & mask
-    x ^= x >> 7
-    return x ^ ((x << 17) & mask)
+    """One xorshift64 step, by the plain-Python generator of tests/reference_as.py."""
+    generator = XorShift64Star(x)
+    generator.next_u64()
+    return generator.state
 
 
 def test_register_rounds_computes_its_chains_and_host_speed_restores_the_threads():

@@ -18,7 +18,8 @@ doubly linked list through the order pool), so queue position is a fact. A level
 exactly when its quantity is positive (every resting order holds at least one lot), so no order
 count is kept: one array fewer to touch on every insert and removal. Level quantities are
 ``int64``, or ``int32`` for an owner that bounds them (``allocate_book_state``): the
-market-making simulator's books, whose step reads about six lines of them per env at ~1 event.
+market-making simulator's books, whose step reads about four lines of them per env at ~1 event
+(six as ``int64``).
 
 The order pool
 --------------
@@ -198,7 +199,11 @@ class BookState(NamedTuple):
     status_count: np.ndarray  #: int64 (N, NUM_STATUS) operations per status code
 
 
-def aligned_zeros(shape, dtype, alignment: int = 64) -> np.ndarray:
+#: bytes per cache line (x86-64)
+CACHE_LINE = 64
+
+
+def aligned_zeros(shape, dtype, alignment: int = CACHE_LINE) -> np.ndarray:
     """A C-contiguous zeroed array whose first byte starts a cache line (numpy only promises
     16 bytes): records whose size divides 64 (the markouts' 32 bytes) then never straddle two
     lines, and the first record of every row whose size is a multiple of 64 starts one."""

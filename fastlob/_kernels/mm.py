@@ -68,6 +68,7 @@ from fastlob._kernels.book_layout import (
     ASK,
     AUTO_ID,
     BID,
+    CACHE_LINE,
     EMPTY_PRICE,
     NO_SLOT,
     OK,
@@ -790,10 +791,6 @@ PREFETCH_DISTANCE = 4
 #: env) stay in the caches between steps and the hints only cost their instructions (3-8%
 #: slower at N = 64 and 256, alike at 1024, 10-25% faster at 4096: the commit says how measured)
 PREFETCH_MIN_ENVS = 2048
-#: 8-byte elements (metrics) per 64-byte cache line
-_WORDS_PER_LINE = 8
-#: bytes per cache line
-_LINE_BYTES = 64
 
 
 @njit(inline="always")
@@ -834,8 +831,9 @@ def _prefetch_env(s, m, n, actions, low, high):
     own events (random by construction) are not predicted. Reads a few of env ``n``'s scalars,
     writes nothing."""
     prefetch(m.metrics, (n, 0))
-    prefetch(m.metrics, (n, _WORDS_PER_LINE))
-    prefetch(m.metrics, (n, 2 * _WORDS_PER_LINE))
+    words_per_line = CACHE_LINE // m.metrics.itemsize
+    prefetch(m.metrics, (n, words_per_line))
+    prefetch(m.metrics, (n, 2 * words_per_line))
     prefetch(m.metrics, (n, NUM_METRICS - 1))
     prefetch(m.markouts, (n, m.markout_head[n], 0))
     prefetch(m.markouts, (n, _next_markout_slot(m, n), 0))
@@ -854,7 +852,7 @@ def _prefetch_env(s, m, n, actions, low, high):
         if best != EMPTY_PRICE:
             worst = s.worst[n, side]
             _prefetch_level(s, n, side, best)
-            behind = best + away * (_LINE_BYTES // s.level_qty.itemsize)
+            behind = best + away * (CACHE_LINE // s.level_qty.itemsize)
             prefetch(s.level_qty, (n, side, behind & mask))
             prefetch(s.level_qty, (n, side, _level(s, (best + worst) >> 1)))
             prefetch(s.level_qty, (n, side, _level(s, worst)))

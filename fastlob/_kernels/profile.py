@@ -8,6 +8,7 @@ import numpy as np
 
 from fastlob._kernels import mm
 from fastlob._kernels.flow import apply_event, begin_span, draw_event, rate_totals
+from fastlob._kernels.rng import xorshift64
 from fastlob._numba import njit, prange
 
 
@@ -135,21 +136,10 @@ def matching_phase(s, log, log_count, last_best, events):
         )
 
 
-_SHIFT_A = np.uint64(13)
-_SHIFT_B = np.uint64(7)
-_SHIFT_C = np.uint64(17)
-
-
-@njit(inline="always")
-def _xorshift(x):
-    x ^= x << _SHIFT_A
-    x ^= x >> _SHIFT_B
-    return x ^ (x << _SHIFT_C)
-
-
 @njit(parallel=True)
 def register_rounds(out, rounds):
-    """``rounds`` rounds of eight independent xorshift64 chains per entry, entries in parallel.
+    """``rounds`` rounds of eight independent xorshift64 chains per entry (the generator's
+    ``rng.xorshift64``), entries in parallel.
 
     Parameters
     ----------
@@ -177,8 +167,8 @@ def register_rounds(out, rounds):
             base + np.uint64(8),
         )
         for _ in range(rounds):
-            a, b, c, d = _xorshift(a), _xorshift(b), _xorshift(c), _xorshift(d)
-            e, f, g, h = _xorshift(e), _xorshift(f), _xorshift(g), _xorshift(h)
+            a, b, c, d = xorshift64(a), xorshift64(b), xorshift64(c), xorshift64(d)
+            e, f, g, h = xorshift64(e), xorshift64(f), xorshift64(g), xorshift64(h)
         out[j] = a ^ b ^ c ^ d ^ e ^ f ^ g ^ h
 
 

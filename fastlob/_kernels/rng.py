@@ -52,6 +52,14 @@ def seed_states(seed: int, env_indices) -> np.ndarray:
     return np.where(state == 0, _GOLDEN, state)
 
 
+@njit(inline="always")
+def xorshift64(x):
+    """One step of the xorshift64 recurrence (Marsaglia 2003; shifts 12, 25, 27) on a uint64."""
+    x ^= x >> _SHIFT_A
+    x ^= x << _SHIFT_B
+    return x ^ (x >> _SHIFT_C)
+
+
 @njit
 def next_u64(rng, n):
     """Advance env ``n``'s generator and return 64 random bits.
@@ -63,10 +71,7 @@ def next_u64(rng, n):
     n : int
         Env index.
     """
-    x = rng[n]
-    x ^= x >> _SHIFT_A
-    x ^= x << _SHIFT_B
-    x ^= x >> _SHIFT_C
+    x = xorshift64(rng[n])
     rng[n] = x
     return x * _MULTIPLIER
 
