@@ -376,9 +376,10 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         # order records: at N in the thousands a step waits for memory, and a touched order
         # then costs one cache line instead of five (see book_layout's "The order pool")
         # and int32 level quantities (check_config bounds them): the step reads about six
-        # lines of them per env at ~1 event, four as int32
+        # lines of them per env at ~1 event, four as int32; and each level's queue head and
+        # tail side by side: 4.6 lines of them per env-step as two arrays, 2.8 so
         self.books = allocate_book_state(
-            n, self.book_params, order_records=True, level_qty_dtype=np.int32
+            n, self.book_params, order_records=True, level_qty_dtype=np.int32, level_links=True
         )
         # no id is ever looked up: the flow's orders are cancelled by slot and the market
         # maker tracks its quotes' slots, so every id stays out of the id table

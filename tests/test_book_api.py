@@ -225,15 +225,48 @@ def test_an_orders_record_fields_lie_in_one_cache_line_and_copies_keep_that_layo
     assert not has_order_records(plain_copy) and plain_copy.order_id.flags.c_contiguous
 
 
+def test_a_levels_queue_head_and_tail_lie_side_by_side_and_copies_keep_that_layout():
+    from fastlob._kernels.book_layout import (
+        BookParams,
+        allocate_book_state,
+        has_level_links,
+    )
+
+    num_books, levels = 3, 16
+    state = allocate_book_state(num_books, BookParams(levels, 8, 4), level_links=True)
+    assert has_level_links(state)
+    head, tail = state.level_head, state.level_tail
+    assert head.ctypes.data % 64 == 0 and tail.ctypes.data == head.ctypes.data + 4
+    assert head.strides == tail.strides == (2 * levels * 8, levels * 8, 8)
+    plain = allocate_book_state(num_books, BookParams(levels, 8, 4))
+    assert not has_level_links(plain) and states_equal(plain, state)  # the same empty books
+    # the two fields do not overlap: each keeps what was written to it
+    rng = np.random.default_rng(0)
+    written = {
+        name: rng.integers(-1000, 1000, size=(num_books, 2, levels)).astype(np.int32)
+        for name in ("level_head", "level_tail")
+    }
+    for name, values in written.items():
+        getattr(state, name)[...] = values
+    for name, values in written.items():
+        assert np.array_equal(getattr(state, name), values), name
+    copy = copy_state(state)
+    assert states_equal(copy, state) and has_level_links(copy)
+    assert copy.level_head.strides == head.strides and not np.shares_memory(copy.level_head, head)
+    plain_copy = copy_state(plain)
+    assert not has_level_links(plain_copy) and plain_copy.level_head.flags.c_contiguous
+
+
 def test_the_simulators_books_keep_order_records_and_the_engines_five_arrays():
-    from fastlob._kernels.book_layout import ORDER_RECORD_BYTES, has_order_records
+    from fastlob._kernels.book_layout import ORDER_RECORD_BYTES, has_level_links, has_order_records
 
     env = fastlob.MarketMakingVectorEnv(num_envs=2, seed=0)
-    assert has_order_records(env.books)
+    assert has_order_records(env.books) and has_level_links(env.books)
     assert env.books.order_qty.strides[1] == ORDER_RECORD_BYTES
     assert env.books.level_qty.dtype == np.int32  # bounded by the config's check
     book = OrderBook(ladder_levels=64, order_capacity=16)
     assert not has_order_records(book.state) and book.state.order_qty.flags.c_contiguous
+    assert not has_level_links(book.state) and book.state.level_head.flags.c_contiguous
     assert book.state.level_qty.dtype == np.int64  # the engine's full quantity range
 
 

@@ -102,9 +102,13 @@ def test_cache_lines_per_step_counts_the_rows_every_env_writes():
 def test_unprefetched_lines_leave_out_what_the_step_prefetches():
     # the metrics row (184 bytes) is prefetched whole and the observation row is written
     # without a prefetch: the first vanishes from the unprefetched count, the second stays
-    config, num_envs = MarketMakingConfig(dt=0.04, latency=0.0125), 12
-    every = cache_lines_per_step(config, num_envs=num_envs, steps=3, warmup=20)
-    waiting = cache_lines_per_step(config, num_envs=num_envs, steps=3, warmup=20, unprefetched=True)
+    # (8 envs counted over 10 steps: with 4 over 3 the share moved with where the arrays lay,
+    # 0.46-0.54 of the total; with 8 over 10 it is 0.40)
+    config, num_envs, steps = MarketMakingConfig(dt=0.04, latency=0.0125), 16, 10
+    every = cache_lines_per_step(config, num_envs=num_envs, steps=steps, warmup=20)
+    waiting = cache_lines_per_step(
+        config, num_envs=num_envs, steps=steps, warmup=20, unprefetched=True
+    )
     assert every["mm.metrics"] >= 2 and "mm.metrics" not in waiting
     assert waiting["obs"] == pytest.approx(every["obs"], abs=1 / (num_envs - 8))
     assert 0 < waiting["total"] < every["total"] / 2

@@ -170,8 +170,9 @@ class BookParams(NamedTuple):
 class BookState(NamedTuple):
     """State of N books. Shapes use N books, L ladder levels, K order slots, H hash buckets, T
     trade records; every array is mutated in place by the kernels and C-contiguous, but for the
-    five fields of the order records when the books keep them (strided views into one buffer,
-    see ``order_record_views``)."""
+    five fields of the order records and the level heads and tails when the books keep them
+    interleaved (strided views into one buffer, see ``order_record_views`` and
+    ``level_link_views``)."""
 
     level_qty: np.ndarray  #: int64 or int32 (N, 2, L) resting quantity at each level
     level_head: np.ndarray  #: int32 (N, 2, L) first slot of the level's FIFO queue, or NO_SLOT
@@ -250,6 +251,29 @@ def has_order_records(state: BookState) -> bool:
     return np.may_share_memory(state.order_id, state.order_qty)
 
 
+def level_link_views(num_books: int, ladder_levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each level's queue head and tail side by side: two (N, 2, L) int32 views with an 8-byte
+    stride along L into one cache-aligned buffer, set to NO_SLOT. A level whose queue changes at
+    both ends (it empties, or its first order arrives) then costs one line, not two, and a line
+    holds the links of eight levels (sixteen heads or tails as two arrays)."""
+    links = aligned_zeros((num_books, 2, ladder_levels, 2), np.int32)
+    links[...] = NO_SLOT
+    return links[..., 0], links[..., 1]
+
+
+def has_level_links(state: BookState) -> bool:
+    """Do ``state``'s books keep each level's head and tail side by side (one buffer)?"""
+    return np.may_share_memory(state.level_head, state.level_tail)
+
+
+def _level_links(num_books: int, ladder_levels: int, interleaved: bool):
+    """The ladder's queue heads and tails, NO_SLOT: views into one buffer or two arrays."""
+    if interleaved:
+        return level_link_views(num_books, ladder_levels)
+    shape = (num_books, 2, ladder_levels)
+    return np.full(shape, NO_SLOT, np.int32), np.full(shape, NO_SLOT, np.int32)
+
+
 def _order_fields(num_books: int, order_capacity: int, records: bool) -> dict[str, np.ndarray]:
     """The five record fields of the order pool, zeroed: views into one buffer or arrays."""
     if records:
@@ -264,13 +288,15 @@ def allocate_book_state(
     params: BookParams,
     order_records: bool = False,
     level_qty_dtype: type = np.int64,
+    level_links: bool = False,
 ) -> BookState:
     """Allocate N empty books, with the order pool's id, quantity, price and links as 32-byte
-    records (``order_records``) or as five arrays, and each level's total quantity as
+    records (``order_records``) or as five arrays, each level's total quantity as
     ``level_qty_dtype``: ``np.int64`` (the engine's range) or ``np.int32`` (half the ladder's
     cache lines, for an owner that guarantees no level ever holds 2**31 lots or more: the
-    market-making simulator checks ``order_capacity`` times its largest order size). Arguments
-    are assumed valid (owners check them)."""
+    market-making simulator checks ``order_capacity`` times its largest order size), and each
+    level's queue head and tail side by side (``level_links``, see ``level_link_views``) or as
+    two arrays. Arguments are assumed valid (owners check them)."""
     n, lv, k, t = num_books, params.ladder_levels, params.order_capacity, params.trade_capacity
     h = hash_buckets(k)
     records = _order_fields(n, k, order_records)
@@ -278,10 +304,11 @@ def allocate_book_state(
     records["order_next"][:, :-1] = np.arange(1, k, dtype=np.int32)
     records["order_next"][:, -1] = NO_SLOT
     records["order_prev"][:] = NO_SLOT
+    head, tail = _level_links(n, lv, level_links)
     return BookState(
         level_qty=np.zeros((n, 2, lv), level_qty_dtype),
-        level_head=np.full((n, 2, lv), NO_SLOT, np.int32),
-        level_tail=np.full((n, 2, lv), NO_SLOT, np.int32),
+        level_head=head,
+        level_tail=tail,
         best=np.full((n, 2), EMPTY_PRICE, np.int64),
         worst=np.full((n, 2), EMPTY_PRICE, np.int64),
         order_id=records["order_id"],
@@ -310,9 +337,12 @@ def state_nbytes(state: BookState) -> int:
 
 
 def copy_state(state: BookState) -> BookState:
-    """A deep copy (every array copied; order records stay records)."""
+    """A deep copy (every array copied; order records stay records, level links stay side by
+    side)."""
     n, k = state.order_id.shape
-    records = _order_fields(n, k, has_order_records(state))
-    for name, view in records.items():
+    views = _order_fields(n, k, has_order_records(state))
+    head, tail = _level_links(n, state.level_head.shape[2], has_level_links(state))
+    views.update(level_head=head, level_tail=tail)
+    for name, view in views.items():
         view[...] = getattr(state, name)
-    return BookState(*(records.get(name, a.copy()) for name, a in state._asdict().items()))
+    return BookState(*(views.get(name, a.copy()) for name, a in state._asdict().items()))
