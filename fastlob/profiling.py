@@ -37,7 +37,7 @@ def _best_time(fn, repeats: int) -> float:
 
 
 #: bytes of the random cycle ``host_speed`` chases: about what one step of 4096 envs at ~1 event
-#: touches (31 lines of 64 bytes per env), so its latency says whether that step's data stays in
+#: touches (29 lines of 64 bytes per env), so its latency says whether that step's data stays in
 #: the shared L3 or waits for memory
 HOST_CHASE_BYTES = 8 << 20
 
