@@ -39,6 +39,125 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class RunError(ValueError):
+    """A run directory, its ``config.json`` or its checkpoint cannot be used (missing, malformed,
+    refused, or not the run the command describes); the message names the file."""
+
+
+#: layout of ``checkpoint.pt``: a dict of tensors and plain values (numbers, strings, bools,
+#: None, lists, tuples, dicts), loaded with ``torch.load(weights_only=True)``; numpy arrays (the
+#: simulator state) are stored as tensors
+CHECKPOINT_FORMAT = 2
+
+#: config fields that say how to run, not what is trained: they may differ on ``--resume``
+OPERATIONAL_FIELDS = frozenset(
+    {
+        "resume",
+        "progress",
+        "checkpoint_every",
+        "stop_after_updates",
+        "stop_after_iterations",
+        "device",
+        "torch_threads",
+        "compile",
+        "runs_dir",
+        "run_name",
+        "time_budget",
+    }
+)
+
+
+def arrays_to_tensors(state: dict[str, Any]) -> dict[str, Any]:
+    """The values of ``state`` with every numpy array as a tensor (what a checkpoint holds)."""
+    return {
+        k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+        for k, v in state.items()
+    }
+
+
+def tensors_to_arrays(state: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`arrays_to_tensors`."""
+    return {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested dict as one level, keys joined with dots (``{"env": {"dt": 1}}`` ->
+    ``{"env.dt": 1}``)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` (tensors and plain values) to ``path`` whole or not at all."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
+    tmp.replace(path)  # never a half-written checkpoint
+
+
+def load_checkpoint(path: Path, keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a checkpoint without running any code from it (``weights_only=True``), every
+    tensor on the CPU whatever device it was saved from; refuse one that is not a fastlob
+    checkpoint or lacks ``keys``, with a :class:`RunError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: no checkpoint there")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # an unpickling refusal, a corrupt archive, a truncated file
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        reason = next((line for line in lines if "GLOBAL" in line), lines[0] if lines else "")
+        raise RunError(
+            f"{path}: refused: not a checkpoint that can be loaded without running code from it "
+            f"({type(err).__name__}: {reason})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise RunError(
+            f"{path}: not a fastlob checkpoint of format {CHECKPOINT_FORMAT} (found {found!r})"
+        )
+    require_keys(payload, ("algo", "config"), path)
+    if not isinstance(payload["config"], dict):
+        raise RunError(f"{path}: the checkpoint's config is not a dict")
+    require_keys(payload, keys, path)
+    return payload
+
+
+def require_keys(payload: dict[str, Any], keys: tuple[str, ...], path: Path) -> None:
+    """A :class:`RunError` naming the file unless the checkpoint holds every key."""
+    missing = [key for key in keys if key not in payload]
+    if missing:
+        raise RunError(f"{path}: the checkpoint lacks {', '.join(missing)}")
+
+
+def config_from_checkpoint(cls, payload: dict[str, Any], path: Path):
+    """The agent config a checkpoint was trained with, as ``cls``; a :class:`RunError` naming the
+    file if it does not fit."""
+    try:
+        return cls(**payload["config"])
+    except TypeError as err:
+        raise RunError(f"{path}: its config does not fit {cls.__name__}: {err}") from None
+
+
+def load_weights(module: nn.Module, state: Any, path: Path) -> None:
+    """``module.load_state_dict(state)``; a :class:`RunError` naming the file if the
+    checkpoint's tensors do not fit the module (another observation size, width, algorithm)."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, KeyError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RunError(f"{path}: its weights do not fit this model ({first})") from None
+
+
+def algo_name(config: Any) -> str:
+    """``ppo`` for a ``PPOConfig``, and so on."""
+    return type(config).__name__.removesuffix("Config").lower()
+
+
 def make_env(
     num_envs: int, seed: int, episode_steps: int, dt: float, inventory_penalty: float = 0.0
 ) -> MarketMakingVectorEnv:
@@ -162,23 +281,70 @@ class RewardScaler(nn.Module):
 
 class Run:
     """A run directory ``runs/<name>/``: TensorBoard events, ``metrics.parquet`` (one row per
-    update), ``config.json``, ``checkpoint.pt``."""
+    update), ``config.json``, ``checkpoint.pt``.
 
-    def __init__(self, runs_dir: str, name: str, config: Any, resume: bool):
+    A new run refuses a directory that holds one. A resumed run (``resume``) reads and checks
+    its checkpoint first (it must exist, hold ``checkpoint_keys``, come from the same algorithm
+    and the same config but for :data:`OPERATIONAL_FIELDS`), before it writes anything: a
+    refused resume leaves every file of the run as it was. The checkpoint is then
+    ``self.checkpoint``.
+    """
+
+    def __init__(
+        self,
+        runs_dir: str,
+        name: str,
+        config: Any,
+        resume: bool,
+        checkpoint_keys: tuple[str, ...] = (),
+    ):
         self.path = Path(runs_dir) / name
-        if self.path.exists() and not resume and (self.path / "checkpoint.pt").exists():
+        self.algo = algo_name(config)
+        self.saved_config = {"algo": self.algo, **dataclasses.asdict(config)}
+        checkpoint_path = self.path / "checkpoint.pt"
+        self.checkpoint: dict[str, Any] | None = None
+        metrics = self.path / "metrics.parquet"
+        self.rows: list[dict[str, float]] = []
+        if resume:
+            if not checkpoint_path.exists():
+                raise RunError(f"--resume: {self.path} holds no run to resume (no checkpoint.pt)")
+            self.checkpoint = load_checkpoint(checkpoint_path)
+            self._check_resume(checkpoint_path)
+            require_keys(self.checkpoint, checkpoint_keys, checkpoint_path)
+            if metrics.exists():
+                self.rows = read_metrics(metrics).to_dicts()
+        elif checkpoint_path.exists():
             raise FileExistsError(f"{self.path} holds a run: pass --resume or another --run-name")
         self.path.mkdir(parents=True, exist_ok=True)
-        algo = type(config).__name__.removesuffix("Config").lower()
-        saved = {"algo": algo, **dataclasses.asdict(config)}
-        (self.path / "config.json").write_text(json.dumps(saved, indent=2))
+        if not resume:
+            (self.path / "config.json").write_text(json.dumps(self.saved_config, indent=2))
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(self.path))
-        self.rows: list[dict[str, float]] = []
-        metrics = self.path / "metrics.parquet"
-        if resume and metrics.exists():
-            self.rows = pl.read_parquet(metrics).to_dicts()
+
+    def _check_resume(self, checkpoint_path: Path) -> None:
+        """Refuse to resume a checkpoint of another algorithm or another config."""
+        assert self.checkpoint is not None
+        if self.checkpoint["algo"] != self.algo:
+            raise RunError(
+                f"--resume: {checkpoint_path} is a {self.checkpoint['algo']} run, not "
+                f"{self.algo}: resume it with --algo {self.checkpoint['algo']}"
+            )
+        stored = flatten(self.checkpoint["config"])
+        given = flatten(self.saved_config_without_algo())
+        differ = sorted(
+            key
+            for key in set(stored) | set(given)
+            if key.split(".")[0] not in OPERATIONAL_FIELDS and stored.get(key) != given.get(key)
+        )
+        if differ:
+            shown = ", ".join(
+                f"{k} ({stored.get(k)!r} in the run, {given.get(k)!r} now)" for k in differ
+            )
+            raise RunError(
+                f"--resume: {self.path} was trained with other settings: {shown}; resume with the "
+                f"run's settings or start a new --run-name"
+            )
 
     def log(self, step: int, values: dict[str, float]) -> None:
         for key, value in values.items():
@@ -187,23 +353,32 @@ class Run:
 
     def save_metrics(self) -> pl.DataFrame:
         frame = pl.DataFrame(self.rows)
-        frame.write_parquet(self.path / "metrics.parquet")
+        tmp = self.path / "metrics.parquet.tmp"
+        frame.write_parquet(tmp)
+        tmp.replace(self.path / "metrics.parquet")
         return frame
 
     def save_checkpoint(self, payload: dict[str, Any]) -> None:
-        tmp = self.path / "checkpoint.pt.tmp"
-        torch.save(payload, tmp)
-        tmp.replace(self.path / "checkpoint.pt")  # never a half-written checkpoint
+        save_checkpoint(
+            self.path / "checkpoint.pt",
+            {"algo": self.algo, "config": self.saved_config_without_algo(), **payload},
+        )
 
-    def load_checkpoint(self) -> dict[str, Any] | None:
-        path = self.path / "checkpoint.pt"
-        if not path.exists():
-            return None
-        return torch.load(path, weights_only=False)
+    def saved_config_without_algo(self) -> dict[str, Any]:
+        return {k: v for k, v in self.saved_config.items() if k != "algo"}
 
     def close(self) -> None:
         self.save_metrics()
         self.writer.close()
+
+
+def read_metrics(path: Path) -> pl.DataFrame:
+    """A run's ``metrics.parquet``; a :class:`RunError` naming the file if it cannot be read."""
+    try:
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RunError(f"{path}: not a readable metrics file ({first})") from None
 
 
 def progress_bar(enabled: bool, total: int, initial: int):

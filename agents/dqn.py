@@ -13,7 +13,6 @@ Run: ``python -m agents.dqn ...`` or ``fastlob train --algo dqn ...``; ``--help`
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import time
@@ -29,13 +28,31 @@ from agents.common import (
     RewardScaler,
     Run,
     ThroughputWindow,
+    arrays_to_tensors,
+    config_from_checkpoint,
     episode_summary,
+    load_checkpoint,
+    load_weights,
     make_env,
     pick_device,
     progress_bar,
     rng_state,
     seed_everything,
     set_rng_state,
+    tensors_to_arrays,
+)
+
+#: what a dqn checkpoint holds beside its algorithm and config
+CHECKPOINT_KEYS = (
+    "learner",
+    "optimizer",
+    "updates",
+    "reward_scaler",
+    "replay",
+    "env",
+    "rng",
+    "iteration",
+    "global_step",
 )
 
 #: The discretisation: bid and ask offsets in {0, 1, 2, 3} ticks from the mid (0 quotes at
@@ -330,7 +347,13 @@ def train(config: DQNConfig) -> dict:
         torch.set_num_threads(config.torch_threads)
     device = pick_device(config.device)
     seed_everything(config.seed)
-    run = Run(config.runs_dir, config.run_name or f"dqn_{config.seed}", config, config.resume)
+    run = Run(
+        config.runs_dir,
+        config.run_name or f"dqn_{config.seed}",
+        config,
+        config.resume,
+        checkpoint_keys=CHECKPOINT_KEYS,
+    )
     env = make_env(
         config.num_envs, config.seed, config.episode_steps, config.dt, config.inventory_penalty
     )
@@ -343,14 +366,14 @@ def train(config: DQNConfig) -> dict:
     table = torch.as_tensor(DISCRETE_ACTIONS, device=device)
     iterations = max(1, config.total_steps // config.num_envs)
     iteration, global_step = 0, 0
-    checkpoint = run.load_checkpoint() if config.resume else None
+    checkpoint = run.checkpoint
     if checkpoint is not None:
         learner.load_state_dict(checkpoint["learner"])
         learner.optimizer.load_state_dict(checkpoint["optimizer"])
         learner.updates = checkpoint["updates"]
         reward_scaler.load_state_dict(checkpoint["reward_scaler"])
         replay.load_state_dict(checkpoint["replay"])
-        env.set_state(checkpoint["env"])
+        env.set_state(tensors_to_arrays(checkpoint["env"]))
         set_rng_state(checkpoint["rng"])
         iteration, global_step = checkpoint["iteration"], checkpoint["global_step"]
         obs_np = env._obs
@@ -367,11 +390,10 @@ def train(config: DQNConfig) -> dict:
                 "updates": learner.updates,
                 "reward_scaler": reward_scaler.state_dict(),
                 "replay": replay.state_dict(),
-                "env": env.get_state(),
+                "env": arrays_to_tensors(env.get_state()),
                 "rng": rng_state(),
                 "iteration": iteration,
                 "global_step": global_step,
-                "config": dataclasses.asdict(config),
             }
         )
         run.save_metrics()
@@ -435,10 +457,12 @@ class DQNPolicy:
 
     @classmethod
     def load(cls, run_dir, env, device: str = "cpu") -> DQNPolicy:
-        payload = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
+        path = Path(run_dir) / "checkpoint.pt"
+        payload = load_checkpoint(path, ("learner",))
+        config = config_from_checkpoint(DQNConfig, payload, path)
         dev = pick_device(device)
-        learner = DQNLearner(env.single_observation_space.shape[0], DQNConfig(**payload["config"]))
-        learner.load_state_dict(payload["learner"])
+        learner = DQNLearner(env.single_observation_space.shape[0], config)
+        load_weights(learner, payload["learner"], path)
         return cls(learner.to(dev), dev)
 
     @torch.no_grad()

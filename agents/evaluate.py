@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from agents.baselines import order_book_baselines
+from agents.common import RunError
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
 from fastlob.calibration import Calibration, calibrate
+from fastlob.env import check_config
 
 #: metrics of the table, in order
 METRICS = (
@@ -149,16 +151,42 @@ def tuned_policies(config: MarketMakingConfig, choices: dict) -> dict:
     }
 
 
+def read_run_config(run_dir: Path) -> dict:
+    """A run's ``config.json`` as a dict; a :class:`RunError` naming the file if the directory
+    holds no run or the file is not the JSON object a run writes."""
+    path = Path(run_dir) / "config.json"
+    if not Path(run_dir).is_dir():
+        raise RunError(f"{run_dir}: no such directory: not a training run")
+    if not path.is_file():
+        raise RunError(f"{path}: missing: {run_dir} is not a training run")
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(saved, dict):
+        raise RunError(f"{path}: not a run's config (a JSON object)")
+    missing = [key for key in ("algo", "episode_steps", "dt") if key not in saved]
+    if missing:
+        raise RunError(f"{path}: lacks {', '.join(missing)}")
+    if saved["algo"] not in ("ppo", "sac", "dqn"):
+        raise RunError(f"{path}: unknown algorithm {saved['algo']!r} (ppo, sac or dqn)")
+    return saved
+
+
 def run_config(run_dir: Path) -> MarketMakingConfig:
     """The env a run trained on (its config.json's episode shape)."""
-    saved = json.loads((run_dir / "config.json").read_text())
-    return MarketMakingConfig(episode_steps=saved["episode_steps"], dt=saved["dt"])
+    saved = read_run_config(run_dir)
+    try:
+        config = MarketMakingConfig(episode_steps=saved["episode_steps"], dt=saved["dt"])
+        check_config(config)
+        return config
+    except (TypeError, ValueError) as err:
+        raise RunError(f"{Path(run_dir) / 'config.json'}: {err}") from None
 
 
 def load_policy(run_dir: Path, config: MarketMakingConfig, device: str = "cpu"):
     """The trained agent in ``run_dir`` as a batched policy."""
-    saved = json.loads((run_dir / "config.json").read_text())
-    algo = saved.get("algo", "ppo")
+    algo = read_run_config(run_dir)["algo"]
     env = MarketMakingVectorEnv(1, config=config)
     if algo == "ppo":
         from agents.ppo import PPOPolicy
@@ -172,7 +200,7 @@ def load_policy(run_dir: Path, config: MarketMakingConfig, device: str = "cpu"):
         from agents.dqn import DQNPolicy
 
         return "dqn", DQNPolicy.load(run_dir, env, device)
-    raise ValueError(f"{run_dir}: unknown algorithm {algo!r}")
+    raise RunError(f"{run_dir}: unknown algorithm {algo!r}")  # pragma: no cover - checked above
 
 
 def evaluate(
@@ -187,11 +215,11 @@ def evaluate(
     directory. Returns {"table": ..., "baselines": choices}."""
     paths = [Path(p) for p in run_dirs]
     config = run_config(paths[0]) if paths else MarketMakingConfig(episode_steps=200)
-    tuned = tune_baselines(config, tuning_episodes, seed + 1, risk_aversion)
     policies = {}
-    for path in paths:
+    for path in paths:  # every run is opened and checked before any work
         name, policy = load_policy(path, config)
         policies[name if name not in policies else f"{name}:{path.name}"] = policy
+    tuned = tune_baselines(config, tuning_episodes, seed + 1, risk_aversion)
     policies.update(tuned.policies)
     table = {
         name: summarize(play(policy, config, episodes, seed), risk_aversion)

@@ -18,7 +18,6 @@ ppo ...``; ``--help`` lists every field of ``PPOConfig``.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -33,13 +32,30 @@ from agents.common import (
     RewardScaler,
     Run,
     Tanh,
+    arrays_to_tensors,
+    config_from_checkpoint,
     episode_summary,
+    load_checkpoint,
+    load_weights,
     make_env,
     pick_device,
     progress_bar,
     rng_state,
     seed_everything,
     set_rng_state,
+    tensors_to_arrays,
+)
+
+#: what a ppo checkpoint holds beside its algorithm and config
+CHECKPOINT_KEYS = (
+    "agent",
+    "optimizer",
+    "reward_scaler",
+    "env",
+    "rng",
+    "update",
+    "num_updates",
+    "global_step",
 )
 
 
@@ -301,7 +317,7 @@ def train(config: PPOConfig) -> dict:
     device = pick_device(config.device)
     seed_everything(config.seed)
     name = config.run_name or f"ppo_{config.seed}"
-    run = Run(config.runs_dir, name, config, resume=config.resume)
+    run = Run(config.runs_dir, name, config, resume=config.resume, checkpoint_keys=CHECKPOINT_KEYS)
     env = make_env(
         config.num_envs, config.seed, config.episode_steps, config.dt, config.inventory_penalty
     )
@@ -318,12 +334,12 @@ def train(config: PPOConfig) -> dict:
     loss_fn = torch.compile(minibatch_loss, dynamic=True) if config.compile else minibatch_loss
 
     update, global_step = 0, 0
-    checkpoint = run.load_checkpoint() if config.resume else None
+    checkpoint = run.checkpoint
     if checkpoint is not None:
         agent.load_state_dict(checkpoint["agent"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         reward_scaler.load_state_dict(checkpoint["reward_scaler"])
-        env.set_state(checkpoint["env"])
+        env.set_state(tensors_to_arrays(checkpoint["env"]))
         set_rng_state(checkpoint["rng"])
         update, global_step = checkpoint["update"], checkpoint["global_step"]
         num_updates = checkpoint["num_updates"]
@@ -339,12 +355,11 @@ def train(config: PPOConfig) -> dict:
                 "agent": agent.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "reward_scaler": reward_scaler.state_dict(),
-                "env": env.get_state(),
+                "env": arrays_to_tensors(env.get_state()),
                 "rng": rng_state(),
                 "update": update,
                 "num_updates": num_updates,
                 "global_step": global_step,
-                "config": dataclasses.asdict(config),
             }
         )
         run.save_metrics()
@@ -449,12 +464,14 @@ class PPOPolicy:
     def load(cls, run_dir, env, device: str = "cpu") -> PPOPolicy:
         from pathlib import Path
 
-        payload = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
-        config = PPOConfig(**payload["config"])
+        path = Path(run_dir) / "checkpoint.pt"
+        payload = load_checkpoint(path, ("agent",))
+        config = config_from_checkpoint(PPOConfig, payload, path)
         dev = pick_device(device)
         obs_dim = env.single_observation_space.shape[0]
-        agent = Agent(obs_dim, env.single_action_space.shape[0], config).to(dev)
-        agent.load_state_dict(payload["agent"])
+        agent = Agent(obs_dim, env.single_action_space.shape[0], config)
+        load_weights(agent, payload["agent"], path)
+        agent.to(dev)
         return cls(agent, ActionScaler(env, dev), dev)
 
     def act(self, obs) -> np.ndarray:

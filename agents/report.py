@@ -17,12 +17,28 @@ import plotly.graph_objects as go
 import plotly.offline
 import polars as pl
 
-from agents.evaluate import METRICS, evaluate, load_policy, run_config, tuned_policies
+from agents.common import RunError, read_metrics
+from agents.evaluate import (
+    METRICS,
+    evaluate,
+    load_policy,
+    read_run_config,
+    run_config,
+    tuned_policies,
+)
 from fastlob import figures
 from fastlob.recording import record
 
 #: baselines the trained agent may be shown beside (random is never the best)
 CLASSICAL = ("avellaneda_stoikov", "glft", "fixed_spread")
+
+
+def read_json(path: Path):
+    """A JSON file the run holds; a :class:`RunError` naming it if it is not valid JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunError(f"{path}: not valid JSON ({err})") from None
 
 
 def best_baseline(table: dict) -> str:
@@ -54,7 +70,7 @@ def report_figures(
     config = run_config(run_dir)
     name, agent = load_policy(run_dir, config)
     baseline = best_baseline(table)
-    choices = json.loads((run_dir / "baselines.json").read_text())
+    choices = read_json(run_dir / "baselines.json")
     policies = {name: agent, baseline: tuned_policies(config, choices)[baseline]}
     recordings = {label: record(p, config, episodes, seed) for label, p in policies.items()}
     out: dict[str, go.Figure] = {}
@@ -84,13 +100,21 @@ def write_report(
     ``bench/test_bench_mm.py``.
     """
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").exists():
-        raise FileNotFoundError(f"run_dir {run_dir} holds no config.json: not a training run")
+    saved = read_run_config(run_dir)
+    load_policy(run_dir, run_config(run_dir))  # every file is checked before any work
+    if (run_dir / "metrics.parquet").exists():
+        read_metrics(run_dir / "metrics.parquet")
+    if bench is not None:
+        figures.read_benchmarks(bench)
     if not (run_dir / "eval.json").exists() or not (run_dir / "baselines.json").exists():
         evaluate([str(run_dir)], seed=seed)
-    table = json.loads((run_dir / "eval.json").read_text())
+    table = read_json(run_dir / "eval.json")
+    rows_fit = isinstance(table, dict) and all(
+        isinstance(row, dict) and all(m in row for m in METRICS) for row in table.values()
+    )
+    if not rows_fit or not set(CLASSICAL) <= set(table):
+        raise RunError(f"{run_dir / 'eval.json'}: not an evaluation table of this fastlob")
     figs = report_figures(run_dir, table, episodes, seed, bench)
-    saved = json.loads((run_dir / "config.json").read_text())
     settings = ", ".join(
         f"{k}={saved[k]}" for k in ("algo", "num_envs", "total_steps", "seed") if k in saved
     )

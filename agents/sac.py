@@ -15,7 +15,6 @@ Run: ``python -m agents.sac ...`` or ``fastlob train --algo sac ...``; ``--help`
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +29,30 @@ from agents.common import (
     RewardScaler,
     Run,
     ThroughputWindow,
+    arrays_to_tensors,
+    config_from_checkpoint,
     episode_summary,
+    load_checkpoint,
+    load_weights,
     make_env,
     pick_device,
     progress_bar,
     rng_state,
     seed_everything,
     set_rng_state,
+    tensors_to_arrays,
+)
+
+#: what a sac checkpoint holds beside its algorithm and config
+CHECKPOINT_KEYS = (
+    "learner",
+    "optimizers",
+    "reward_scaler",
+    "buffer",
+    "env",
+    "rng",
+    "iteration",
+    "global_step",
 )
 
 
@@ -288,7 +304,13 @@ def train(config: SACConfig) -> dict:
         torch.set_num_threads(config.torch_threads)
     device = pick_device(config.device)
     seed_everything(config.seed)
-    run = Run(config.runs_dir, config.run_name or f"sac_{config.seed}", config, config.resume)
+    run = Run(
+        config.runs_dir,
+        config.run_name or f"sac_{config.seed}",
+        config,
+        config.resume,
+        checkpoint_keys=CHECKPOINT_KEYS,
+    )
     env = make_env(
         config.num_envs, config.seed, config.episode_steps, config.dt, config.inventory_penalty
     )
@@ -301,13 +323,13 @@ def train(config: SACConfig) -> dict:
     high = torch.as_tensor(space.high, device=device)
     iterations = max(1, config.total_steps // config.num_envs)
     iteration, global_step = 0, 0
-    checkpoint = run.load_checkpoint() if config.resume else None
+    checkpoint = run.checkpoint
     if checkpoint is not None:
         learner.load_state_dict(checkpoint["learner"])
         learner.load_optimizers_state(checkpoint["optimizers"])
         reward_scaler.load_state_dict(checkpoint["reward_scaler"])
         buffer.load_state_dict(checkpoint["buffer"])
-        env.set_state(checkpoint["env"])
+        env.set_state(tensors_to_arrays(checkpoint["env"]))
         set_rng_state(checkpoint["rng"])
         iteration, global_step = checkpoint["iteration"], checkpoint["global_step"]
         obs_np = env._obs
@@ -323,11 +345,10 @@ def train(config: SACConfig) -> dict:
                 "optimizers": learner.optimizers_state(),
                 "reward_scaler": reward_scaler.state_dict(),
                 "buffer": buffer.state_dict(),
-                "env": env.get_state(),
+                "env": arrays_to_tensors(env.get_state()),
                 "rng": rng_state(),
                 "iteration": iteration,
                 "global_step": global_step,
-                "config": dataclasses.asdict(config),
             }
         )
         run.save_metrics()
@@ -389,15 +410,16 @@ class SACPolicy:
 
     @classmethod
     def load(cls, run_dir, env, device: str = "cpu") -> SACPolicy:
-        payload = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
-        config = SACConfig(**payload["config"])
+        path = Path(run_dir) / "checkpoint.pt"
+        payload = load_checkpoint(path, ("learner",))
+        config = config_from_checkpoint(SACConfig, payload, path)
         space = env.single_action_space
         dev = pick_device(device)
         learner = SACLearner(
             env.single_observation_space.shape[0], space.shape[0], space.low, space.high, config
-        ).to(dev)
-        learner.load_state_dict(payload["learner"])
-        return cls(learner, dev)
+        )
+        load_weights(learner, payload["learner"], path)
+        return cls(learner.to(dev), dev)
 
     @torch.no_grad()
     def act(self, obs) -> np.ndarray:

@@ -3,6 +3,7 @@
 import gymnasium as _gymnasium
 
 from fastlob._kernels.book_layout import (
+    MAX_ORDER_QTY,
     MSG_CANCEL,
     MSG_LIMIT,
     MSG_MARKET,
@@ -39,6 +40,7 @@ _gymnasium.register(
 )
 
 __all__ = [
+    "MAX_ORDER_QTY",
     "MSG_CANCEL",
     "MSG_LIMIT",
     "MSG_MARKET",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 
 def check_int(name: str, value, low: int, high: int) -> int:
@@ -28,3 +29,29 @@ def check_real(name: str, value, low: float, high: float, *, low_open=False) -> 
         bracket = "(" if low_open else "["
         raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {value}")
     return value
+
+
+def available_memory_bytes() -> int:
+    """Memory this machine can give now: ``MemAvailable`` of ``/proc/meminfo``, else the physical
+    memory."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits_memory(name: str, count: int, bytes_each: int, what: str) -> None:
+    """Refuse, before allocating, ``count`` items of ``bytes_each`` bytes that this machine's
+    available memory cannot hold; the error names ``name`` and both figures."""
+    needed = count * bytes_each
+    available = available_memory_bytes()
+    if needed > available:
+        raise ValueError(
+            f"{name} = {count} needs {needed / 2**30:.1f} GiB of {what} "
+            f"({bytes_each / 2**10:.1f} KiB each), more than the {available / 2**30:.1f} GiB "
+            f"of memory available"
+        )

@@ -13,12 +13,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fastlob._checks import check_int
+from fastlob._checks import check_fits_memory, check_int
 from fastlob._kernels import book as _k
 from fastlob._kernels.book_layout import (
     AUTO_ID,
     EMPTY_PRICE,
     MAX_ORDER_ID,
+    MAX_ORDER_QTY,
     MAX_PRICE,
     MSG_CANCEL,
     MSG_ID,
@@ -42,6 +43,7 @@ from fastlob._kernels.book_layout import (
     BookParams,
     BookState,
     allocate_book_state,
+    bytes_per_book,
     state_nbytes,
 )
 
@@ -96,16 +98,27 @@ def check_book_params(ladder_levels, order_capacity, trade_capacity) -> BookPara
     return BookParams(ladder_levels, order_capacity, trade_capacity)
 
 
+_FIELD_NAMES = ("kind", "side", "price", "qty", "order_id")  # the MSG_* columns, in order
+
+
 def check_messages(messages) -> np.ndarray:
     """Validate a message batch (see ``MSG_*``); returns it as int64 (N, M, 5) C-contiguous.
 
-    Raises ``TypeError``/``ValueError`` naming the first offending row and field.
+    Raises ``TypeError``/``ValueError`` naming the first offending row and field. A quantity
+    above ``MAX_ORDER_QTY`` is not an error here: the book rejects that one order
+    (``REJECT_INVALID``, counted), as an exchange refuses an order over its size limit.
     """
     arr = np.asarray(messages)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"messages must be an integer array, got dtype {arr.dtype}")
     if arr.ndim != 3 or arr.shape[2] != MSG_WIDTH:
         raise ValueError(f"messages must have shape (num_books, M, {MSG_WIDTH}), got {arr.shape}")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        n, m, col = np.argwhere(arr > np.iinfo(np.int64).max)[0]
+        raise ValueError(
+            f"messages[{n}, {m}] field {_FIELD_NAMES[col]} = {arr[n, m, col]} is invalid: "
+            f"it does not fit int64"
+        )
     arr = np.ascontiguousarray(arr, dtype=np.int64)
     kind = arr[..., MSG_KIND]
     side = arr[..., MSG_SIDE]
@@ -170,6 +183,7 @@ class BookBatch:
     ):
         self.num_books = check_int("num_books", num_books, 1, 2**24)
         self.params = check_book_params(ladder_levels, order_capacity, trade_capacity)
+        check_fits_memory("num_books", self.num_books, bytes_per_book(self.params), "book state")
         self.state: BookState = allocate_book_state(self.num_books, self.params)
 
     @property
@@ -182,7 +196,8 @@ class BookBatch:
 
         ``counts`` (int (N,), default M) says how many rows of each book to apply. Returns the
         status of every applied row, int8 (N, M) (unapplied rows are 0). Invalid input raises
-        before any book changes.
+        before any book changes; an order of more than ``MAX_ORDER_QTY`` lots is rejected on its
+        own (status ``REJECT_INVALID``, counted in :meth:`status_counts`).
         """
         msgs = check_messages(messages)
         if msgs.shape[0] != self.num_books:
@@ -248,8 +263,9 @@ class BookBatch:
 class OrderBook:
     """One limit order book with exact price-time priority (a :class:`BookBatch` of one).
 
-    Sides are +1 (buy) and -1 (sell), prices integer ticks in 1..2**53, quantities positive
-    integer lots, order ids non-negative integers. Fills come back as int64 arrays of shape
+    Sides are +1 (buy) and -1 (sell), prices integer ticks in 1..2**53, quantities integer lots
+    in 1..2**32 (``MAX_ORDER_QTY``: no level or book total can then overflow), order ids
+    integers in 0..2**62. Fills come back as int64 arrays of shape
     (k, 3): ``(maker_order_id, price, qty)`` in execution order.
 
     Parameters
@@ -300,8 +316,13 @@ class OrderBook:
         """
         side = _check_side(side)
         price = check_int("price", price, 1, MAX_PRICE)
-        qty = check_int("qty", qty, 1, 2**62)
+        qty = check_int("qty", qty, 1, MAX_ORDER_QTY)
         if order_id is None:
+            if int(self.state.next_auto_id[0]) > MAX_ORDER_ID:
+                raise ValueError(
+                    f"order_id: no id left to assign (ids above {MAX_ORDER_ID} do not exist and "
+                    f"the book has used {MAX_ORDER_ID}); pass an explicit free order_id"
+                )
             oid = AUTO_ID
         else:
             oid = self._check_order_id(order_id)
@@ -317,7 +338,7 @@ class OrderBook:
         The unfilled part (if the opposite side runs dry) is dropped; the fills show what traded.
         """
         side = _check_side(side)
-        qty = check_int("qty", qty, 1, 2**62)
+        qty = check_int("qty", qty, 1, MAX_ORDER_QTY)
         status = _k.market_order(self.state, 0, side, qty, AUTO_ID)
         self._raise_rejected(status, f"market side={side} qty={qty}")
         return self._fills()
@@ -328,7 +349,7 @@ class OrderBook:
         Returns False if the order is not resting (unknown, filled or cancelled: a normal race).
         """
         oid = self._check_order_id(order_id)
-        amount = 0 if qty is None else check_int("qty", qty, 1, 2**62)
+        amount = 0 if qty is None else check_int("qty", qty, 1, MAX_ORDER_QTY)
         return _k.cancel_order(self.state, 0, oid, amount) == OK
 
     def modify(self, order_id, price=None, qty=None):
@@ -340,7 +361,7 @@ class OrderBook:
         """
         oid = self._check_order_id(order_id)
         new_price = 0 if price is None else check_int("price", price, 1, MAX_PRICE)
-        new_qty = 0 if qty is None else check_int("qty", qty, 1, 2**62)
+        new_qty = 0 if qty is None else check_int("qty", qty, 1, MAX_ORDER_QTY)
         status = _k.modify_order(self.state, 0, oid, new_price, new_qty)
         if status == UNKNOWN_ORDER:
             return None

@@ -1,28 +1,71 @@
-"""The ``fastlob`` command line (argparse subcommands; each is a thin shell over the public API)."""
+"""The ``fastlob`` command line (argparse subcommands; each is a thin shell over the public API).
+
+Bad input (an argument out of range, a malformed or missing file, a run that cannot be used)
+ends the command with exit code 2 and one line on stderr naming what is wrong; exit code 1 is
+kept for a replay that does not match its orderbook file. ``FASTLOB_DEBUG=1`` shows the
+traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 
 from fastlob._version import __version__
 
 
-def _replay(args) -> int:
-    from fastlob.data.lobster import LobsterFormatError, replay_lobster
+class UsageError(Exception):
+    """Bad input at the command line: exit code 2, one line."""
 
-    try:
-        result = replay_lobster(
-            args.message_file,
-            args.orderbook_file,
-            tick_size=args.tick_size,
-            ladder_levels=args.ladder_levels,
-            repeat=args.repeat,
-        )
-    except (LobsterFormatError, FileNotFoundError, ValueError) as err:
-        print(f"fastlob replay: error: {err}", file=sys.stderr)
-        return 2
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block): ``fastlob replay: error: ...``."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
+def _number(kind, low: float, high: float = math.inf, low_open: bool = False):
+    """An argparse type: a ``kind`` (int or float) in [low, high] ((low, high] if low_open)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {_KIND_WORDS[kind]}") from None
+        if not math.isfinite(value) or value < low or (low_open and value == low) or value > high:
+            allowed = f"{'>' if low_open else '>='} {low}"
+            if math.isfinite(high):
+                allowed += f" and <= {high}"
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+_KIND_WORDS = {int: "an integer", float: "a number"}
+
+#: argparse types of the command-line numbers
+POSITIVE_INT = _number(int, 1)
+NON_NEGATIVE_INT = _number(int, 0)
+NON_NEGATIVE_REAL = _number(float, 0.0)
+POSITIVE_REAL = _number(float, 0.0, low_open=True)
+
+
+def _replay(args) -> int:
+    from fastlob.data.lobster import replay_lobster
+
+    result = replay_lobster(
+        args.message_file,
+        args.orderbook_file,
+        tick_size=args.tick_size,
+        ladder_levels=args.ladder_levels,
+        repeat=args.repeat,
+    )
     summary = {
         "rows_compared": result.rows_compared,
         "rows_matched": result.rows_matched,
@@ -77,12 +120,12 @@ def _as2008(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastlob",
         description="Reinforcement-learning market making on an exact, Numba-compiled order book.",
     )
     parser.add_argument("--version", action="version", version=f"fastlob {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     replay = sub.add_parser(
         "replay",
@@ -95,19 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("orderbook_file", help="LOBSTER *_orderbook_*.csv")
     replay.add_argument(
         "--tick-size",
-        type=int,
+        type=POSITIVE_INT,
         default=100,
         help="price units per tick (default 100: one cent in dollars x 10000)",
     )
     replay.add_argument(
         "--ladder-levels",
-        type=int,
+        type=POSITIVE_INT,
         default=4096,
         help="ladder width of the engine's book, a power of two (default 4096)",
     )
     replay.add_argument(
         "--repeat",
-        type=int,
+        type=POSITIVE_INT,
         default=5,
         help="timed replays after a warm-up; throughput is their median (default 5)",
     )
@@ -121,9 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
         "spread, centred on the mid) in the Avellaneda-Stoikov model with the paper's "
         "parameters (s=100, T=1, sigma=2, dt=0.005, q0=0, k=1.5, A=140).",
     )
-    as2008.add_argument("--gamma", type=float, default=0.1, help="risk aversion (default 0.1)")
-    as2008.add_argument("--paths", type=int, default=1000, help="simulated paths (default 1000)")
-    as2008.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    as2008.add_argument(
+        "--gamma", type=POSITIVE_REAL, default=0.1, help="risk aversion (default 0.1)"
+    )
+    as2008.add_argument(
+        "--paths", type=POSITIVE_INT, default=1000, help="simulated paths (default 1000)"
+    )
+    as2008.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed (default 0)")
     as2008.add_argument(
         "--json", action="store_true", help='print {"inventory": {...}, "symmetric": {...}} as JSON'
     )
@@ -138,13 +185,19 @@ def build_parser() -> argparse.ArgumentParser:
         "simulator, fixed spread at its best width, random); writes eval.json into each run.",
     )
     evaluate.add_argument("runs", nargs="*", help="run directories of trained agents")
-    evaluate.add_argument("--episodes", type=int, default=256, help="held-out episodes")
-    evaluate.add_argument("--seed", type=int, default=123_456, help="held-out seed")
+    evaluate.add_argument("--episodes", type=POSITIVE_INT, default=256, help="held-out episodes")
+    evaluate.add_argument("--seed", type=NON_NEGATIVE_INT, default=123_456, help="held-out seed")
     evaluate.add_argument(
-        "--risk-aversion", type=float, default=0.01, help="gamma of E[PnL] - gamma/2 Var[PnL]"
+        "--risk-aversion",
+        type=NON_NEGATIVE_REAL,
+        default=0.01,
+        help="gamma of E[PnL] - gamma/2 Var[PnL]",
     )
     evaluate.add_argument(
-        "--tuning-episodes", type=int, default=128, help="episodes to tune the baselines on"
+        "--tuning-episodes",
+        type=POSITIVE_INT,
+        default=128,
+        help="episodes to tune the baselines on",
     )
     evaluate.add_argument("--json", action="store_true", help="print the table as JSON")
     evaluate.set_defaults(func=_eval)
@@ -155,8 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
         "and write the HTML report",
     )
     demo.add_argument("--runs-dir", default="runs", help="where runs/demo goes")
-    demo.add_argument("--minutes", type=float, default=4.0, help="training time budget (default 4)")
-    demo.add_argument("--seed", type=int, default=1, help="training seed")
+    demo.add_argument(
+        "--minutes", type=POSITIVE_REAL, default=4.0, help="training time budget (default 4)"
+    )
+    demo.add_argument("--seed", type=NON_NEGATIVE_INT, default=1, help="training seed")
     demo.set_defaults(func=_demo)
 
     report = sub.add_parser(
@@ -171,9 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", help="a training run's directory (runs/NAME)")
     report.add_argument("--out", default=None, help="output file (default RUN_DIR/report.html)")
     report.add_argument(
-        "--episodes", type=int, default=64, help="held-out episodes for the heatmaps (default 64)"
+        "--episodes",
+        type=POSITIVE_INT,
+        default=64,
+        help="held-out episodes for the heatmaps (default 64)",
     )
-    report.add_argument("--seed", type=int, default=123_456, help="held-out seed")
+    report.add_argument("--seed", type=NON_NEGATIVE_INT, default=123_456, help="held-out seed")
     report.add_argument(
         "--bench",
         default=None,
@@ -181,12 +239,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(func=_report)
 
+    bench_guard = sub.add_parser(
+        "bench-guard",
+        help="compare the benchmarks of this tree with a commit's, interleaved",
+        description="Runs the benchmarks in bench/ of the working tree and of commit REV (in a "
+        "temporary git worktree) in alternation, ROUNDS times each, and prints per benchmark "
+        "both arms' median [min, max] of its ratio to the in-run reference (else its rate), the "
+        "change and the noise; SLOWER when every run of this tree is below every run of REV.",
+    )
+    bench_guard.add_argument("against", metavar="REV", help="the commit to compare with")
+    bench_guard.add_argument(
+        "--rounds", type=POSITIVE_INT, default=3, help="runs of each tree (default 3)"
+    )
+    bench_guard.add_argument(
+        "-k", dest="select", default=None, help="pytest -k expression selecting benchmarks"
+    )
+    bench_guard.set_defaults(func=_bench_guard)
+
     sub.add_parser(
         "train",
         help="train an agent on the order-book env (fastlob train --algo ppo --help)",
         add_help=False,
     )
     return parser
+
+
+def _bench_guard(args) -> int:
+    from fastlob.benchmarks import format_comparisons, guard
+
+    def progress(text):
+        print(text, file=sys.stderr, flush=True)
+
+    rows = guard(args.against, rounds=args.rounds, select=args.select, progress=progress)
+    print(format_comparisons(rows, args.against))
+    return 0
 
 
 def _eval(args) -> int:
@@ -210,13 +296,9 @@ def _eval(args) -> int:
 def _report(args) -> int:
     from agents.report import write_report
 
-    try:
-        path = write_report(
-            args.run_dir, out=args.out, episodes=args.episodes, seed=args.seed, bench=args.bench
-        )
-    except FileNotFoundError as err:
-        print(f"fastlob report: error: {err}", file=sys.stderr)
-        return 2
+    path = write_report(
+        args.run_dir, out=args.out, episodes=args.episodes, seed=args.seed, bench=args.bench
+    )
     print(path)
     return 0
 
@@ -252,8 +334,12 @@ def _train(argv: list[str]) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+#: what bad input raises below the command line: argument checks (ValueError, TypeError, their
+#: subclasses LobsterFormatError and RunError) and files that cannot be read (OSError)
+INPUT_ERRORS = (UsageError, ValueError, TypeError, OSError)
+
+
+def _run(argv: list[str]) -> int:
     if argv[:1] == ["train"]:
         return _train(argv[1:])
     parser = build_parser()
@@ -262,6 +348,21 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     return args.func(args)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _run(argv)
+    except INPUT_ERRORS as err:
+        if os.environ.get("FASTLOB_DEBUG"):
+            raise
+        text = " ".join(str(err).split())  # one line, whatever the message held
+        if not isinstance(err, UsageError):
+            command = " ".join(["fastlob", *argv[:1]])
+            text = f"{command}: error: {text}"
+        print(text, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

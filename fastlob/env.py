@@ -12,16 +12,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium
 import numpy as np
 
-from fastlob._checks import check_int, check_real
+from fastlob._checks import check_fits_memory, check_int, check_real
 from fastlob._kernels import flow as _flow
 from fastlob._kernels import mm as _mm
-from fastlob._kernels.book_layout import BookParams, allocate_book_state, state_nbytes
+from fastlob._kernels.book_layout import (
+    BookParams,
+    allocate_book_state,
+    bytes_per_book,
+    state_nbytes,
+)
 from fastlob.vector import BatchedVectorEnv
 
 __all__ = [
@@ -158,6 +164,9 @@ def check_flow_params(fp: FlowParams, name: str = "config.flow") -> FlowParams:
 def _rates(name: str, given, default: np.ndarray) -> np.ndarray:
     if given is None:
         return default
+    values = np.asarray(given, dtype=object).ravel()
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{name} must hold real numbers (rates per second), got {given!r}")
     rates = np.asarray(given, dtype=np.float64)
     if rates.shape != default.shape:
         raise ValueError(
@@ -358,6 +367,10 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
             self.cancel_rates,
             self.book_params,
         ) = check_config(self.config)
+        check_fits_memory(
+            "num_envs", check_int("num_envs", num_envs, 1, 2**24), self._bytes_per_env_needed(),
+            "simulator state",
+        )  # fmt: skip
         c = self.config
         m = float(c.max_offset)
         act_low = np.array([-m, -m, 0.0, 0.0, -1.0], np.float32)
@@ -406,6 +419,14 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
             "quote_reduced": s.quote_reduced,
         }
         self._info.update({"_" + key: always for key in list(self._info)})
+
+    def _bytes_per_env_needed(self) -> int:
+        """Bytes per env the constructor will allocate (book, flow, agent, outputs)."""
+        one_env = _mm.allocate_mm_state(
+            1, _flow.FLOW_STATE_WIDTH, _flow.NUM_EVENTS, _flow.NUM_INTEGRALS
+        )
+        outputs = 4 * (_mm.OBS_DIM + 2 * _mm.ACT_DIM + 1) + 8 * (len(EPISODE_KEYS) + 2) + 8
+        return bytes_per_book(self.book_params, np.int32) + sum(a.nbytes for a in one_env) + outputs
 
     @property
     def bytes_per_env(self) -> int:
@@ -525,6 +546,8 @@ class MarketMakingEnv(gymnasium.Env):
 
     def step(self, action):
         action = np.asarray(action)
+        if action.dtype not in (np.float32, np.float64):  # as the vector env's check
+            raise TypeError(f"action must be a float32 or float64 array, got dtype {action.dtype}")
         if action.shape != (_mm.ACT_DIM,):
             raise ValueError(f"action must have shape ({_mm.ACT_DIM},), got {action.shape}")
         self._action[0] = action

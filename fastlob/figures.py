@@ -261,7 +261,12 @@ def learning_curves(metrics: pl.DataFrame, title: str = "Learning curves") -> go
 def read_benchmarks(path: str | Path) -> pl.DataFrame:
     """The simulator's rows of a pytest-benchmark JSON file (``pytest bench --benchmark-only
     --benchmark-json FILE``): ``load``, ``num_envs``, ``threads``, ``env_steps_per_s``."""
-    data = json.loads(Path(path).read_text())
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a pytest-benchmark JSON file ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks", []), list):
+        raise ValueError(f"{path}: not a pytest-benchmark JSON file (no list of benchmarks)")
     rows = []
     for bench in data.get("benchmarks", []):
         extra, params = bench.get("extra_info", {}), bench.get("params") or {}

@@ -109,6 +109,11 @@ class BatchedVectorEnv(gymnasium.vector.VectorEnv):
 
     # -- reset ---------------------------------------------------------------------------------
     def _reset_mask(self, options) -> np.ndarray:
+        if options is not None and not isinstance(options, dict):
+            raise TypeError(
+                f"options must be a dict (e.g. {{'reset_mask': mask}}) or None, got "
+                f"{type(options).__name__} {options!r}"
+            )
         mask = None if not options else options.get("reset_mask")
         if mask is None:
             return np.ones(self.num_envs, np.bool_)

@@ -7,7 +7,9 @@ as the engine, written the plain way:
 - a limit order rests only if the pool has room and all resting prices would span fewer than
   ``ladder_levels`` ticks; otherwise it is rejected whole, before anything trades;
 - cancel of qty >= remaining removes the order; a partial cancel keeps priority;
-- modify: size decrease at the same price keeps priority; anything else re-enters at the back.
+- modify: size decrease at the same price keeps priority; anything else re-enters at the back;
+- an order of more than 2**32 lots (limit, market or a modify's new size) is invalid, and so is
+  an order asking for an id when every id up to 2**62 is taken.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ REJECT_POOL_FULL = 1
 REJECT_OUTSIDE_LADDER = 2
 REJECT_DUPLICATE_ID = 3
 UNKNOWN_ORDER = 5
+REJECT_INVALID = 6
+LARGEST_QTY = 2**32
+LARGEST_ID = 2**62
 
 
 class ReferenceBook:
@@ -110,10 +115,14 @@ class ReferenceBook:
     # -- operations (same status codes as the engine) --------------------------------------------
     def limit(self, side: int, price: int, qty: int, order_id: int | None = None):
         """Returns (status, fills)."""
+        if qty > LARGEST_QTY:
+            return REJECT_INVALID, []
         if order_id is None:
             order_id = self.next_auto_id
             while order_id in self.orders:
                 order_id += 1
+            if order_id > LARGEST_ID:
+                return REJECT_INVALID, []
         elif order_id in self.orders:
             return REJECT_DUPLICATE_ID, []
         if self._unfilled_after_sweep(side, price, qty) > 0:
@@ -128,6 +137,8 @@ class ReferenceBook:
         return OK, fills
 
     def market(self, side: int, qty: int):
+        if qty > LARGEST_QTY:
+            return REJECT_INVALID, []
         limit = 2**53 if side == 1 else 0
         return OK, self._sweep(side, limit, qty)[1]
 
@@ -146,6 +157,8 @@ class ReferenceBook:
         side, old_price, old_qty = self.orders[order_id]
         price = price if price > 0 else old_price
         qty = qty if qty > 0 else old_qty
+        if qty > LARGEST_QTY:
+            return REJECT_INVALID, []
         if price == old_price and qty <= old_qty:
             self.orders[order_id][2] = qty
             return OK, []

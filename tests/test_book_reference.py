@@ -25,9 +25,21 @@ CASES = [
 ]
 
 
+def with_oversized_quantities(messages: np.ndarray, seed: int, share: float) -> np.ndarray:
+    """``messages`` with the quantity of a ``share`` of rows raised past 2**32 lots (up to
+    2**62): limit, market and modify rows that the book must reject whole."""
+    rng = np.random.default_rng(seed)
+    out = messages.copy()
+    hit = rng.random(out.shape[:2]) < share
+    out[..., 3] = np.where(hit, 2**32 + rng.integers(1, 2**62 - 2**32, out.shape[:2]), out[..., 3])
+    return out
+
+
 @pytest.mark.parametrize(("seed", "ladder", "capacity", "config"), CASES)
 def test_kernels_match_reference_message_by_message(seed, ladder, capacity, config):
     messages = random_message_stream(1, 1500, seed=seed, config=config)
+    if seed == 4:  # one stream also carries orders too large for the book
+        messages = with_oversized_quantities(messages, seed, share=0.05)
     batch = BookBatch(1, ladder_levels=ladder, order_capacity=capacity, trade_capacity=capacity)
     ref = ReferenceBook(ladder_levels=ladder, order_capacity=capacity)
     seen_status = set()
@@ -58,13 +70,18 @@ def test_kernels_match_reference_message_by_message(seed, ladder, capacity, conf
 
 
 def test_rejection_paths_are_exercised():
-    """The small-ladder and small-pool cases above really do reject (so they test something)."""
+    """The small-ladder, small-pool and oversized cases above really do reject (so they test
+    something)."""
     for seed, ladder, capacity, config, expected in [
         (1, 32, 4096, CASES[1][3], "outside_ladder"),
         (2, 1024, 24, CASES[2][3], "pool_full"),
+        (4, 128, 256, CASES[4][3], "invalid"),
     ]:
         batch = BookBatch(1, ladder_levels=ladder, order_capacity=capacity, trade_capacity=4096)
-        batch.apply(random_message_stream(1, 1500, seed=seed, config=config))
+        messages = random_message_stream(1, 1500, seed=seed, config=config)
+        if expected == "invalid":
+            messages = with_oversized_quantities(messages, seed, share=0.05)
+        batch.apply(messages)
         assert batch.status_counts()[expected][0] > 0
 
 

@@ -80,11 +80,11 @@ GOOD_MESSAGE = "34200.1,1,16113575,18,5853300,1"
 @pytest.mark.parametrize(
     ("lines", "line_no", "field", "word"),
     [
-        ([GOOD_MESSAGE, "34200.2,1,16113576,18,5853300"], 2, "price", "columns"),
+        ([GOOD_MESSAGE, "34200.2,1,16113576,18,5853300"], 2, "direction", "columns"),
         ([GOOD_MESSAGE, GOOD_MESSAGE + ",7"], 2, "direction", "columns"),
         ([GOOD_MESSAGE, "34200.2,9,16113576,18,5853300,1"], 2, "type", "unknown event type"),
-        (["34200.2,1,16113576,abc,5853300,1"], 1, "size", "not a number"),
-        ([GOOD_MESSAGE, GOOD_MESSAGE, "x,1,1,1,1,1"], 3, "time", "not a number"),
+        (["34200.2,1,16113576,abc,5853300,1"], 1, "size", "not an integer"),
+        ([GOOD_MESSAGE, GOOD_MESSAGE, "x,1,1,1,1,1"], 3, "time", "not a time"),
         ([GOOD_MESSAGE, "34200.2,1,16113576,18,5853300,0"], 2, "direction", "direction"),
     ],
 )

@@ -27,6 +27,7 @@ from fastlob._kernels.book_layout import (
     EMPTY_KEY,
     EMPTY_PRICE,
     MAX_ORDER_ID,
+    MAX_ORDER_QTY,
     MAX_PRICE,
     MSG_CANCEL,
     MSG_ID,
@@ -440,9 +441,15 @@ def _next_free_id(s, n):
 
 
 @njit
+def _bad_qty(qty):
+    """Is an order's quantity outside 1..MAX_ORDER_QTY (the bound that keeps totals in int64)?"""
+    return qty < 1 or qty > MAX_ORDER_QTY
+
+
+@njit
 def _malformed(direction, price, qty):
-    """Is a limit order's direction, price (1..MAX_PRICE) or quantity (>= 1) out of range?"""
-    return (direction != 1 and direction != -1) or qty < 1 or price < 1 or price > MAX_PRICE
+    """Is a limit order's direction, price (1..MAX_PRICE) or quantity out of range?"""
+    return (direction != 1 and direction != -1) or _bad_qty(qty) or price < 1 or price > MAX_PRICE
 
 
 @njit(inline="always")
@@ -460,10 +467,11 @@ def limit_order(s, n, direction, price, qty, order_id):
     price : int64
         Limit price in ticks, 1..MAX_PRICE.
     qty : int64
-        Lots, at least 1.
+        Lots, 1..MAX_ORDER_QTY.
     order_id : int64
         Non-negative id not resting in this book, or AUTO_ID to assign the lowest free id at or
-        above ``next_auto_id``. The id used is stored in ``last_order_id[n]``.
+        above ``next_auto_id`` (REJECT_INVALID once none is left up to MAX_ORDER_ID). The id
+        used is stored in ``last_order_id[n]``.
 
     Returns
     -------
@@ -478,6 +486,8 @@ def limit_order(s, n, direction, price, qty, order_id):
     side = side_index(direction)
     if order_id == AUTO_ID:
         order_id = _next_free_id(s, n)
+        if order_id > MAX_ORDER_ID:
+            return _reject(s, n, REJECT_INVALID)  # every id up to MAX_ORDER_ID is taken
     elif order_id >= s.index_limit[n]:
         return _reject(s, n, REJECT_INVALID)  # reserved for assigned ids
     bucket = _free_bucket(s, n, order_id)
@@ -545,7 +555,8 @@ def market_order(s, n, direction, qty, taker_id):
     direction : int
         +1 buy, -1 sell.
     qty : int64
-        Lots, at least 1. What the opposite side cannot fill is dropped (the fills say how much).
+        Lots, 1..MAX_ORDER_QTY. What the opposite side cannot fill is dropped (the fills say how
+        much).
     taker_id : int64
         Id written as the taker of each fill (AUTO_ID for anonymous).
 
@@ -554,7 +565,7 @@ def market_order(s, n, direction, qty, taker_id):
     int
         OK, REJECT_TRADE_BUFFER_FULL or REJECT_INVALID.
     """
-    if (direction != 1 and direction != -1) or qty < 1:
+    if (direction != 1 and direction != -1) or _bad_qty(qty):
         return _reject(s, n, REJECT_INVALID)
     side = side_index(direction)
     limit_price = MAX_PRICE if side == BID else 0
@@ -616,7 +627,7 @@ def modify_order(s, n, order_id, new_price, new_qty):
     new_price : int64
         New limit price in ticks, or <= 0 to keep the current one.
     new_qty : int64
-        New remaining quantity in lots, or <= 0 to keep the current one.
+        New remaining quantity in lots (at most MAX_ORDER_QTY), or <= 0 to keep the current one.
 
     Returns
     -------
@@ -631,7 +642,7 @@ def modify_order(s, n, order_id, new_price, new_qty):
     old_qty = s.order_qty[n, slot]
     price = old_price if new_price <= 0 else new_price
     qty = old_qty if new_qty <= 0 else new_qty
-    if price > MAX_PRICE:
+    if price > MAX_PRICE or qty > MAX_ORDER_QTY:
         return _reject(s, n, REJECT_INVALID)
     if price == old_price and qty <= old_qty:
         if qty < old_qty:

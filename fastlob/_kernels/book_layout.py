@@ -1,8 +1,9 @@
 """Data layout of N independent limit order books (struct of arrays, leading book axis).
 
 Every array has the book index ``n`` first, so that the batched driver can give each book to one
-thread with no cross-book writes. Prices are integer ticks (``int64``, at least 1), quantities
-integer lots (``int64``). Side index 0 is the bid side, 1 the ask side.
+thread with no cross-book writes. Prices are integer ticks (``int64``, 1..``MAX_PRICE``),
+quantities integer lots (``int64``, an order's 1..``MAX_ORDER_QTY``, so that no total overflows).
+Side index 0 is the bid side, 1 the ask side.
 
 The price ladder
 ----------------
@@ -85,6 +86,9 @@ AUTO_ID = -1
 MAX_PRICE = 2**53
 #: highest order id (ids are 0 .. MAX_ORDER_ID)
 MAX_ORDER_ID = 2**62
+#: largest quantity of one order, in lots: a book holds at most 2**30 orders (``BookBatch``'s
+#: bound on ``order_capacity``), so no level's, side's or book's total passes 2**62 < 2**63
+MAX_ORDER_QTY = 2**32
 
 # Message kinds of the batched driver (column MSG_KIND of a message row).
 #: padding, does nothing
@@ -139,8 +143,9 @@ REJECT_DUPLICATE_ID = 3
 REJECT_TRADE_BUFFER_FULL = 4
 #: cancel or modify of an id that is not resting (unknown, filled or cancelled): a normal race
 UNKNOWN_ORDER = 5
-#: a field is out of its range (side not +-1, qty < 1, price outside 1..MAX_PRICE, unknown kind,
-#: an explicit order id at or above the book's ``index_limit``)
+#: a field is out of its range (side not +-1, qty outside 1..MAX_ORDER_QTY, price outside
+#: 1..MAX_PRICE, unknown kind, an explicit order id at or above the book's ``index_limit``, no
+#: id left to assign)
 REJECT_INVALID = 6
 #: number of status codes
 NUM_STATUS = 7
@@ -329,6 +334,18 @@ def allocate_book_state(
         trade_count=np.zeros(n, np.int64),
         status_count=np.zeros((n, NUM_STATUS), np.int64),
     )
+
+
+def bytes_per_book(params: BookParams, level_qty_dtype: type = np.int64) -> int:
+    """Bytes of state one book of ``params`` holds (what ``allocate_book_state`` allocates per
+    book, less the alignment padding): owners check a batch fits in memory before allocating."""
+    lv, k, t = params.ladder_levels, params.order_capacity, params.trade_capacity
+    ladder = 2 * lv * (np.dtype(level_qty_dtype).itemsize + 4 + 4)  # quantity, head, tail
+    pool = k * (ORDER_RECORD_BYTES + 4 + 4)  # the five record fields, live_slot, live_pos
+    ids = hash_buckets(k) * (8 + 4)
+    trades = t * TRADE_WIDTH * 8
+    scalars = 8 * (2 + 2 + 2 + 1 + 1 + 1 + 1 + NUM_STATUS) + 4  # best .. status_count, free_head
+    return ladder + pool + ids + trades + scalars
 
 
 def state_nbytes(state: BookState) -> int:

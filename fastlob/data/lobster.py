@@ -7,16 +7,17 @@ after message k: ``ask_price_1, ask_size_1, bid_price_1, bid_size_1, ...`` for e
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 import polars as pl
 
+from fastlob._checks import check_int
 from fastlob._kernels import replay as _r
-from fastlob._kernels.book_layout import allocate_book_state
+from fastlob._kernels.book_layout import MAX_ORDER_QTY, MAX_PRICE, allocate_book_state
 from fastlob.book import check_book_params
 
 MESSAGE_COLUMNS = ("time", "type", "order_id", "size", "price", "direction")
@@ -43,111 +44,195 @@ def orderbook_columns(levels: int) -> tuple[str, ...]:
 # reading
 # ---------------------------------------------------------------------------------------------
 
-
-def _scan_for_error(path, names, check_value) -> NoReturn:
-    """Walk the file line by line and raise at the first bad line/field (slow path, errors only).
-
-    Always raises: if no line is at fault, the error says the file could not be parsed."""
-    with open(path) as fh:
-        for line_no, line in enumerate(fh, start=1):
-            fields = line.rstrip("\r\n").split(",")
-            if len(fields) != len(names):
-                raise LobsterFormatError(
-                    path,
-                    line_no,
-                    names[min(len(fields), len(names)) - 1],
-                    f"expected {len(names)} comma-separated columns, found {len(fields)}",
-                )
-            for name, text in zip(names, fields, strict=True):
-                check_value(path, line_no, name, text.strip())
-    raise LobsterFormatError(path, 0, "?", "could not be parsed")  # pragma: no cover
+#: an integer field: an optional minus sign and digits (no spaces, plus signs, underscores,
+#: decimal points or exponents)
+INTEGER_PATTERN = r"^-?[0-9]+$"
+#: the time field: seconds after midnight, digits with an optional decimal part
+TIME_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
+#: order ids of the file must stay below the replay's synthetic ids
+MAX_FILE_ORDER_ID = _r.SYNTHETIC_ID_BASE - 1
+#: event types whose order goes through the book (submit, cancel, delete, visible execution)
+BOOK_EVENTS = (1, 2, 3, 4)
+#: the halt indicator's price: -1 halt, 0 quoting, 1 resumed
+HALT_PRICES = (-1, 0, 1)
 
 
-def _check_message_value(path, line, name, text):
-    try:
-        value = float(text) if name == "time" else int(text)
-    except ValueError:
-        raise LobsterFormatError(path, line, name, f"{text!r} is not a number") from None
-    if name == "type" and value not in EVENT_TYPES:
-        raise LobsterFormatError(path, line, name, f"unknown event type {value} (allowed 1..7)")
-    if name == "direction" and value not in (1, -1):
-        raise LobsterFormatError(path, line, name, f"direction {value} is not +1 or -1")
-    if name == "size" and value < 0:
-        raise LobsterFormatError(path, line, name, f"negative size {value}")
-
-
-def _check_orderbook_value(path, line, name, text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise LobsterFormatError(path, line, name, f"{text!r} is not an integer") from None
-    if "size" in name and value < 0:
-        raise LobsterFormatError(path, line, name, f"negative size {value}")
-
-
-def _read_strings(path, width):
+def _file_bytes(path, field_name) -> tuple[Path, bytes]:
+    """The file's bytes, after the checks every LOBSTER file needs: it exists, it is not empty,
+    it is UTF-8 text without quotes or blank lines (so that row k of the table is line k + 1).
+    ``field_name(k)`` names the 0-based column k in errors."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"LOBSTER file not found: {path}")
+    data = path.read_bytes()
+    if not data.strip():
+        raise LobsterFormatError(path, 1, field_name(0), "the file is empty")
+
+    def error_at(offset: int, detail: str) -> LobsterFormatError:
+        line_start = data.rfind(b"\n", 0, offset) + 1
+        line = data.count(b"\n", 0, offset) + 1
+        return LobsterFormatError(
+            path, line, field_name(data.count(b",", line_start, offset)), detail
+        )
+
     try:
-        df = pl.read_csv(path, has_header=False, infer_schema=False)
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise error_at(err.start, f"byte {data[err.start]:#04x} is not UTF-8 text") from None
+    quote = data.find(b'"')
+    if quote >= 0:
+        raise error_at(quote, "a quote character: LOBSTER fields are bare numbers")
+    blank = data.find(b"\n\n")
+    if blank >= 0:
+        raise error_at(blank + 1, "a blank line: every line is a row")
+    return path, data
+
+
+def _message_field(k: int) -> str:
+    return MESSAGE_COLUMNS[k] if k < len(MESSAGE_COLUMNS) else MESSAGE_COLUMNS[-1]
+
+
+def _orderbook_field(k: int) -> str:
+    return orderbook_columns(k // 4 + 1)[k]
+
+
+def _column_count_error(path, data: bytes, names) -> LobsterFormatError:
+    """The first line whose number of fields is not ``len(names)`` (a ragged file)."""
+    for line_no, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        found = len(line.split(","))
+        if found != len(names):
+            return LobsterFormatError(
+                path,
+                line_no,
+                names[min(found, len(names)) - 1],
+                f"expected {len(names)} comma-separated columns, found {found}",
+            )
+    return LobsterFormatError(path, 1, names[0], "could not be read as comma-separated values")
+
+
+def _read_text_table(path, data: bytes, names) -> pl.DataFrame:
+    """Every field as a string column named by ``names`` (one row per line)."""
+    try:
+        raw = pl.read_csv(io.BytesIO(data), has_header=False, infer_schema=False)
     except pl.exceptions.PolarsError:
+        raise _column_count_error(path, data, names) from None
+    if raw.width != len(names):
+        raise _column_count_error(path, data, names)
+    raw.columns = list(names)
+    return raw
+
+
+def _integer(name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.Int64, strict=False)
+
+
+def _text_rules(names, integer_names) -> list:
+    """(field, bad-row expression, message) for what a field's text must look like: present,
+    an integer or a time, within int64."""
+    rules = []
+    for name in names:
+        text = pl.col(name)
+        rules.append((name, text.is_null() | (text == ""), "missing value"))
+        if name in integer_names:
+            rules.append((name, ~text.str.contains(INTEGER_PATTERN), "is not an integer"))
+            rules.append((name, _integer(name).is_null(), "does not fit a 64-bit integer"))
+        else:
+            rules.append(
+                (name, ~text.str.contains(TIME_PATTERN), "is not a time in seconds (digits, "
+                 "optionally a point and more digits)")
+            )  # fmt: skip
+    return rules
+
+
+def _first_error(path, table: pl.DataFrame, rules) -> LobsterFormatError | None:
+    """The error of the first line that breaks a rule (the first rule it breaks), or None."""
+    flags = table.select(
+        [bad.fill_null(True).alias(f"rule{i}") for i, (_, bad, _) in enumerate(rules)]
+    )
+    broken = flags.select(pl.any_horizontal(pl.all()).arg_true().first()).item()
+    if broken is None:
         return None
-    if df.width != width:
-        return None
-    return df
+    row = flags.row(broken)
+    rule = next(i for i, hit in enumerate(row) if hit)
+    name, _, message = rules[rule]
+    value = table[name][broken]
+    if value is None or value == "":
+        message = f"missing value: a row has {table.width} comma-separated columns"
+        return LobsterFormatError(path, broken + 1, name, message)
+    return LobsterFormatError(path, broken + 1, name, f"{value!r} {message}")
 
 
 def read_messages(path) -> pl.DataFrame:
-    """Read a LOBSTER message file into a DataFrame with columns ``MESSAGE_COLUMNS``.
+    """Read a LOBSTER message file into a DataFrame with columns ``MESSAGE_COLUMNS`` (time
+    float64, the rest int64).
 
-    Raises :class:`LobsterFormatError` naming the line and field of the first malformed value.
+    Every field is checked: a time (non-negative decimal seconds, never earlier than the line
+    before), integers elsewhere, a known event type, an order id in ``0..MAX_FILE_ORDER_ID``, a
+    size in ``0..MAX_ORDER_QTY`` (at least 1 for events that reach the book), a positive price
+    (the halt indicator's -1, 0 or 1 for type 7) and a direction of +1 or -1. Raises
+    :class:`LobsterFormatError` naming the file, the first bad line (1-based) and its field.
     """
     names = MESSAGE_COLUMNS
-    raw = _read_strings(path, len(names))
-    if raw is not None:
-        raw.columns = list(names)
-        df = raw.select(
-            pl.col("time").cast(pl.Float64, strict=False),
-            *(pl.col(c).cast(pl.Int64, strict=False) for c in names[1:]),
-        )
-        bad = (
-            pl.any_horizontal(pl.all().is_null())
-            | ~pl.col("type").is_in(EVENT_TYPES)
-            | ~pl.col("direction").is_in((1, -1))
-            | (pl.col("size") < 0)
-        )
-        if not df.select(bad.any()).item():
-            return df
-    _scan_for_error(path, names, _check_message_value)
+    path, data = _file_bytes(path, _message_field)
+    text = _read_text_table(path, data, names)
+    error = _first_error(path, text, _text_rules(names, names[1:]))
+    if error is not None:
+        raise error
+    df = text.select(pl.col("time").cast(pl.Float64), *(_integer(c) for c in names[1:]))
+    kind, size, price = pl.col("type"), pl.col("size"), pl.col("price")
+    order_event = kind.is_in(BOOK_EVENTS)
+    rules = [
+        ("time", (pl.col("time") < pl.col("time").shift(1)).fill_null(False),
+         "is earlier than the line before"),
+        ("type", ~kind.is_in(EVENT_TYPES), "is an unknown event type (allowed 1..7)"),
+        ("order_id", (pl.col("order_id") < 0) | (pl.col("order_id") > MAX_FILE_ORDER_ID),
+         f"is not an order id (allowed 0..{MAX_FILE_ORDER_ID})"),
+        ("size", size < 0, "is a negative size"),
+        ("size", order_event & (size < 1), "is not a size: an order event moves at least 1"),
+        ("size", size > MAX_ORDER_QTY, f"exceeds the largest order size, {MAX_ORDER_QTY}"),
+        ("price", (kind != 7) & (price < 1), "is not a price: prices are positive"),
+        ("price", (kind == 7) & ~price.is_in(HALT_PRICES),
+         "is not a halt indicator (-1 halt, 0 quoting, 1 resumed)"),
+        ("direction", ~pl.col("direction").is_in((1, -1)), "is not a direction (+1 or -1)"),
+    ]  # fmt: skip
+    error = _first_error(path, df, rules)
+    if error is not None:
+        raise error
+    return df
 
 
 def read_orderbook(path) -> pl.DataFrame:
     """Read a LOBSTER orderbook file (any number of levels) into a DataFrame of int64 columns
-    named by :func:`orderbook_columns`. Raises :class:`LobsterFormatError` like
-    :func:`read_messages`."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"LOBSTER file not found: {path}")
-    with open(path) as fh:
-        first = fh.readline()
-    width = len(first.split(","))
+    named by :func:`orderbook_columns`.
+
+    Every field is an integer; sizes lie in ``0..MAX_ORDER_QTY``; a level with a positive size
+    has a positive price (an empty level's price is a placeholder and may be anything). Raises
+    :class:`LobsterFormatError` like :func:`read_messages`.
+    """
+    path, data = _file_bytes(path, _orderbook_field)
+    width = len(data.split(b"\n", 1)[0].split(b","))
     if width % 4 != 0:
         raise LobsterFormatError(
             path, 1, "ask_price_1", f"{width} columns: an orderbook file has 4 per level"
         )
     names = orderbook_columns(width // 4)
-    raw = _read_strings(path, width)
-    if raw is not None:
-        raw.columns = list(names)
-        df = raw.select(pl.all().cast(pl.Int64, strict=False))
-        sizes = [c for c in names if "size" in c]
-        bad = pl.any_horizontal(pl.all().is_null()) | pl.any_horizontal(
-            [pl.col(c) < 0 for c in sizes]
-        )
-        if not df.select(bad.any()).item():
-            return df
-    _scan_for_error(path, names, _check_orderbook_value)
+    text = _read_text_table(path, data, names)
+    error = _first_error(path, text, _text_rules(names, names))
+    if error is not None:
+        raise error
+    df = text.select(_integer(c) for c in names)
+    rules = []
+    for price_name, size_name in zip(names[0::2], names[1::2], strict=True):
+        size = pl.col(size_name)
+        rules.append((price_name, (size > 0) & (pl.col(price_name) < 1),
+                      "is not a price: a level with orders has a positive price"))  # fmt: skip
+        rules.append((size_name, size < 0, "is a negative size"))
+        rules.append((size_name, size > MAX_ORDER_QTY,
+                      f"exceeds the largest order size, {MAX_ORDER_QTY}"))  # fmt: skip
+    error = _first_error(path, df, rules)
+    if error is not None:
+        raise error
+    return df
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,15 +264,18 @@ class ReplayResult:
 
 
 def _to_ticks(values: np.ndarray, tick_size: int, path, field_of, line_of) -> np.ndarray:
-    bad = np.flatnonzero(values % tick_size)
-    if bad.size:
-        i = bad[0]
-        raise LobsterFormatError(
-            path,
-            line_of(i),
-            field_of(i),
-            f"price {values.flat[i]} is not a multiple of tick_size {tick_size}",
-        )
+    """Prices in the file's units as ticks; a price off the grid or beyond ``MAX_PRICE`` ticks
+    is a :class:`LobsterFormatError` naming its line and field."""
+    for bad, detail in (
+        (values % tick_size != 0, f"is not a multiple of tick_size {tick_size}"),
+        (values // tick_size > MAX_PRICE, f"is more than {MAX_PRICE} ticks of {tick_size}"),
+    ):
+        where = np.flatnonzero(bad)
+        if where.size:
+            i = where[0]
+            raise LobsterFormatError(
+                path, line_of(i), field_of(i), f"price {values.flat[i]} {detail}"
+            )
     return values // tick_size
 
 
@@ -225,15 +313,18 @@ def prepare_replay(message_path, orderbook_path, *, tick_size: int = 100):
     rows : ndarray[int64], shape (M, levels, 4)
         The orderbook file in ticks (an empty level has price 0, size 0).
     """
+    tick_size = check_int("tick_size", tick_size, 1, 2**40)
     msgs_df = read_messages(message_path)
     book_df = read_orderbook(orderbook_path)
     if msgs_df.height != book_df.height:
-        raise ValueError(
-            f"{message_path} has {msgs_df.height} rows but {orderbook_path} has "
-            f"{book_df.height}: a LOBSTER pair has one orderbook row per message"
+        shorter = orderbook_path if book_df.height < msgs_df.height else message_path
+        raise LobsterFormatError(
+            shorter,
+            min(msgs_df.height, book_df.height) + 1,
+            "?",
+            f"missing: {message_path} has {msgs_df.height} rows and {orderbook_path} "
+            f"{book_df.height}, and a LOBSTER pair has one orderbook row per message",
         )
-    if msgs_df.height == 0:
-        raise ValueError(f"{message_path} holds no messages")
     levels = book_df.width // 4
     names = orderbook_columns(levels)
 
@@ -288,8 +379,7 @@ def replay_lobster(
     ReplayResult
         ``rows`` has shape (messages, levels, 4) in LOBSTER layout and units.
     """
-    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-        raise ValueError(f"repeat must be an integer >= 1, got {repeat!r}")
+    repeat = check_int("repeat", repeat, 1, 10**6)
     params = check_book_params(ladder_levels, 1 << 16, 1 << 16)
     initial, messages, rows = prepare_replay(message_path, orderbook_path, tick_size=tick_size)
     out_rows = np.zeros_like(rows)
