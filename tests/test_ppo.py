@@ -125,14 +125,20 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path):
     assert train(first)["update"] == 2
     resumed = train(dataclasses.replace(first, stop_after_updates=None, resume=True))
     assert straight["update"] == resumed["update"] == 4
-    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
     for key, value in a["agent"].items():
         assert torch.equal(value, b["agent"][key]), key
     import polars as pl
 
     rows = pl.read_parquet(tmp_path / "resumed" / "metrics.parquet")
     assert rows["global_step"].to_list() == [128, 256, 384, 512]
+    # the resumed run evaluates and reports from its checkpoint (weights-only, CPU)
+    from agents.evaluate import evaluate
+    from agents.report import write_report
+
+    evaluate([resumed["run_dir"]], episodes=4, tuning_episodes=4)
+    assert write_report(resumed["run_dir"], episodes=4).stat().st_size > 1_000_000
     with pytest.raises(FileExistsError, match="resume"):
         train(dataclasses.replace(SMALL, runs_dir=str(tmp_path), run_name="straight"))
 

@@ -130,8 +130,8 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, conf
         train(dataclasses.replace(first, stop_after_iterations=None, resume=True))["iteration"]
         == 12
     )
-    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
     for key, value in a["learner"].items():
         assert torch.equal(value, b["learner"][key]), key
 
