@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.baselines import AvellanedaStoikov, FixedSpread
 from fastlob.as_env import ASParams, AvellanedaStoikovVectorEnv
+
+from .baselines import AvellanedaStoikov, FixedSpread
 
 #: the paper's Tables 1-3: profit mean / std and final inventory std, with the average spread
 PUBLISHED = {

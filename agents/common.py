@@ -8,7 +8,6 @@ agent's config dataclass).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import time
@@ -20,7 +19,7 @@ import polars as pl
 import torch
 from torch import nn
 
-from fastlob import MarketMakingConfig, MarketMakingVectorEnv, RewardConfig
+from fastlob.plain import from_plain, to_plain
 
 
 def pick_device(device: str) -> torch.device:
@@ -138,8 +137,8 @@ def config_from_checkpoint(cls, payload: dict[str, Any], path: Path):
     """The agent config a checkpoint was trained with, as ``cls``; a :class:`RunError` naming the
     file if it does not fit."""
     try:
-        return cls(**payload["config"])
-    except TypeError as err:
+        return from_plain(cls, payload["config"], "config")
+    except (TypeError, ValueError) as err:
         raise RunError(f"{path}: its config does not fit {cls.__name__}: {err}") from None
 
 
@@ -156,19 +155,6 @@ def load_weights(module: nn.Module, state: Any, path: Path) -> None:
 def algo_name(config: Any) -> str:
     """``ppo`` for a ``PPOConfig``, and so on."""
     return type(config).__name__.removesuffix("Config").lower()
-
-
-def make_env(
-    num_envs: int, seed: int, episode_steps: int, dt: float, inventory_penalty: float = 0.0
-) -> MarketMakingVectorEnv:
-    """The default order-book market (``MarketMakingConfig``) with the given episode shape and
-    the reward's quadratic inventory penalty (per lot squared per step, in ticks x lots)."""
-    config = MarketMakingConfig(
-        episode_steps=episode_steps,
-        dt=dt,
-        reward=RewardConfig(inventory_penalty=inventory_penalty),
-    )
-    return MarketMakingVectorEnv(num_envs, config=config, seed=seed)
 
 
 class _SigmoidTanh(torch.autograd.Function):
@@ -300,7 +286,7 @@ class Run:
     ):
         self.path = Path(runs_dir) / name
         self.algo = algo_name(config)
-        self.saved_config = {"algo": self.algo, **dataclasses.asdict(config)}
+        self.saved_config = {"algo": self.algo, **to_plain(config)}
         checkpoint_path = self.path / "checkpoint.pt"
         self.checkpoint: dict[str, Any] | None = None
         metrics = self.path / "metrics.parquet"

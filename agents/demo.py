@@ -15,9 +15,11 @@ from pathlib import Path
 
 import polars as pl
 
-from agents.evaluate import evaluate, format_table
-from agents.ppo import PPOConfig, train
-from agents.report import write_report
+from fastlob import MarketMakingConfig
+
+from .evaluate import evaluate, format_table
+from .ppo import PPOConfig, train
+from .report import write_report
 
 DEMO = PPOConfig(
     num_envs=1024,
@@ -27,17 +29,24 @@ DEMO = PPOConfig(
     update_epochs=5,
     learning_rate=1e-3,
     init_log_std=-1.0,
-    episode_steps=200,
     run_name="demo",
 )
 
 
-def run_demo(runs_dir: str = "runs", minutes: float = 4.0, seed: int = 1) -> dict:
-    """Train, evaluate, print; returns the evaluation result."""
+def run_demo(
+    runs_dir: str = "runs",
+    minutes: float = 4.0,
+    seed: int = 1,
+    env: MarketMakingConfig | None = None,
+) -> dict:
+    """Train, evaluate, print; returns the evaluation result. ``env`` replaces the demo's market
+    (training, the baselines' tuning and the evaluation all play it)."""
     run_dir = Path(runs_dir) / "demo"
     if run_dir.exists():
         shutil.rmtree(run_dir)  # the demo always starts afresh
     config = dataclasses.replace(DEMO, runs_dir=runs_dir, seed=seed, time_budget=60.0 * minutes)
+    if env is not None:
+        config = dataclasses.replace(config, env=env)
     print(f"training PPO on {config.num_envs} envs for about {minutes:g} minutes ...")
     trained = train(config)
     print(f"trained {trained['global_step']:,} env-steps in {trained['update']} updates")

@@ -8,7 +8,8 @@ env action ``[bid_offset, ask_offset, bid_size, ask_size, inventory_target]``.
 Under the env's next-step autoreset, the reset pseudo-transition is never stored; truncated
 transitions keep their bootstrap, terminated ones do not.
 
-Run: ``python -m agents.dqn ...`` or ``fastlob train --algo dqn ...``; ``--help`` lists the fields.
+Run: ``python -m fastlob_agents.dqn ...`` or ``fastlob train --algo dqn ...``;
+``--help`` lists the fields.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from agents.common import (
+from fastlob import MarketMakingConfig, MarketMakingVectorEnv, RewardConfig
+
+from .common import (
     ObservationNormalizer,
     RewardScaler,
     Run,
@@ -33,7 +36,6 @@ from agents.common import (
     episode_summary,
     load_checkpoint,
     load_weights,
-    make_env,
     pick_device,
     progress_bar,
     rng_state,
@@ -75,12 +77,13 @@ class DQNConfig:
     """parallel envs"""
     total_steps: int = 500_000
     """env-steps to train for (all envs together)"""
-    episode_steps: int = 200
-    """steps per training episode"""
-    dt: float = 1.0
-    """seconds per step"""
-    inventory_penalty: float = 0.02
-    """reward's quadratic inventory penalty per lot^2 per step (ticks x lots); eval uses PnL"""
+    env: MarketMakingConfig = field(
+        default_factory=lambda: MarketMakingConfig(
+            episode_steps=200, reward=RewardConfig(inventory_penalty=0.02)
+        )
+    )
+    """the market trained on: every field of MarketMakingConfig (--env.latency 0.1,
+    --env.flow.informed-tilt 0, --env.reward.inventory-penalty 0.01); evaluation plays it too"""
     buffer_size: int = 262_144
     """replay capacity (a power of two), on the training device"""
     batch_size: int = 512
@@ -354,9 +357,7 @@ def train(config: DQNConfig) -> dict:
         config.resume,
         checkpoint_keys=CHECKPOINT_KEYS,
     )
-    env = make_env(
-        config.num_envs, config.seed, config.episode_steps, config.dt, config.inventory_penalty
-    )
+    env = MarketMakingVectorEnv(config.num_envs, config=config.env, seed=config.seed)
     obs_dim = env.single_observation_space.shape[0]
     learner = DQNLearner(obs_dim, config).to(device)
     reward_scaler = RewardScaler(config.num_envs, config.gamma, config.norm_reward).to(device)
@@ -376,11 +377,11 @@ def train(config: DQNConfig) -> dict:
         env.set_state(tensors_to_arrays(checkpoint["env"]))
         set_rng_state(checkpoint["rng"])
         iteration, global_step = checkpoint["iteration"], checkpoint["global_step"]
-        obs_np = env._obs
+        obs_np = env.observation.copy()
     else:
         obs_np, _ = env.reset(seed=config.seed)
     obs = torch.as_tensor(obs_np, device=device).clone()
-    prev_done = torch.as_tensor(env._terminated | env._truncated, device=device)
+    prev_done = torch.as_tensor(env.terminated | env.truncated, device=device)
 
     def save():
         run.save_checkpoint(
@@ -471,10 +472,17 @@ class DQNPolicy:
         return self.table[self.learner.online(x).argmax(1)].cpu().numpy()
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m agents.dqn") -> dict:
+def main(
+    argv: list[str] | None = None,
+    prog: str = "python -m fastlob_agents.dqn",
+    env: MarketMakingConfig | None = None,
+) -> dict:
+    """Train from command-line flags (every field of :class:`DQNConfig`, ``--env.*`` those of the
+    market); ``env`` (a market file's config) replaces the default market under the flags."""
     import tyro
 
-    return train(tyro.cli(DQNConfig, args=argv, prog=prog))
+    default = DQNConfig() if env is None else DQNConfig(env=env)
+    return train(tyro.cli(DQNConfig, args=argv, prog=prog, default=default))
 
 
 if __name__ == "__main__":

@@ -26,11 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.baselines import order_book_baselines
-from agents.common import RunError
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
 from fastlob.calibration import Calibration, calibrate
 from fastlob.env import check_config
+from fastlob.plain import from_plain
+
+from .baselines import order_book_baselines
+from .common import RunError
 
 #: metrics of the table, in order
 METRICS = (
@@ -165,7 +167,7 @@ def read_run_config(run_dir: Path) -> dict:
         raise RunError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(saved, dict):
         raise RunError(f"{path}: not a run's config (a JSON object)")
-    missing = [key for key in ("algo", "episode_steps", "dt") if key not in saved]
+    missing = [key for key in ("algo", "env") if key not in saved]
     if missing:
         raise RunError(f"{path}: lacks {', '.join(missing)}")
     if saved["algo"] not in ("ppo", "sac", "dqn"):
@@ -174,10 +176,10 @@ def read_run_config(run_dir: Path) -> dict:
 
 
 def run_config(run_dir: Path) -> MarketMakingConfig:
-    """The env a run trained on (its config.json's episode shape)."""
+    """The market a run trained on (its config.json's ``env``), checked field by field."""
     saved = read_run_config(run_dir)
     try:
-        config = MarketMakingConfig(episode_steps=saved["episode_steps"], dt=saved["dt"])
+        config = from_plain(MarketMakingConfig, saved["env"], "env")
         check_config(config)
         return config
     except (TypeError, ValueError) as err:
@@ -189,15 +191,15 @@ def load_policy(run_dir: Path, config: MarketMakingConfig, device: str = "cpu"):
     algo = read_run_config(run_dir)["algo"]
     env = MarketMakingVectorEnv(1, config=config)
     if algo == "ppo":
-        from agents.ppo import PPOPolicy
+        from .ppo import PPOPolicy
 
         return "ppo", PPOPolicy.load(run_dir, env, device)
     if algo == "sac":
-        from agents.sac import SACPolicy
+        from .sac import SACPolicy
 
         return "sac", SACPolicy.load(run_dir, env, device)
     if algo == "dqn":
-        from agents.dqn import DQNPolicy
+        from .dqn import DQNPolicy
 
         return "dqn", DQNPolicy.load(run_dir, env, device)
     raise RunError(f"{run_dir}: unknown algorithm {algo!r}")  # pragma: no cover - checked above
@@ -209,16 +211,20 @@ def evaluate(
     seed: int = 123_456,
     risk_aversion: float = 0.01,
     tuning_episodes: int = 128,
+    config: MarketMakingConfig | None = None,
 ) -> dict:
     """The table for every trained agent in ``run_dirs`` and every baseline; writes
     ``eval.json`` (the table) and ``baselines.json`` (the tuned choices) into each run
-    directory. Returns {"table": ..., "baselines": choices}."""
+    directory. ``config`` is the market played (default: the one the first run trained on; the
+    default market with 200-step episodes when no run is given). Returns {"table": ...,
+    "baselines": choices}."""
     paths = [Path(p) for p in run_dirs]
-    config = run_config(paths[0]) if paths else MarketMakingConfig(episode_steps=200)
     policies = {}
     for path in paths:  # every run is opened and checked before any work
-        name, policy = load_policy(path, config)
+        name, policy = load_policy(path, run_config(path))
         policies[name if name not in policies else f"{name}:{path.name}"] = policy
+    if config is None:
+        config = run_config(paths[0]) if paths else MarketMakingConfig(episode_steps=200)
     tuned = tune_baselines(config, tuning_episodes, seed + 1, risk_aversion)
     policies.update(tuned.policies)
     table = {

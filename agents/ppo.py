@@ -12,21 +12,23 @@ observation (which the env returns at the truncating step); a terminated one doe
 
 Rollout storage is preallocated on the training device with shape (num_steps, num_envs, ...).
 
-Run: ``python -m agents.ppo --num-envs 1024 --total-steps 2000000`` or ``fastlob train --algo
-ppo ...``; ``--help`` lists every field of ``PPOConfig``.
+Run: ``python -m fastlob_agents.ppo --num-envs 1024 --total-steps 2000000`` or ``fastlob train
+--algo ppo ...``; ``--help`` lists every field of ``PPOConfig``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Normal
 
-from agents.common import (
+from fastlob import MarketMakingConfig, MarketMakingVectorEnv
+
+from .common import (
     ActionScaler,
     ObservationNormalizer,
     RewardScaler,
@@ -37,7 +39,6 @@ from agents.common import (
     episode_summary,
     load_checkpoint,
     load_weights,
-    make_env,
     pick_device,
     progress_bar,
     rng_state,
@@ -71,12 +72,9 @@ class PPOConfig:
     """env-steps to train for (all envs together)"""
     num_steps: int = 32
     """steps per env per rollout"""
-    episode_steps: int = 200
-    """steps per training episode"""
-    dt: float = 1.0
-    """seconds per step"""
-    inventory_penalty: float = 0.0
-    """reward's quadratic inventory penalty per lot^2 per step (ticks x lots); eval uses PnL"""
+    env: MarketMakingConfig = field(default_factory=lambda: MarketMakingConfig(episode_steps=200))
+    """the market trained on: every field of MarketMakingConfig (--env.latency 0.1,
+    --env.flow.informed-tilt 0, --env.reward.inventory-penalty 0.01); evaluation plays it too"""
     learning_rate: float = 3e-4
     """Adam learning rate"""
     anneal_lr: bool = True
@@ -318,9 +316,7 @@ def train(config: PPOConfig) -> dict:
     seed_everything(config.seed)
     name = config.run_name or f"ppo_{config.seed}"
     run = Run(config.runs_dir, name, config, resume=config.resume, checkpoint_keys=CHECKPOINT_KEYS)
-    env = make_env(
-        config.num_envs, config.seed, config.episode_steps, config.dt, config.inventory_penalty
-    )
+    env = MarketMakingVectorEnv(config.num_envs, config=config.env, seed=config.seed)
     obs_dim = env.single_observation_space.shape[0]
     act_dim = env.single_action_space.shape[0]
     agent = Agent(obs_dim, act_dim, config).to(device)
@@ -343,11 +339,11 @@ def train(config: PPOConfig) -> dict:
         set_rng_state(checkpoint["rng"])
         update, global_step = checkpoint["update"], checkpoint["global_step"]
         num_updates = checkpoint["num_updates"]
-        obs_np = env._obs
+        obs_np = env.observation.copy()
     else:
         obs_np, _ = env.reset(seed=config.seed)
     obs = torch.as_tensor(obs_np, device=device)
-    prev_done = torch.as_tensor(env._terminated | env._truncated, device=device)
+    prev_done = torch.as_tensor(env.terminated | env.truncated, device=device)
 
     def save():
         run.save_checkpoint(
@@ -479,10 +475,17 @@ class PPOPolicy:
         return self.scaler.to_env(self.agent.act(obs)).cpu().numpy().astype(np.float32)
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m agents.ppo") -> dict:
+def main(
+    argv: list[str] | None = None,
+    prog: str = "python -m fastlob_agents.ppo",
+    env: MarketMakingConfig | None = None,
+) -> dict:
+    """Train from command-line flags (every field of :class:`PPOConfig`, ``--env.*`` those of the
+    market); ``env`` (a market file's config) replaces the default market under the flags."""
     import tyro
 
-    return train(tyro.cli(PPOConfig, args=argv, prog=prog))
+    default = PPOConfig() if env is None else PPOConfig(env=env)
+    return train(tyro.cli(PPOConfig, args=argv, prog=prog, default=default))
 
 
 if __name__ == "__main__":

@@ -17,8 +17,11 @@ import plotly.graph_objects as go
 import plotly.offline
 import polars as pl
 
-from agents.common import RunError, read_metrics
-from agents.evaluate import (
+from fastlob import figures
+from fastlob.recording import record
+
+from .common import RunError, read_metrics
+from .evaluate import (
     METRICS,
     evaluate,
     load_policy,
@@ -26,8 +29,6 @@ from agents.evaluate import (
     run_config,
     tuned_policies,
 )
-from fastlob import figures
-from fastlob.recording import record
 
 #: baselines the trained agent may be shown beside (random is never the best)
 CLASSICAL = ("avellaneda_stoikov", "glft", "fixed_spread")

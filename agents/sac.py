@@ -10,13 +10,14 @@ Under the env's next-step autoreset, the reset pseudo-transition (the step after
 is never stored. A truncated transition keeps its bootstrap (its next observation is the
 episode's final one, as the env returns it); a terminated one does not.
 
-Run: ``python -m agents.sac ...`` or ``fastlob train --algo sac ...``; ``--help`` lists the fields.
+Run: ``python -m fastlob_agents.sac ...`` or ``fastlob train --algo sac ...``;
+``--help`` lists the fields.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.common import (
+from fastlob import MarketMakingConfig, MarketMakingVectorEnv, RewardConfig
+
+from .common import (
     ObservationNormalizer,
     RewardScaler,
     Run,
@@ -34,7 +37,6 @@ from agents.common import (
     episode_summary,
     load_checkpoint,
     load_weights,
-    make_env,
     pick_device,
     progress_bar,
     rng_state,
@@ -66,12 +68,13 @@ class SACConfig:
     """parallel envs"""
     total_steps: int = 500_000
     """env-steps to train for (all envs together)"""
-    episode_steps: int = 200
-    """steps per training episode"""
-    dt: float = 1.0
-    """seconds per step"""
-    inventory_penalty: float = 0.005
-    """reward's quadratic inventory penalty per lot^2 per step (ticks x lots); eval uses PnL"""
+    env: MarketMakingConfig = field(
+        default_factory=lambda: MarketMakingConfig(
+            episode_steps=200, reward=RewardConfig(inventory_penalty=0.005)
+        )
+    )
+    """the market trained on: every field of MarketMakingConfig (--env.latency 0.1,
+    --env.flow.informed-tilt 0, --env.reward.inventory-penalty 0.01); evaluation plays it too"""
     buffer_size: int = 200_000
     """replay capacity (transitions), on the training device"""
     batch_size: int = 512
@@ -311,9 +314,7 @@ def train(config: SACConfig) -> dict:
         config.resume,
         checkpoint_keys=CHECKPOINT_KEYS,
     )
-    env = make_env(
-        config.num_envs, config.seed, config.episode_steps, config.dt, config.inventory_penalty
-    )
+    env = MarketMakingVectorEnv(config.num_envs, config=config.env, seed=config.seed)
     space = env.single_action_space
     obs_dim, act_dim = env.single_observation_space.shape[0], space.shape[0]
     learner = SACLearner(obs_dim, act_dim, space.low, space.high, config).to(device)
@@ -332,11 +333,11 @@ def train(config: SACConfig) -> dict:
         env.set_state(tensors_to_arrays(checkpoint["env"]))
         set_rng_state(checkpoint["rng"])
         iteration, global_step = checkpoint["iteration"], checkpoint["global_step"]
-        obs_np = env._obs
+        obs_np = env.observation.copy()
     else:
         obs_np, _ = env.reset(seed=config.seed)
     obs = torch.as_tensor(obs_np, device=device).clone()
-    prev_done = torch.as_tensor(env._terminated | env._truncated, device=device)
+    prev_done = torch.as_tensor(env.terminated | env.truncated, device=device)
 
     def save():
         run.save_checkpoint(
@@ -427,10 +428,17 @@ class SACPolicy:
         return self.learner.actor.sample(x)[2].cpu().numpy().astype(np.float32)
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m agents.sac") -> dict:
+def main(
+    argv: list[str] | None = None,
+    prog: str = "python -m fastlob_agents.sac",
+    env: MarketMakingConfig | None = None,
+) -> dict:
+    """Train from command-line flags (every field of :class:`SACConfig`, ``--env.*`` those of the
+    market); ``env`` (a market file's config) replaces the default market under the flags."""
     import tyro
 
-    return train(tyro.cli(SACConfig, args=argv, prog=prog))
+    default = SACConfig() if env is None else SACConfig(env=env)
+    return train(tyro.cli(SACConfig, args=argv, prog=prog, default=default))
 
 
 if __name__ == "__main__":

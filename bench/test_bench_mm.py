@@ -57,7 +57,7 @@ def test_market_making_env(benchmark, load, num_envs, threads):
         env.step(a)  # warm-up: compilation (or the cache) and a realistic book
     per_step = num_envs * (1 if load == "1_event" else 40)
     steps = int(np.clip(400_000 // per_step, 5, 4000))
-    events_before = env.state.events[:, :3].sum()
+    events_before = env.flow_events[:, :3].sum()
 
     def run():
         for i in range(steps):
@@ -66,7 +66,7 @@ def test_market_making_env(benchmark, load, num_envs, threads):
     rounds = 3
     benchmark.pedantic(run, rounds=rounds, iterations=1)
     rate = steps * num_envs / benchmark.stats.stats.median
-    events = (env.state.events[:, :3].sum() - events_before) / (rounds * steps * num_envs)
+    events = (env.flow_events[:, :3].sum() - events_before) / (rounds * steps * num_envs)
     host = host_now()
     ref = reference_rate(config, 200 if load == "1_event" else 5)
     benchmark.extra_info.update(

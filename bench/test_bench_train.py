@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from conftest import machine
 
-from agents.ppo import PPOConfig, train
+from fastlob_agents.ppo import PPOConfig, train
 
 DEFAULT = PPOConfig()  # the default network and update: 64x64 MLPs, 4 epochs x 4 minibatches
 

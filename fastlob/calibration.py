@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastlob._kernels import mm as _mm
 from fastlob.env import MarketMakingConfig, MarketMakingVectorEnv
 
 
@@ -58,6 +57,11 @@ def fit_exponential_intensity(offsets: np.ndarray, rates: np.ndarray) -> tuple[f
     return float(np.exp(intercept)), float(-slope)
 
 
+def _mid_ticks(env: MarketMakingVectorEnv, config: MarketMakingConfig) -> np.ndarray:
+    """Each env's mid in ticks (a multiple of half a tick, rounded back to one exactly)."""
+    return np.rint(env.mid * (2.0 / config.tick_size)) / 2.0
+
+
 def calibrate(
     config: MarketMakingConfig | None = None,
     offsets=(0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0),
@@ -81,27 +85,28 @@ def calibrate(
         max_inventory=max(config.max_inventory, 2 * steps + 2),
     )
     env = MarketMakingVectorEnv(num_envs, config=run_config, seed=seed)
+    maker = env.running_metric("maker_qty")
+    inventory = env.inventory
     probability = np.zeros(offsets.size)
     mid_changes = []
     for g, delta in enumerate(offsets):
         env.reset(seed=seed + g)
         action = np.tile(np.float32([delta, delta, 1.0, 1.0, 0.0]), (num_envs, 1))
         filled_steps = 0
-        maker_before = env.state.metrics[:, _mm.M_MAKER_QTY].copy()
-        inventory_before = env.state.inventory.copy()
-        mid_before = env.state.prev_mid2.copy()
+        maker_before = maker.copy()
+        inventory_before = inventory.copy()
+        mid_before = _mid_ticks(env, run_config)
         for _ in range(steps):
             env.step(action)
-            maker = env.state.metrics[:, _mm.M_MAKER_QTY]
-            inventory = env.state.inventory
             # a step with maker fills on both sides moves inventory by bought - sold
             bought = (maker - maker_before + (inventory - inventory_before)) / 2
             sold = (maker - maker_before - (inventory - inventory_before)) / 2
             filled_steps += int((bought > 0).sum() + (sold > 0).sum())
             maker_before = maker.copy()
             inventory_before = inventory.copy()
-            mid_changes.append(0.5 * (env.state.prev_mid2 - mid_before))
-            mid_before = env.state.prev_mid2.copy()
+            mid = _mid_ticks(env, run_config)
+            mid_changes.append(mid - mid_before)
+            mid_before = mid
         probability[g] = filled_steps / (2 * num_envs * steps)
     exposure = run_config.dt - run_config.latency
     rates = intensity_from_fill_probability(np.minimum(probability, 1 - 1e-9), exposure)

@@ -11,9 +11,11 @@ actions at the boundary, and builds ``info``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import numbers
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gymnasium
@@ -28,7 +30,8 @@ from fastlob._kernels.book_layout import (
     bytes_per_book,
     state_nbytes,
 )
-from fastlob.vector import BatchedVectorEnv
+from fastlob.plain import from_plain, to_plain
+from fastlob.vector import BatchedVectorEnv, read_only
 
 __all__ = [
     "FlowParams",
@@ -124,6 +127,36 @@ class MarketMakingConfig:
     depth_scale: float = 10.0
     #: reward weights
     reward: RewardConfig = field(default_factory=RewardConfig)
+
+    def to_json(self) -> str:
+        """Every field as one JSON object (nested ``flow`` and ``reward``; an infinite float as
+        ``"inf"``): a market file that every command reads with ``--env-config``."""
+        return json.dumps(to_plain(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> MarketMakingConfig:
+        """The config of a JSON object written by :meth:`to_json` (or by hand: a missing field
+        takes its default), every field checked, naming it: ``TypeError`` for a wrong type or an
+        unknown field, ``ValueError`` for a value out of range or text that is not JSON."""
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"not a JSON market config ({err})") from None
+        config = from_plain(cls, values, "config")
+        check_config(config)
+        return config
+
+    @classmethod
+    def from_file(cls, path) -> MarketMakingConfig:
+        """:meth:`from_json` of a file; the error names the file."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: not a JSON market config ({err})") from None
+        try:
+            return cls.from_json(text)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{path}: {err}") from None
 
     def replace(self, **changes) -> MarketMakingConfig:
         """A copy with ``changes`` (also accepts ``flow=dict`` and ``reward=dict`` updates)."""
@@ -262,6 +295,45 @@ def check_config(config: MarketMakingConfig):
     book = BookParams(ladder_levels=ladder, order_capacity=capacity, trade_capacity=trades)
     return params, flow, limit_rates, cancel_rates, book
 
+
+#: the running totals of ``MarketMakingVectorEnv.running_metric``: name -> column
+RUNNING_METRICS = {
+    "return": _mm.M_RETURN,
+    "fills": _mm.M_FILLS,
+    "filled_qty": _mm.M_FILLED_QTY,
+    "maker_qty": _mm.M_MAKER_QTY,
+    "taker_qty": _mm.M_TAKER_QTY,
+    "quoted_qty": _mm.M_QUOTED_QTY,
+    "spread_captured": _mm.M_SPREAD_CAPTURED,
+    "markout": _mm.M_MARKOUT,
+    "fees": _mm.M_FEES,
+    "quote_reduced": _mm.M_QUOTE_REDUCED,
+    "self_trade_cancels": _mm.M_SELF_TRADE_CANCELS,
+    "rejected_quotes": _mm.M_REJECTED_QUOTES,
+    "touch_steps": _mm.M_TOUCH_STEPS,
+    "fill_log_dropped": _mm.M_FILL_LOG_DROPPED,
+}
+
+#: the columns of ``MarketMakingVectorEnv.flow_events``
+FLOW_EVENTS = ("limit", "market", "cancel", "rejected", "market_buy", "cancel_candidate")
+
+#: the observation's columns by name (the table in ``MarketMakingVectorEnv``'s docstring); the
+#: five best levels a side are ``bid_levels`` and ``ask_levels``, 10 columns each (prices, lots)
+OBSERVATION_COLUMNS = {
+    "inventory": _mm.OBS_INVENTORY,
+    "pnl": _mm.OBS_PNL,
+    "imbalance": _mm.OBS_IMBALANCE,
+    "spread": _mm.OBS_SPREAD,
+    "bid_queue": _mm.OBS_BID_QUEUE,
+    "ask_queue": _mm.OBS_ASK_QUEUE,
+    "bid_distance": _mm.OBS_BID_DISTANCE,
+    "ask_distance": _mm.OBS_ASK_DISTANCE,
+    "alpha": _mm.OBS_ALPHA,
+    "signed_flow": _mm.OBS_SIGNED_FLOW,
+    "bid_levels": _mm.OBS_BID_LEVELS,
+    "ask_levels": _mm.OBS_ASK_LEVELS,
+    "time_left": _mm.OBS_TIME_LEFT,
+}
 
 #: keys of ``info["episode"]``: each a float64 or int64 array (N,), valid where ``_episode``
 EPISODE_KEYS = (
@@ -427,6 +499,73 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         )
         outputs = 4 * (_mm.OBS_DIM + 2 * _mm.ACT_DIM + 1) + 8 * (len(EPISODE_KEYS) + 2) + 8
         return bytes_per_book(self.book_params, np.int32) + sum(a.nbytes for a in one_env) + outputs
+
+    # -- the read-only surface (for tools: recording, calibration, benchmarks) -----------------
+    @property
+    def inventory(self) -> np.ndarray:
+        """int64 (N,), read-only: each env's inventory in lots."""
+        return read_only(self.state.inventory)
+
+    @property
+    def mid(self) -> np.ndarray:
+        """float64 (N,), read-only: each env's mid price in currency (as ``info["mid"]``)."""
+        return read_only(self._mid)
+
+    @property
+    def step_count(self) -> np.ndarray:
+        """int64 (N,), read-only: steps taken in each env's current episode."""
+        return read_only(self.state.step)
+
+    @property
+    def quote_remaining(self) -> np.ndarray:
+        """int64 (N, 2), read-only: lots resting in each env's bid and ask quote (0: none)."""
+        return read_only(self.state.quote_left)
+
+    @property
+    def flow_events(self) -> np.ndarray:
+        """int64 (N, len(FLOW_EVENTS)), read-only: the background flow's events so far in each
+        env, by kind (columns in the order of :data:`FLOW_EVENTS`)."""
+        return read_only(self.state.events)
+
+    def running_metric(self, name: str) -> np.ndarray:
+        """float64 (N,), read-only: one of each env's running totals this episode, by its name
+        in :data:`RUNNING_METRICS` (e.g. ``"quoted_qty"``, ``"maker_qty"``, ``"touch_steps"``)."""
+        if name not in RUNNING_METRICS:
+            raise ValueError(f"name must be one of {', '.join(RUNNING_METRICS)}, got {name!r}")
+        return read_only(self.state.metrics[:, RUNNING_METRICS[name]])
+
+    def step_fills(self) -> dict[str, np.ndarray]:
+        """The market maker's fills in the last step, every env's in order, as copies: ``env``
+        (int64), ``side`` (+1 bought, -1 sold), ``price`` and ``mid`` (just before the fill)
+        in ticks (float64), ``qty`` (lots, int64), ``taker`` (bool). At most
+        ``FILL_LOG_CAPACITY`` fills per env and step are kept (beyond: counted in
+        ``running_metric("fill_log_dropped")``)."""
+        counts = self.state.fill_count
+        envs = np.repeat(np.arange(self.num_envs), counts)
+        written = np.arange(_mm.FILL_LOG_CAPACITY) < counts[:, None]
+        log = self.state.fill_log[written]  # row-major: env by env, in fill order
+        return {
+            "env": envs.astype(np.int64),
+            "side": log[:, _mm.FILL_SIDE].astype(np.int64),
+            "price": log[:, _mm.FILL_PRICE].copy(),
+            "mid": log[:, _mm.FILL_MID].copy(),
+            "qty": log[:, _mm.FILL_QTY].astype(np.int64),
+            "taker": log[:, _mm.FILL_TAKER] > 0,
+        }
+
+    def quotes_for(self, actions) -> dict[str, np.ndarray]:
+        """Where the next step would quote ``actions`` (float (N, 5)), priced by the step's own
+        code from the mids now: ``bid_price``, ``ask_price`` (ticks) and ``bid_size``,
+        ``ask_size`` (lots), each int64 (N,). Actions are clipped into the space first, as the
+        step clips them."""
+        actions = self._check_actions(actions)
+        if not np.isfinite(actions).all():
+            self._raise_non_finite(actions, int(np.flatnonzero(~np.isfinite(actions))[0]))
+        out = np.zeros((self.num_envs, 4), np.int64)
+        _mm.quotes_for(self.books, self.state, actions, self._action_low, self._action_high, out)
+        return {
+            k: out[:, i] for i, k in enumerate(("bid_price", "ask_price", "bid_size", "ask_size"))
+        }
 
     @property
     def bytes_per_env(self) -> int:

@@ -15,7 +15,7 @@ from ``seed``) with ``policy.act(obs) -> actions`` and returns a :class:`Recordi
   ``time_left``;
 - ``fills``: ``episode``, ``step``, ``side`` (+1 bought, -1 sold), ``price``, ``mid`` (just
   before the fill, currency), ``qty`` (lots), ``taker`` (bool), from the simulator's per-step fill
-  log (``fastlob._kernels.mm.fill_log``);
+  log (``MarketMakingVectorEnv.step_fills``);
 - ``episode``: the env's ``info["episode"]`` arrays at the end.
 """
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from fastlob._kernels import mm as _mm
+from fastlob.env import OBSERVATION_COLUMNS as COLUMN
 from fastlob.env import MarketMakingConfig, MarketMakingVectorEnv
 
 #: columns of ``Recording.fills``
@@ -48,38 +48,23 @@ class Recording:
     episode: dict[str, np.ndarray]
 
 
-def _quote_columns(actions: np.ndarray, mid2: np.ndarray) -> dict[str, np.ndarray]:
-    """Requested sizes and the quoted spread of a step's clipped actions, priced as the kernel
-    prices them (``fastlob._kernels.mm.quote_prices`` and ``lots_of``, vectorised)."""
-    half = 0.5 * mid2
-    bid = np.maximum(np.floor(half - actions[:, _mm.ACT_BID_OFFSET].astype(np.float64)), 1)
-    ask = np.maximum(np.ceil(half + actions[:, _mm.ACT_ASK_OFFSET].astype(np.float64)), 1)
-    bid_size = np.floor(actions[:, _mm.ACT_BID_SIZE].astype(np.float64) + 0.5).astype(np.int64)
-    ask_size = np.floor(actions[:, _mm.ACT_ASK_SIZE].astype(np.float64) + 0.5).astype(np.int64)
-    both = (bid_size > 0) & (ask_size > 0)
-    return {
-        "bid_size": bid_size,
-        "ask_size": ask_size,
-        "quote_spread": np.where(both, ask - bid, np.nan),
-    }
-
-
 def record(policy, config: MarketMakingConfig, episodes: int, seed: int) -> Recording:
     env = MarketMakingVectorEnv(episodes, config=config, seed=seed)
     obs, _ = env.reset(seed=seed)
-    tick = env.params.tick_size
-    s = env.state
+    tick = config.tick_size
+    quoted_qty = env.running_metric("quoted_qty")
+    touch_steps = env.running_metric("touch_steps")
     env_index = np.arange(episodes)
     step_rows, fill_rows = [], []
     episode_info: dict[str, np.ndarray] = {}
     for t in range(1, config.episode_steps + 1):
-        quoted = s.metrics[:, _mm.M_QUOTED_QTY].copy()
-        touch = s.metrics[:, _mm.M_TOUCH_STEPS].copy()
-        mid2 = s.prev_mid2.copy()  # the mid the step's quote prices are set from (x2, ticks)
-        obs, _, terminated, truncated, info = env.step(policy.act(obs))
-        alive = env_index[s.step == t]  # envs that ended early are autoreset, not recorded
-        applied = env._actions[alive]  # the actions as clipped into the space
-        quotes = _quote_columns(applied, mid2[alive])
+        quoted, touch = quoted_qty.copy(), touch_steps.copy()
+        actions = policy.act(obs)
+        quotes = env.quotes_for(actions)  # priced from the mids the step starts from
+        obs, _, terminated, truncated, info = env.step(actions)
+        alive = env_index[env.step_count == t]  # envs that ended early are autoreset, not recorded
+        both = (quotes["bid_size"][alive] > 0) & (quotes["ask_size"][alive] > 0)
+        spread = (quotes["ask_price"] - quotes["bid_price"])[alive].astype(np.float64)
         step_rows.append(
             {
                 "episode": alive,
@@ -88,32 +73,31 @@ def record(policy, config: MarketMakingConfig, episodes: int, seed: int) -> Reco
                 "cash": info["cash"][alive],
                 "inventory": info["inventory"][alive],
                 "mid": info["mid"][alive],
-                "quoted_qty": (s.metrics[alive, _mm.M_QUOTED_QTY] - quoted[alive]),
-                "at_touch": (s.metrics[alive, _mm.M_TOUCH_STEPS] - touch[alive]),
-                "spread_ticks": obs[alive, _mm.OBS_SPREAD],
-                "bid_queue": obs[alive, _mm.OBS_BID_QUEUE] * config.depth_scale,
-                "ask_queue": obs[alive, _mm.OBS_ASK_QUEUE] * config.depth_scale,
-                "bid_left": s.quote_left[alive, _mm.BID],
-                "ask_left": s.quote_left[alive, _mm.ASK],
-                **quotes,
-                "time_left": obs[alive, _mm.OBS_TIME_LEFT],
+                "quoted_qty": quoted_qty[alive] - quoted[alive],
+                "at_touch": touch_steps[alive] - touch[alive],
+                "spread_ticks": obs[alive, COLUMN["spread"]],
+                "bid_queue": obs[alive, COLUMN["bid_queue"]] * config.depth_scale,
+                "ask_queue": obs[alive, COLUMN["ask_queue"]] * config.depth_scale,
+                "bid_left": env.quote_remaining[alive, 0],
+                "ask_left": env.quote_remaining[alive, 1],
+                "bid_size": quotes["bid_size"][alive],
+                "ask_size": quotes["ask_size"][alive],
+                "quote_spread": np.where(both, spread, np.nan),
+                "time_left": obs[alive, COLUMN["time_left"]],
             }
         )
-        counts = s.fill_count[alive]
-        if counts.sum():
-            traded, counts = alive[counts > 0], counts[counts > 0]
-            rows = np.repeat(traded, counts)
-            written = np.arange(_mm.FILL_LOG_CAPACITY) < counts[:, None]
-            log = s.fill_log[traded][written]  # row-major: env by env, in fill order
+        fills = env.step_fills()
+        kept = np.isin(fills["env"], alive)
+        if kept.any():
             fill_rows.append(
                 {
-                    "episode": rows,
-                    "step": np.full(rows.size, t),
-                    "side": log[:, _mm.FILL_SIDE].astype(np.int64),
-                    "price": log[:, _mm.FILL_PRICE] * tick,
-                    "mid": log[:, _mm.FILL_MID] * tick,
-                    "qty": log[:, _mm.FILL_QTY].astype(np.int64),
-                    "taker": log[:, _mm.FILL_TAKER] > 0,
+                    "episode": fills["env"][kept],
+                    "step": np.full(int(kept.sum()), t),
+                    "side": fills["side"][kept],
+                    "price": fills["price"][kept] * tick,
+                    "mid": fills["mid"][kept] * tick,
+                    "qty": fills["qty"][kept],
+                    "taker": fills["taker"][kept],
                 }
             )
         if "episode" in info:

@@ -26,6 +26,13 @@ from fastlob._checks import check_int
 from fastlob._kernels.rng import seed_states
 
 
+def read_only(array: np.ndarray) -> np.ndarray:
+    """A view of ``array`` that cannot be written through (it follows ``array``'s values)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 class BatchedVectorEnv(gymnasium.vector.VectorEnv):
     """Base class: N envs stepped by one kernel call (see the module docstring)."""
 
@@ -58,6 +65,29 @@ class BatchedVectorEnv(gymnasium.vector.VectorEnv):
         self.action_clip_count = np.zeros(n, np.int64)
         self._ever_reset = False
         self._setup_device(device)
+
+    # -- the read-only surface ------------------------------------------------------------------
+    @property
+    def observation(self) -> np.ndarray:
+        """float32 (N, D), read-only: the observation the last ``reset`` or ``step`` returned (or
+        that ``set_state`` restored), as numpy whatever the ``device``."""
+        return read_only(self._obs)
+
+    @property
+    def terminated(self) -> np.ndarray:
+        """bool (N,), read-only: ``terminated`` of the last step (False after a reset)."""
+        return read_only(self._terminated)
+
+    @property
+    def truncated(self) -> np.ndarray:
+        """bool (N,), read-only: ``truncated`` of the last step (False after a reset)."""
+        return read_only(self._truncated)
+
+    @property
+    def applied_actions(self) -> np.ndarray:
+        """float32 (N, A), read-only: the last step's actions as the envs used them (clipped
+        into the action space)."""
+        return read_only(self._actions)
 
     # -- torch ---------------------------------------------------------------------------------
     def _setup_device(self, device):

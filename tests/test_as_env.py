@@ -12,15 +12,15 @@ from conftest import states_equal
 from reference_as import ReferenceASEnv, XorShift64Star, seed_state
 
 import fastlob
-from agents.as2008 import PUBLISHED, run_as2008
-from agents.baselines import (
+from fastlob import ASParams, AvellanedaStoikovVectorEnv
+from fastlob._kernels.rng import seed_states, uniform
+from fastlob_agents.as2008 import PUBLISHED, run_as2008
+from fastlob_agents.baselines import (
     AvellanedaStoikov,
     FixedSpread,
     GueantLehalleFernandezTapia,
     RandomQuotes,
 )
-from fastlob import ASParams, AvellanedaStoikovVectorEnv
-from fastlob._kernels.rng import seed_states, uniform
 
 SHORT = ASParams(horizon=0.05, dt=0.005, inventory_penalty=0.01)  # 10-step episodes
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.baselines import OrderBookQuotes, order_book_baselines
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
 from fastlob.calibration import (
     calibrate,
     fit_exponential_intensity,
     intensity_from_fill_probability,
 )
+from fastlob_agents.baselines import OrderBookQuotes, order_book_baselines
 
 CONFIG = MarketMakingConfig(episode_steps=200, warmup=5.0)
 
@@ -61,7 +61,7 @@ def test_baselines_run_on_the_order_book_env_and_inventory_control_works():
 
 
 def test_order_book_quotes_scale_observations():
-    from agents.baselines import FixedSpread, GueantLehalleFernandezTapia
+    from fastlob_agents.baselines import FixedSpread, GueantLehalleFernandezTapia
 
     policy = OrderBookQuotes.for_config(FixedSpread(half_spread=20.0), CONFIG, quote_size=2.0)
     obs = np.zeros((3, 31), np.float32)

@@ -33,7 +33,7 @@ from fastlob import (
     RewardConfig,
 )
 from fastlob._kernels.book_layout import copy_state
-from fastlob.cli import main
+from fastlob_agents.cli import main
 
 FUZZ = settings(
     max_examples=60,

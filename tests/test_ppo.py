@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 import torch
 
-from agents.ppo import Agent, PPOConfig, Rollout, compute_gae, ppo_update, train
+from fastlob import MarketMakingConfig
+from fastlob_agents.ppo import Agent, PPOConfig, Rollout, compute_gae, ppo_update, train
 
 
 def test_gae_matches_hand_computation():
@@ -108,7 +109,7 @@ SMALL = PPOConfig(
     num_envs=8,
     total_steps=8 * 16 * 4,
     num_steps=16,
-    episode_steps=20,
+    env=MarketMakingConfig(episode_steps=20),
     update_epochs=2,
     num_minibatches=2,
     hidden_size=16,
@@ -134,8 +135,8 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path):
     rows = pl.read_parquet(tmp_path / "resumed" / "metrics.parquet")
     assert rows["global_step"].to_list() == [128, 256, 384, 512]
     # the resumed run evaluates and reports from its checkpoint (weights-only, CPU)
-    from agents.evaluate import evaluate
-    from agents.report import write_report
+    from fastlob_agents.evaluate import evaluate
+    from fastlob_agents.report import write_report
 
     evaluate([resumed["run_dir"]], episodes=4, tuning_episodes=4)
     assert write_report(resumed["run_dir"], episodes=4).stat().st_size > 1_000_000
@@ -146,11 +147,11 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path):
 def test_fastlob_train_cli_smoke(tmp_path, capsys):
     import json
 
-    from fastlob.cli import main
+    from fastlob_agents.cli import main
 
     code = main(
         ["train", "--algo", "ppo", "--num-envs", "4", "--total-steps", "64", "--num-steps", "8",
-         "--episode-steps", "10", "--runs-dir", str(tmp_path), "--run-name", "cli",
+         "--env.episode-steps", "10", "--runs-dir", str(tmp_path), "--run-name", "cli",
          "--no-progress"]
     )  # fmt: skip
     assert code == 0
@@ -162,7 +163,7 @@ def test_fastlob_train_cli_smoke(tmp_path, capsys):
 def test_demo_trains_evaluates_and_writes_eval_json(tmp_path, capsys):
     import json
 
-    from agents.demo import run_demo
+    from fastlob_agents.demo import run_demo
 
     run_demo(runs_dir=str(tmp_path), minutes=0.02, seed=3)  # two updates: the minimum
     table = json.loads((tmp_path / "demo" / "eval.json").read_text())
@@ -176,7 +177,7 @@ def test_demo_trains_evaluates_and_writes_eval_json(tmp_path, capsys):
 
 
 def test_fast_tanh_is_tanh_with_tanhs_gradient():
-    from agents.common import Tanh
+    from fastlob_agents.common import Tanh
 
     x = torch.linspace(-12.0, 12.0, 20001, dtype=torch.float32)
     assert (Tanh()(x) - torch.tanh(x)).abs().max() < 3e-7
@@ -188,7 +189,7 @@ def test_fast_tanh_is_tanh_with_tanhs_gradient():
 
 def test_compiled_loss_matches_the_eager_loss_and_gradients():
     """``--compile`` runs torch.compile(minibatch_loss): same loss, statistics and gradients."""
-    from agents.ppo import Agent, PPOConfig, minibatch_loss
+    from fastlob_agents.ppo import Agent, PPOConfig, minibatch_loss
 
     config = PPOConfig(compile=True)
     torch.manual_seed(0)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from agents.baselines import FixedSpread, OrderBookQuotes
 from fastlob import MarketMakingConfig
 from fastlob import metrics as M
 from fastlob.recording import record
+from fastlob_agents.baselines import FixedSpread, OrderBookQuotes
 
 CONFIG = MarketMakingConfig(episode_steps=40, warmup=5.0, markout_steps=3)
 TICK = CONFIG.tick_size
@@ -60,23 +60,21 @@ def test_recorded_quote_prices_are_the_simulators():
     from fastlob import MarketMakingVectorEnv
     from fastlob._kernels import mm as _mm
     from fastlob.profiling import random_actions
-    from fastlob.recording import _quote_columns
 
     env = MarketMakingVectorEnv(32, config=CONFIG, seed=2)
     env.reset(seed=2)
     s = env.state
     checked = 0
     for actions in random_actions(env, 30, seed=3):
-        mid2 = s.prev_mid2.copy()
+        quotes = env.quotes_for(actions)  # what recording uses, from the mids before the step
         env.step(actions)
-        quotes = _quote_columns(env._actions, mid2)
         live = (s.quote_slot != _mm.NO_SLOT).all(axis=1)
         asked = (s.quote_size[:, _mm.BID] == quotes["bid_size"]) & (
             s.quote_size[:, _mm.ASK] == quotes["ask_size"]
         )
         fresh = live & asked & (s.step > 1)
-        spread = s.quote_price[:, _mm.ASK] - s.quote_price[:, _mm.BID]
-        np.testing.assert_array_equal(spread[fresh], quotes["quote_spread"][fresh])
+        np.testing.assert_array_equal(s.quote_price[fresh, _mm.BID], quotes["bid_price"][fresh])
+        np.testing.assert_array_equal(s.quote_price[fresh, _mm.ASK], quotes["ask_price"][fresh])
         checked += fresh.sum()
     assert checked > 200
 

@@ -12,10 +12,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from agents.baselines import FixedSpread, OrderBookQuotes
 from fastlob import MarketMakingConfig, figures
 from fastlob import metrics as M
 from fastlob.recording import record
+from fastlob_agents.baselines import FixedSpread, OrderBookQuotes
 
 CONFIG = MarketMakingConfig(episode_steps=40, warmup=5.0, markout_steps=3)
 FIGURE_IDS = (
@@ -111,14 +111,14 @@ def test_throughput_scaling_from_a_benchmark_json(tmp_path):
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, recordings):
-    from agents.evaluate import evaluate
-    from agents.ppo import PPOConfig, train
-    from agents.report import write_report
+    from fastlob_agents.evaluate import evaluate
+    from fastlob_agents.ppo import PPOConfig, train
+    from fastlob_agents.report import write_report
 
     runs = tmp_path_factory.mktemp("runs")
     config = PPOConfig(
-        num_envs=8, total_steps=512, num_steps=16, episode_steps=20, runs_dir=str(runs),
-        run_name="tiny", progress=False,
+        num_envs=8, total_steps=512, num_steps=16, env=MarketMakingConfig(episode_steps=20),
+        runs_dir=str(runs), run_name="tiny", progress=False,
     )  # fmt: skip
     run_dir = train(config)["run_dir"]
     evaluate([run_dir], episodes=16, tuning_episodes=8)
@@ -153,7 +153,7 @@ def test_report_is_one_self_contained_file(report):
 
 
 def test_report_cli(report, capsys):
-    from fastlob.cli import main
+    from fastlob_agents.cli import main
 
     out = report.parent / "again.html"
     assert main(["report", str(report.parent), "--episodes", "4", "--out", str(out)]) == 0

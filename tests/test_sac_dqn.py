@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents.dqn import (
+from fastlob import MarketMakingConfig
+from fastlob_agents.dqn import (
     DISCRETE_ACTIONS,
     DQNConfig,
     DQNLearner,
@@ -18,9 +19,9 @@ from agents.dqn import (
     PrioritizedReplay,
     SumTree,
 )
-from agents.dqn import train as train_dqn
-from agents.sac import ReplayBuffer, SACConfig, SACLearner
-from agents.sac import train as train_sac
+from fastlob_agents.dqn import train as train_dqn
+from fastlob_agents.sac import ReplayBuffer, SACConfig, SACLearner
+from fastlob_agents.sac import train as train_sac
 
 
 def test_sum_tree_sums_and_samples_like_brute_force():
@@ -115,9 +116,9 @@ def test_replay_keeps_only_the_masked_rows():
     assert buffer.size == 2 and buffer.obs[:2].tolist() == [[2.0, 3.0], [4.0, 5.0]]
 
 
-TINY = {"num_envs": 8, "total_steps": 8 * 12, "episode_steps": 5, "learning_starts": 16,
-        "batch_size": 16, "buffer_size": 64, "hidden_size": 16, "progress": False,
-        "checkpoint_every": 1}  # fmt: skip
+TINY = {"num_envs": 8, "total_steps": 8 * 12, "env": MarketMakingConfig(episode_steps=5),
+        "learning_starts": 16, "batch_size": 16, "buffer_size": 64, "hidden_size": 16,
+        "progress": False, "checkpoint_every": 1}  # fmt: skip
 
 
 @pytest.mark.parametrize(("config_cls", "train"), [(SACConfig, train_sac), (DQNConfig, train_dqn)])
@@ -138,10 +139,10 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, conf
 
 @pytest.mark.parametrize("algo", ["sac", "dqn"])
 def test_fastlob_train_cli_smoke(tmp_path, capsys, algo):
-    from fastlob.cli import main
+    from fastlob_agents.cli import main
 
     args = ["train", "--algo", algo, "--num-envs", "4", "--total-steps", "40",
-            "--episode-steps", "5", "--learning-starts", "8", "--batch-size", "8",
+            "--env.episode-steps", "5", "--learning-starts", "8", "--batch-size", "8",
             "--buffer-size", "64", "--runs-dir", str(tmp_path), "--run-name", algo,
             "--no-progress"]  # fmt: skip
     assert main(args) == 0

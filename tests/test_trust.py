@@ -15,9 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from agents.common import RunError, load_checkpoint
-from agents.ppo import PPOConfig, PPOPolicy
-from agents.ppo import train as train_ppo
 from fastlob import (
     MAX_ORDER_QTY,
     REJECT_INVALID,
@@ -27,18 +24,21 @@ from fastlob import (
     MarketMakingVectorEnv,
     OrderBook,
 )
-from fastlob.cli import main
 from fastlob.data.lobster import LobsterFormatError, read_messages, read_orderbook
+from fastlob_agents.cli import main
+from fastlob_agents.common import RunError, load_checkpoint
+from fastlob_agents.ppo import PPOConfig, PPOPolicy
+from fastlob_agents.ppo import train as train_ppo
 
 TINY = PPOConfig(
-    num_envs=4, total_steps=4 * 8 * 2, num_steps=8, episode_steps=10, hidden_size=8,
-    update_epochs=1, num_minibatches=1, progress=False, checkpoint_every=1,
+    num_envs=4, total_steps=4 * 8 * 2, num_steps=8, env=MarketMakingConfig(episode_steps=10),
+    hidden_size=8, update_epochs=1, num_minibatches=1, progress=False, checkpoint_every=1,
 )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
-    from agents.evaluate import evaluate
+    from fastlob_agents.evaluate import evaluate
 
     runs = tmp_path_factory.mktemp("runs")
     run = train_ppo(dataclasses.replace(TINY, runs_dir=str(runs), run_name="tiny"))["run_dir"]
@@ -101,7 +101,7 @@ def test_a_checkpoint_that_calls_os_system_is_refused_and_runs_nothing(
         "report": ["report", str(run)],
         "resume": ["train", "--algo", "ppo", "--resume", "--runs-dir", str(tmp_path),
                    "--run-name", "run", "--num-envs", "4", "--total-steps", "64",
-                   "--num-steps", "8", "--episode-steps", "10", "--hidden-size", "8",
+                   "--num-steps", "8", "--env.episode-steps", "10", "--hidden-size", "8",
                    "--update-epochs", "1", "--num-minibatches", "1", "--checkpoint-every", "1",
                    "--no-progress"],
     }[command]  # fmt: skip
@@ -176,7 +176,7 @@ def test_a_checkpoint_holds_only_tensors_and_plain_values(trained_run):
 
 def resume_argv(runs: Path, name: str, *extra: str) -> list[str]:
     return ["train", "--resume", "--runs-dir", str(runs), "--run-name", name, "--num-envs", "4",
-            "--total-steps", "64", "--num-steps", "8", "--episode-steps", "10",
+            "--total-steps", "64", "--num-steps", "8", "--env.episode-steps", "10",
             "--hidden-size", "8", "--update-epochs", "1", "--num-minibatches", "1",
             "--checkpoint-every", "1", "--no-progress", *extra]  # fmt: skip
 
@@ -399,12 +399,12 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, words):
 def test_eval_opens_and_checks_every_run_before_tuning_the_baselines(
     trained_run, tmp_path, capsys, monkeypatch
 ):
-    import agents.evaluate
+    import fastlob_agents.evaluate
 
     def no_tuning(*args, **kwargs):
         raise AssertionError("the baselines were tuned before the run was checked")
 
-    monkeypatch.setattr(agents.evaluate, "tune_baselines", no_tuning)
+    monkeypatch.setattr(fastlob_agents.evaluate, "tune_baselines", no_tuning)
     assert main(["eval", str(tmp_path / "missing")]) == 2
     one_line_error(capsys, "missing", "not a training run")
     bad_json = copy_run(trained_run, tmp_path / "bad_json")

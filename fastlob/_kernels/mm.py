@@ -550,6 +550,30 @@ def lots_of(value):
     return math.floor(value + 0.5)
 
 
+@njit
+def quotes_for(s, m, actions, low, high, out):
+    """Where each env's next step would quote ``actions`` (float (N, ACT_DIM)): clipped into
+    ``[low, high]`` and rounded to float32 as the step's clip does, then priced by
+    :func:`quote_prices` from the mid now and sized by :func:`lots_of`. Writes ``out`` (int64
+    (N, 4)): bid price, ask price (ticks), bid lots, ask lots. Reads the state only."""
+    for n in range(actions.shape[0]):
+        bid, ask = quote_prices(
+            mid2(s, m, n),
+            _as_clipped(actions, n, ACT_BID_OFFSET, low, high),
+            _as_clipped(actions, n, ACT_ASK_OFFSET, low, high),
+        )
+        out[n, 0] = bid
+        out[n, 1] = ask
+        out[n, 2] = lots_of(_as_clipped(actions, n, ACT_BID_SIZE, low, high))
+        out[n, 3] = lots_of(_as_clipped(actions, n, ACT_ASK_SIZE, low, high))
+
+
+@njit
+def _as_clipped(actions, n, column, low, high):
+    """``actions[n, column]`` clipped and stored as float32, as ``actions.clip_row`` leaves it."""
+    return float(np.float32(min(max(actions[n, column], low[column]), high[column])))
+
+
 # ---------------------------------------------------------------------------------------------
 # end of step: markouts, signals, observation
 # ---------------------------------------------------------------------------------------------
