@@ -24,6 +24,8 @@ import numpy as np
 from fastlob._checks import check_fits_memory, check_int, check_real
 from fastlob._kernels import flow as _flow
 from fastlob._kernels import mm as _mm
+from fastlob._kernels import mm_drivers as _drivers
+from fastlob._kernels import mm_layout as _layout
 from fastlob._kernels.book_layout import (
     BookParams,
     allocate_book_state,
@@ -244,7 +246,7 @@ def check_config(config: MarketMakingConfig):
     max_drawdown = c.max_drawdown
     if not (isinstance(max_drawdown, (int, float)) and max_drawdown > 0):
         raise ValueError(f"config.max_drawdown must be > 0 (inf for none), got {max_drawdown!r}")
-    params = _mm.MMParams(
+    params = _layout.MMParams(
         dt=dt,
         episode_steps=check_int("config.episode_steps", c.episode_steps, 1, 10**9),
         latency=latency,
@@ -298,20 +300,20 @@ def check_config(config: MarketMakingConfig):
 
 #: the running totals of ``MarketMakingVectorEnv.running_metric``: name -> column
 RUNNING_METRICS = {
-    "return": _mm.M_RETURN,
-    "fills": _mm.M_FILLS,
-    "filled_qty": _mm.M_FILLED_QTY,
-    "maker_qty": _mm.M_MAKER_QTY,
-    "taker_qty": _mm.M_TAKER_QTY,
-    "quoted_qty": _mm.M_QUOTED_QTY,
-    "spread_captured": _mm.M_SPREAD_CAPTURED,
-    "markout": _mm.M_MARKOUT,
-    "fees": _mm.M_FEES,
-    "quote_reduced": _mm.M_QUOTE_REDUCED,
-    "self_trade_cancels": _mm.M_SELF_TRADE_CANCELS,
-    "rejected_quotes": _mm.M_REJECTED_QUOTES,
-    "touch_steps": _mm.M_TOUCH_STEPS,
-    "fill_log_dropped": _mm.M_FILL_LOG_DROPPED,
+    "return": _layout.M_RETURN,
+    "fills": _layout.M_FILLS,
+    "filled_qty": _layout.M_FILLED_QTY,
+    "maker_qty": _layout.M_MAKER_QTY,
+    "taker_qty": _layout.M_TAKER_QTY,
+    "quoted_qty": _layout.M_QUOTED_QTY,
+    "spread_captured": _layout.M_SPREAD_CAPTURED,
+    "markout": _layout.M_MARKOUT,
+    "fees": _layout.M_FEES,
+    "quote_reduced": _layout.M_QUOTE_REDUCED,
+    "self_trade_cancels": _layout.M_SELF_TRADE_CANCELS,
+    "rejected_quotes": _layout.M_REJECTED_QUOTES,
+    "touch_steps": _layout.M_TOUCH_STEPS,
+    "fill_log_dropped": _layout.M_FILL_LOG_DROPPED,
 }
 
 #: the columns of ``MarketMakingVectorEnv.flow_events``
@@ -320,19 +322,19 @@ FLOW_EVENTS = ("limit", "market", "cancel", "rejected", "market_buy", "cancel_ca
 #: the observation's columns by name (the table in ``MarketMakingVectorEnv``'s docstring); the
 #: five best levels a side are ``bid_levels`` and ``ask_levels``, 10 columns each (prices, lots)
 OBSERVATION_COLUMNS = {
-    "inventory": _mm.OBS_INVENTORY,
-    "pnl": _mm.OBS_PNL,
-    "imbalance": _mm.OBS_IMBALANCE,
-    "spread": _mm.OBS_SPREAD,
-    "bid_queue": _mm.OBS_BID_QUEUE,
-    "ask_queue": _mm.OBS_ASK_QUEUE,
-    "bid_distance": _mm.OBS_BID_DISTANCE,
-    "ask_distance": _mm.OBS_ASK_DISTANCE,
-    "alpha": _mm.OBS_ALPHA,
-    "signed_flow": _mm.OBS_SIGNED_FLOW,
-    "bid_levels": _mm.OBS_BID_LEVELS,
-    "ask_levels": _mm.OBS_ASK_LEVELS,
-    "time_left": _mm.OBS_TIME_LEFT,
+    "inventory": _layout.OBS_INVENTORY,
+    "pnl": _layout.OBS_PNL,
+    "imbalance": _layout.OBS_IMBALANCE,
+    "spread": _layout.OBS_SPREAD,
+    "bid_queue": _layout.OBS_BID_QUEUE,
+    "ask_queue": _layout.OBS_ASK_QUEUE,
+    "bid_distance": _layout.OBS_BID_DISTANCE,
+    "ask_distance": _layout.OBS_ASK_DISTANCE,
+    "alpha": _layout.OBS_ALPHA,
+    "signed_flow": _layout.OBS_SIGNED_FLOW,
+    "bid_levels": _layout.OBS_BID_LEVELS,
+    "ask_levels": _layout.OBS_ASK_LEVELS,
+    "time_left": _layout.OBS_TIME_LEFT,
 }
 
 #: keys of ``info["episode"]``: each a float64 or int64 array (N,), valid where ``_episode``
@@ -447,9 +449,9 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         m = float(c.max_offset)
         act_low = np.array([-m, -m, 0.0, 0.0, -1.0], np.float32)
         act_high = np.array([m, m, c.max_quote_size, c.max_quote_size, 1.0], np.float32)
-        obs_low = np.full(_mm.OBS_DIM, -np.inf, np.float32)
-        obs_high = np.full(_mm.OBS_DIM, np.inf, np.float32)
-        obs_low[_mm.OBS_TIME_LEFT], obs_high[_mm.OBS_TIME_LEFT] = 0.0, 1.0
+        obs_low = np.full(_layout.OBS_DIM, -np.inf, np.float32)
+        obs_high = np.full(_layout.OBS_DIM, np.inf, np.float32)
+        obs_low[_layout.OBS_TIME_LEFT], obs_high[_layout.OBS_TIME_LEFT] = 0.0, 1.0
         super().__init__(
             num_envs,
             gymnasium.spaces.Box(obs_low, obs_high, dtype=np.float32),
@@ -469,12 +471,10 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         # no id is ever looked up: the flow's orders are cancelled by slot and the market
         # maker tracks its quotes' slots, so every id stays out of the id table
         self.books.index_limit[:] = 0
-        self.state = _mm.allocate_mm_state(
-            n, _flow.FLOW_STATE_WIDTH, _flow.NUM_EVENTS, _flow.NUM_INTEGRALS
-        )
+        self.state = _layout.allocate_mm_state(n)
         self._mid = np.zeros(n)
         self._done = np.zeros(n, np.bool_)  # terminated | truncated, written each step
-        self._fees = self.state.metrics[:, _mm.M_FEES]  # a view: no copy per step
+        self._fees = self.state.metrics[:, _layout.M_FEES]  # a view: no copy per step
         self._episode = {
             key: np.zeros(n, np.int64 if key in ("l", "fills", "quote_reduced") else np.float64)
             for key in EPISODE_KEYS
@@ -494,10 +494,8 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
 
     def _bytes_per_env_needed(self) -> int:
         """Bytes per env the constructor will allocate (book, flow, agent, outputs)."""
-        one_env = _mm.allocate_mm_state(
-            1, _flow.FLOW_STATE_WIDTH, _flow.NUM_EVENTS, _flow.NUM_INTEGRALS
-        )
-        outputs = 4 * (_mm.OBS_DIM + 2 * _mm.ACT_DIM + 1) + 8 * (len(EPISODE_KEYS) + 2) + 8
+        one_env = _layout.allocate_mm_state(1)
+        outputs = 4 * (_layout.OBS_DIM + 2 * _layout.ACT_DIM + 1) + 8 * (len(EPISODE_KEYS) + 2) + 8
         return bytes_per_book(self.book_params, np.int32) + sum(a.nbytes for a in one_env) + outputs
 
     # -- the read-only surface (for tools: recording, calibration, benchmarks) -----------------
@@ -542,15 +540,15 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         ``running_metric("fill_log_dropped")``)."""
         counts = self.state.fill_count
         envs = np.repeat(np.arange(self.num_envs), counts)
-        written = np.arange(_mm.FILL_LOG_CAPACITY) < counts[:, None]
+        written = np.arange(_layout.FILL_LOG_CAPACITY) < counts[:, None]
         log = self.state.fill_log[written]  # row-major: env by env, in fill order
         return {
             "env": envs.astype(np.int64),
-            "side": log[:, _mm.FILL_SIDE].astype(np.int64),
-            "price": log[:, _mm.FILL_PRICE].copy(),
-            "mid": log[:, _mm.FILL_MID].copy(),
-            "qty": log[:, _mm.FILL_QTY].astype(np.int64),
-            "taker": log[:, _mm.FILL_TAKER] > 0,
+            "side": log[:, _layout.FILL_SIDE].astype(np.int64),
+            "price": log[:, _layout.FILL_PRICE].copy(),
+            "mid": log[:, _layout.FILL_MID].copy(),
+            "qty": log[:, _layout.FILL_QTY].astype(np.int64),
+            "taker": log[:, _layout.FILL_TAKER] > 0,
         }
 
     def quotes_for(self, actions) -> dict[str, np.ndarray]:
@@ -581,34 +579,23 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         return arrays
 
     def _kernel_args(self):
-        return (
-            self.books,
-            self.state,
-            self.flow_params,
-            self.limit_rates,
-            self.cancel_rates,
-            self.params,
-        )
+        """The state and parameters every kernel of the step takes: books, state, flow model,
+        parameters."""
+        flow = _flow.FlowModel(self.flow_params, self.limit_rates, self.cancel_rates)
+        return self.books, self.state, flow, self.params
 
     def _reset_kernel(self, seed, mask):
         self._seed_rng(self.state.rng, seed, mask)
-        _mm.reset_envs(*self._kernel_args(), mask, self._obs)
+        _drivers.reset_envs(*self._kernel_args(), mask, self._obs)
         self._update_mid()
 
     def _step_kernel(self, actions) -> int:
-        bad = _mm.step_envs(
-            *self._kernel_args(),
-            actions,
-            self._action_low,
-            self._action_high,
-            self._actions,
-            self._clipped,
+        bounds = _layout.ActionBuffers(
+            self._action_low, self._action_high, self._actions, self._clipped,
             self.action_clip_count,
-            self._obs,
-            self._reward,
-            self._terminated,
-            self._truncated,
-        )
+        )  # fmt: skip
+        out = _layout.StepOutputs(self._obs, self._reward, self._terminated, self._truncated)
+        bad = _drivers.step_envs(*self._kernel_args(), actions, bounds, out)
         if bad < 0:
             self._update_mid()
         return bad
@@ -676,7 +663,7 @@ class MarketMakingEnv(gymnasium.Env):
         self.vector_env = MarketMakingVectorEnv(1, config=config, seed=seed)
         self.observation_space = self.vector_env.single_observation_space
         self.action_space = self.vector_env.single_action_space
-        self._action = np.zeros((1, _mm.ACT_DIM), np.float32)
+        self._action = np.zeros((1, _layout.ACT_DIM), np.float32)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
@@ -687,8 +674,8 @@ class MarketMakingEnv(gymnasium.Env):
         action = np.asarray(action)
         if action.dtype not in (np.float32, np.float64):  # as the vector env's check
             raise TypeError(f"action must be a float32 or float64 array, got dtype {action.dtype}")
-        if action.shape != (_mm.ACT_DIM,):
-            raise ValueError(f"action must have shape ({_mm.ACT_DIM},), got {action.shape}")
+        if action.shape != (_layout.ACT_DIM,):
+            raise ValueError(f"action must have shape ({_layout.ACT_DIM},), got {action.shape}")
         self._action[0] = action
         obs, reward, terminated, truncated, info = self.vector_env.step(self._action)
         single = {

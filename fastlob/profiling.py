@@ -16,6 +16,7 @@ import numpy as np
 
 from fastlob._kernels import profile as _profile
 from fastlob._kernels.book_layout import CACHE_LINE, copy_state
+from fastlob._kernels.flow import FlowState
 from fastlob.env import MarketMakingConfig, MarketMakingVectorEnv
 
 #: the two flow intensities of the benchmarks and the profiling notebook: step lengths at
@@ -101,7 +102,7 @@ def _matching_time(env: MarketMakingVectorEnv, repeats: int) -> float:
     """Best time of the engine alone applying one span of ``dt`` of the flow's own events: the
     span runs once with its events logged, then is replayed from copies of the books as they
     were (the replay leaves them exactly as the flow did: ``tests/test_profiling.py``)."""
-    s, m, fp, lr, cr, p = env._kernel_args()
+    s, m, model, p = env._kernel_args()
     books = copy_state(s)
     last_best, events = m.last_best.copy(), m.events.copy()
     capacity = 64
@@ -109,7 +110,7 @@ def _matching_time(env: MarketMakingVectorEnv, repeats: int) -> float:
         saved = copy_state(s), type(m)(*(a.copy() for a in m))
         log = np.zeros((env.num_envs, capacity, _profile.LOG_WIDTH), np.int64)
         count = np.zeros(env.num_envs, np.int64)
-        _profile.logged_flow_phase(s, m, fp, lr, cr, p, env.config.dt, log, count)
+        _profile.logged_flow_phase(s, m, model, p, env.config.dt, log, count)
         if count.max() <= capacity:
             break
         capacity = int(2 * count.max())  # the log overflowed: run the same span again
@@ -118,9 +119,12 @@ def _matching_time(env: MarketMakingVectorEnv, repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
         scratch = copy_state(books)
-        replay_best, replay_events = last_best.copy(), events.copy()
+        replay = FlowState(
+            m.rng.copy(), last_best.copy(), m.flow_state.copy(), events.copy(),
+            m.intensity_integral.copy(),
+        )  # fmt: skip
         start = time.perf_counter()
-        _profile.matching_phase(scratch, log, count, replay_best, replay_events)
+        _profile.matching_phase(scratch, log, count, replay)
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -143,7 +147,7 @@ def phase_profile(
     for a in actions:  # warm-up: compilation and a realistic book
         env.step(a)
     c, p = env.config, env.params
-    s, m, fp, lr, cr, _ = env._kernel_args()
+    s, m, model, _ = env._kernel_args()
     events = m.events[:, :3].sum()
     step_index = [0]
 
@@ -153,7 +157,7 @@ def phase_profile(
 
     step_time = _best_time(step, repeats)
     events_per_step = (m.events[:, :3].sum() - events) / (repeats * num_envs)
-    flow_time = _best_time(lambda: _profile.flow_phase(s, m, fp, lr, cr, p, c.dt), repeats)
+    flow_time = _best_time(lambda: _profile.flow_phase(s, m, model, p, c.dt), repeats)
     matching_time = _matching_time(env, repeats)
     # a new action batch each time: every env cancels and replaces both quotes
     quote_index = [0]
@@ -350,7 +354,7 @@ def _count_lines(
     import collections
     import warnings
 
-    from fastlob._kernels import mm as _mm
+    from fastlob._kernels import mm_drivers as _mm
 
     warnings.filterwarnings("ignore", "overflow", RuntimeWarning)  # xorshift wraps, as in Numba
     if unprefetched:  # this process only: prefetch at any N, and see what is asked for
@@ -453,7 +457,7 @@ def cache_lines_per_step(
     """
     import pickle
 
-    from fastlob._kernels.mm import PREFETCH_DISTANCE
+    from fastlob._kernels.mm_drivers import PREFETCH_DISTANCE
 
     if unprefetched and num_envs <= 2 * PREFETCH_DISTANCE:
         raise ValueError(

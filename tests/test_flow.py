@@ -88,15 +88,9 @@ def test_flow_matches_reference_event_by_event(seed, size_max, levels, informed)
         applied = F.advance_flow(
             batch.state,
             0,
-            rng,
-            params,
-            limit_rates,
-            cancel_rates,
+            F.FlowModel(params, limit_rates, cancel_rates),
+            F.FlowState(rng, last_best, fair, events, integral),
             0.5,
-            last_best,
-            fair,
-            events,
-            integral,
         )
         assert applied == ref.advance(0.5)
         assert fair[0].tolist() == [*ref.fair, ref.excite]
@@ -128,15 +122,9 @@ def run_batch(n, spans, span, seed=5, params=None, fair_lead=0.0):
     for _ in range(spans):
         F.advance_flow_batch(
             batch.state,
-            rng,
-            params,
-            limit_rates,
-            cancel_rates,
+            F.FlowModel(params, limit_rates, cancel_rates),
+            F.FlowState(rng, last_best, fair, events, integral),
             span,
-            last_best,
-            fair,
-            events,
-            integral,
             applied,
         )
         batch.drain_trades()
@@ -241,8 +229,8 @@ def test_flow_never_cancels_the_market_makers_orders():
     integral = np.zeros((1, F.NUM_INTEGRALS))
     for _ in range(20):
         F.advance_flow(
-            batch.state, 0, rng, params, limit_rates, cancel_rates, 1.0, last_best, fair,
-            events, integral,
+            batch.state, 0, F.FlowModel(params, limit_rates, cancel_rates),
+            F.FlowState(rng, last_best, fair, events, integral), 1.0,
         )  # fmt: skip
     assert events[0, F.EVENT_CANCEL] > 200
     assert find_slot(batch.state, 0, 0) >= 0 and find_slot(batch.state, 0, 1) >= 0

@@ -12,7 +12,8 @@ from reference_as import seed_state
 from reference_mm import METRICS, ReferenceMM
 
 from fastlob import FlowParams, MarketMakingConfig, MarketMakingVectorEnv, RewardConfig
-from fastlob._kernels import mm as M
+from fastlob._kernels import mm_drivers
+from fastlob._kernels import mm_layout as M
 from fastlob._kernels.book import find_slot
 from fastlob._kernels.flow import EVENT_CANCEL, INTEGRAL_CANCEL, INTEGRAL_LIMIT, INTEGRAL_MARKET
 
@@ -264,7 +265,7 @@ def test_a_batch_that_prefetches_gives_each_env_the_bits_of_a_small_batch():
     # (mm._prefetch_env); env n's trajectory depends only on (seed, n), so the first envs of
     # such a batch must step exactly as a batch too small to prefetch
     config, small = CONFIGS["informed_hawkes"], 16
-    big = MarketMakingVectorEnv(M.PREFETCH_MIN_ENVS, config=config, seed=3)
+    big = MarketMakingVectorEnv(mm_drivers.PREFETCH_MIN_ENVS, config=config, seed=3)
     little = MarketMakingVectorEnv(small, config=config, seed=3)
     big.reset()
     little.reset()

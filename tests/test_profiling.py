@@ -10,6 +10,7 @@ from reference_as import XorShift64Star
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
 from fastlob._kernels import profile as _profile
 from fastlob._kernels.book_layout import aligned_zeros, order_record_views
+from fastlob._kernels.flow import FlowState
 from fastlob.profiling import (
     CACHE_LINE,
     _LineTracer,
@@ -28,16 +29,17 @@ def test_matching_replay_leaves_the_books_as_the_flow_did():
     env.reset(seed=3)
     for actions in random_actions(env, 5, seed=4):
         env.step(actions)  # quotes resting, some crossing: the flow fills them too
-    s, m, fp, lr, cr, p = env._kernel_args()
+    s, m, model, p = env._kernel_args()
     before = type(s)(*(a.copy() for a in s))
     last_best, events = m.last_best.copy(), m.events.copy()
     log = np.zeros((16, 512, _profile.LOG_WIDTH), np.int64)
     count = np.zeros(16, np.int64)
-    _profile.logged_flow_phase(s, m, fp, lr, cr, p, CONFIG.dt, log, count)
+    _profile.logged_flow_phase(s, m, model, p, CONFIG.dt, log, count)
     assert 0 < count.max() <= 512 and count.sum() > 16 * 20
     kinds = log[:, :, _profile.LOG_KIND][np.arange(512) < count[:, None]]
     assert set(np.unique(kinds)) == {0, 1, 2}  # limit, market and cancel events all replayed
-    _profile.matching_phase(before, log, count, last_best, events)
+    replay = FlowState(m.rng.copy(), last_best, m.flow_state.copy(), events, m.intensity_integral)
+    _profile.matching_phase(before, log, count, replay)
     for name, replayed, flowed in zip(s._fields, before, s, strict=True):
         np.testing.assert_array_equal(replayed, flowed, err_msg=name)
     np.testing.assert_array_equal(last_best, m.last_best)

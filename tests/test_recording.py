@@ -58,7 +58,7 @@ def test_recorded_quote_prices_are_the_simulators():
     """``quote_spread`` and the sizes are computed outside the kernel; where both quotes rest
     with the size asked for, they must agree with the prices the simulator gave them."""
     from fastlob import MarketMakingVectorEnv
-    from fastlob._kernels import mm as _mm
+    from fastlob._kernels import book_layout as _mm
     from fastlob.profiling import random_actions
 
     env = MarketMakingVectorEnv(32, config=CONFIG, seed=2)

@@ -42,10 +42,13 @@ The market maker's own orders (ids below ``FIRST_FLOW_ID``: its bid and its ask 
 background orders: the flow never cancels them. Books driven by the flow assign their ids from
 ``FIRST_FLOW_ID`` up.
 
-Rates are per second; ``advance_flow`` runs the events of one time span; ``begin_span`` and
-``next_event`` are its two halves, for callers that act between events (the market-making
-simulator accounts for every fill as it happens). When one side of a book
-is empty, distances on the other side are measured from that side's last known best price.
+The kernels take the flow as two bundles: the model (:class:`FlowModel`: the parameters and
+rate curves) and the per-book state (:class:`FlowState`, or any state with its fields:
+generators, last best prices, fair value and excitation, counters). Rates are per second;
+``advance_flow`` runs the events of one time span; ``begin_span`` and ``next_event`` are its two
+halves, for callers that act between events (the market-making simulator accounts for every
+fill as it happens). When one side of a book is empty, distances on the other side are
+measured from that side's last known best price.
 Order sizes are uniform integers in ``[size_min, size_max]`` (fixed when equal).
 
 The draws per span: one standard normal for the fair value (only if ``fair_sigma > 0``;
@@ -153,6 +156,57 @@ class FlowParams(NamedTuple):
     hawkes_beta: float = 1.0
 
 
+class FlowModel(NamedTuple):
+    """The background flow's model, as the kernels take it (read only)."""
+
+    #: scalar parameters
+    params: FlowParams
+    #: float64 (D,): lambda(1..D), limit orders per second per side at distance i
+    limit_rates: np.ndarray
+    #: float64 (D,): theta(1..D), cancellations per resting order per second at distance i
+    cancel_rates: np.ndarray
+
+
+class FlowState(NamedTuple):
+    """The flow's per-book state, mutated in place by the kernels. The kernels read it by field
+    name, so any state with these fields serves: the market-making simulator passes its
+    ``MMState``, which holds them (a tuple of views built inside a kernel lost its writes in
+    the compiled step)."""
+
+    #: uint64 (N,): each book's generator
+    rng: np.ndarray
+    #: int64 (N, 2): last known best bid and ask, the reference of an empty side
+    last_best: np.ndarray
+    #: float64 (N, FLOW_STATE_WIDTH): fair value and its long-run level (ticks), and the
+    #: Hawkes excitation of the market-order rate (1/s)
+    flow_state: np.ndarray
+    #: int64 (N, NUM_EVENTS): event counters (``EVENT_*``)
+    events: np.ndarray
+    #: float64 (N, NUM_INTEGRALS): the compensators of the counts (``INTEGRAL_*``)
+    intensity_integral: np.ndarray
+
+
+def flow_model(params: FlowParams, limit_rates: np.ndarray, cancel_rates: np.ndarray):
+    """A :class:`FlowModel` (the rates as contiguous float64)."""
+    return FlowModel(
+        params,
+        np.ascontiguousarray(limit_rates, np.float64),
+        np.ascontiguousarray(cancel_rates, np.float64),
+    )
+
+
+def allocate_flow_state(num_books: int) -> FlowState:
+    """The flow state of ``num_books`` books, zeroed (generators unseeded)."""
+    n = num_books
+    return FlowState(
+        rng=np.ones(n, np.uint64),
+        last_best=np.zeros((n, 2), np.int64),
+        flow_state=np.zeros((n, FLOW_STATE_WIDTH)),
+        events=np.zeros((n, NUM_EVENTS), np.int64),
+        intensity_integral=np.zeros((n, NUM_INTEGRALS)),
+    )
+
+
 @njit
 def _reference_best(s, n, side, last_best):
     """Best price of ``side``, or its last known value when the side is empty."""
@@ -171,14 +225,15 @@ def _price_at_distance(side, opposite_best, distance):
 
 
 @njit
-def rate_totals(limit_rates, cancel_rates):
-    """``(sum(lambda), max(theta))``: computed once per span by the callers of next_event."""
+def rate_totals(model):
+    """``(sum(lambda), max(theta))`` of a :class:`FlowModel`: computed once per span (or once
+    per batch of books) by the callers of :func:`next_event`."""
     side_limit = 0.0
-    for i in range(limit_rates.shape[0]):
-        side_limit += limit_rates[i]
+    for i in range(model.limit_rates.shape[0]):
+        side_limit += model.limit_rates[i]
     cancel_max = 0.0
-    for i in range(cancel_rates.shape[0]):
-        cancel_max = max(cancel_max, cancel_rates[i])
+    for i in range(model.cancel_rates.shape[0]):
+        cancel_max = max(cancel_max, model.cancel_rates[i])
     return side_limit, cancel_max
 
 
@@ -254,10 +309,10 @@ def _decayed(excite, fp, span):
 
 
 @njit
-def begin_span(rng, n, fp, flow_state, duration):
+def begin_span(model, fs, n, duration):
     """Start a span of ``duration`` seconds: the fair value of book ``n`` moves (one normal
     draw when ``fair_sigma > 0``). Follow with :func:`next_event` until it returns -1."""
-    _evolve_fair(rng, n, fp, flow_state, duration)
+    _evolve_fair(fs.rng, n, model.params, fs.flow_state, duration)
 
 
 #: kinds of event :func:`draw_event` returns (what :func:`apply_event` does to the book)
@@ -269,22 +324,7 @@ KIND_CANCEL = 2
 
 
 @njit(inline="always")
-def draw_event(
-    s,
-    n,
-    rng,
-    fp,
-    limit_rates,
-    cancel_rates,
-    side_limit,
-    cancel_max,
-    t,
-    duration,
-    last_best,
-    flow_state,
-    events,
-    intensity_integral,
-):
+def draw_event(s, n, model, fs, totals, t, duration):
     """Draw book ``n``'s next event from time ``t`` of the span, without applying it.
 
     Arguments and their updates as :func:`next_event`, except that the book is only read: the
@@ -298,29 +338,33 @@ def draw_event(
         first, the rest then meaningless), ``KIND_*``, +1 buy / -1 sell, the limit price in
         ticks, the size in lots, and the slot of the order to cancel.
     """
+    fp = model.params
+    limit_rates = model.limit_rates
+    cancel_rates = model.cancel_rates
+    side_limit, cancel_max = totals
     all_limit = 2.0 * side_limit
     base_market = 2.0 * fp.market_rate
     while True:
-        excite = flow_state[n, EXCITATION]
+        excite = fs.flow_state[n, EXCITATION]
         candidates = cancel_max * (s.side_orders[n, BID] + s.side_orders[n, ASK])
         total = all_limit + base_market + excite + candidates
         if total <= 0.0:
             _add_integral(
-                intensity_integral, n, all_limit, base_market, candidates, duration - t, 0.0
+                fs.intensity_integral, n, all_limit, base_market, candidates, duration - t, 0.0
             )
             return -1.0, KIND_LIMIT, 0, 0, 0, 0
-        wait = exponential(rng, n, total)
+        wait = exponential(fs.rng, n, total)
         span = duration - t if t + wait > duration else wait
         decayed = _decayed(excite, fp, span)
         excited_integral = 0.0 if excite == 0.0 else (excite - decayed) / fp.hawkes_beta
         _add_integral(
-            intensity_integral, n, all_limit, base_market, candidates, span, excited_integral
+            fs.intensity_integral, n, all_limit, base_market, candidates, span, excited_integral
         )
-        flow_state[n, EXCITATION] = decayed
+        fs.flow_state[n, EXCITATION] = decayed
         if t + wait > duration:
             return -1.0, KIND_LIMIT, 0, 0, 0, 0
         t += wait
-        target = uniform(rng, n) * total
+        target = uniform(fs.rng, n) * total
         if target < all_limit:
             side = BID if target < side_limit else ASK
             within = target if side == BID else target - side_limit
@@ -332,66 +376,53 @@ def draw_event(
                 if within < acc:
                     distance = i + 1
                     break
-            opposite = _reference_best(s, n, 1 - side, last_best)
+            opposite = _reference_best(s, n, 1 - side, fs.last_best)
             price = _price_at_distance(side, opposite, distance)
-            size = _draw_size(rng, n, fp)
-            events[n, EVENT_LIMIT] += 1
+            size = _draw_size(fs.rng, n, fp)
+            fs.events[n, EVENT_LIMIT] += 1
             return t, KIND_LIMIT, 1 if side == BID else -1, price, size, 0
         market = base_market + decayed
         if target < all_limit + market:
             # the event draw is uniform within the market segment: it also decides the side
-            buy = target - all_limit < _buy_probability(s, n, fp, flow_state, last_best) * market
-            size = _draw_size(rng, n, fp)
-            events[n, EVENT_MARKET] += 1
-            events[n, EVENT_MARKET_BUY] += buy
-            flow_state[n, EXCITATION] += fp.hawkes_alpha
+            buy_share = _buy_probability(s, n, fp, fs.flow_state, fs.last_best)
+            buy = target - all_limit < buy_share * market
+            size = _draw_size(fs.rng, n, fp)
+            fs.events[n, EVENT_MARKET] += 1
+            fs.events[n, EVENT_MARKET_BUY] += buy
+            fs.flow_state[n, EXCITATION] += fp.hawkes_alpha
             return t, KIND_MARKET, 1 if buy else -1, 0, size, 0
         if target < all_limit + base_market + excite:
             continue  # Hawkes thinning: the excitation decayed since the bound was taken
         resting = s.side_orders[n, BID] + s.side_orders[n, ASK]
         if resting == 0 or cancel_max == 0.0:
             continue  # only reachable by rounding at the very top of [0, total)
-        slot = s.live_slot[n, min(int(uniform(rng, n) * resting), resting - 1)]
-        rate = _cancel_rate_of(s, n, slot, cancel_rates, last_best)
-        events[n, EVENT_CANCEL_CANDIDATE] += 1
-        intensity_integral[n, INTEGRAL_CANCEL] += rate / cancel_max
-        if uniform(rng, n) * cancel_max < rate:
-            events[n, EVENT_CANCEL] += 1
+        slot = s.live_slot[n, min(int(uniform(fs.rng, n) * resting), resting - 1)]
+        rate = _cancel_rate_of(s, n, slot, cancel_rates, fs.last_best)
+        fs.events[n, EVENT_CANCEL_CANDIDATE] += 1
+        fs.intensity_integral[n, INTEGRAL_CANCEL] += rate / cancel_max
+        if uniform(fs.rng, n) * cancel_max < rate:
+            fs.events[n, EVENT_CANCEL] += 1
             return t, KIND_CANCEL, 0, 0, 0, slot
 
 
 @njit(inline="always")
-def apply_event(s, n, kind, direction, price, size, slot, last_best, events):
+def apply_event(s, n, fs, kind, direction, price, size, slot):
     """Apply an event of :func:`draw_event` to book ``n`` through the engine (the matching);
-    counts a rejected order in ``EVENT_REJECTED`` and remembers the best prices."""
+    counts a rejected order in ``fs.events[n, EVENT_REJECTED]`` and remembers the best prices
+    in ``fs.last_best``."""
     if kind == KIND_LIMIT:
         if price < 1 or limit_order(s, n, direction, price, size, AUTO_ID) != 0:
-            events[n, EVENT_REJECTED] += 1
+            fs.events[n, EVENT_REJECTED] += 1
     elif kind == KIND_MARKET:
         if market_order(s, n, direction, size, AUTO_ID) != 0:
-            events[n, EVENT_REJECTED] += 1
+            fs.events[n, EVENT_REJECTED] += 1
     else:
         _remove(s, n, slot)
-    _remember_best(s, n, last_best)
+    _remember_best(s, n, fs.last_best)
 
 
 @njit(inline="always")
-def next_event(
-    s,
-    n,
-    rng,
-    fp,
-    limit_rates,
-    cancel_rates,
-    side_limit,
-    cancel_max,
-    t,
-    duration,
-    last_best,
-    flow_state,
-    events,
-    intensity_integral,
-):
+def next_event(s, n, model, fs, totals, t, duration):
     """Run book ``n``'s flow from time ``t`` of the span to its next event and apply that event
     (:func:`draw_event`, then :func:`apply_event`).
 
@@ -401,28 +432,20 @@ def next_event(
         Books; book ``n`` is mutated in place (fills land in its trade buffer).
     n : int
         Book index.
-    rng : ndarray[uint64], shape (N,)
-        Per-book generators (mutated).
-    fp : FlowParams
-    limit_rates, cancel_rates : ndarray[float64], shape (D,)
-        lambda(1..D) per side, theta(1..D) per order.
-    side_limit, cancel_max : float
-        ``rate_totals(limit_rates, cancel_rates)``.
+    model : FlowModel
+        The flow's parameters and rate curves: lambda(1..D) per side, theta(1..D) per order.
+    fs : FlowState
+        The books' flow state, book ``n``'s row updated: its generator, its last known best
+        prices, its Hawkes excitation, its event counters (incremented) and
+        ``intensity_integral``, incremented by the compensators of the counts: the exact
+        integrals of the limit, market and cancellation-candidate intensities (piecewise
+        constant, or exponentially decaying for the Hawkes part), and the sum of the
+        candidates' acceptance probabilities. ``count - compensator`` has mean 0 and variance
+        at most the compensator: the tests use it to check the realised rates.
+    totals : tuple of (float, float)
+        ``rate_totals(model)``.
     t, duration : float
         Seconds since the span began, and the span's length.
-    last_best : ndarray[int64], shape (N, 2)
-        Last known best bid and ask, the reference of an empty side (updated).
-    flow_state : ndarray[float64], shape (N, 3)
-        Per book: fair value and its long-run level (ticks), and the Hawkes excitation of the
-        market-order rate (1/s); the excitation is updated.
-    events : ndarray[int64], shape (N, NUM_EVENTS)
-        Event counters (incremented).
-    intensity_integral : ndarray[float64], shape (N, NUM_INTEGRALS)
-        Incremented by the compensators of the counts: the exact integrals of the limit, market
-        and cancellation-candidate intensities (piecewise constant, or exponentially decaying
-        for the Hawkes part), and the sum of the candidates' acceptance probabilities.
-        ``count - compensator`` has mean 0 and variance at most the compensator: the tests use
-        it to check the realised rates.
 
     Returns
     -------
@@ -430,73 +453,31 @@ def next_event(
         Time of the event within the span, or -1.0 if the span ended first (the overshoot of
         the last waiting time is discarded: by memorylessness the next span starts afresh).
     """
-    t, kind, direction, price, size, slot = draw_event(
-        s,
-        n,
-        rng,
-        fp,
-        limit_rates,
-        cancel_rates,
-        side_limit,
-        cancel_max,
-        t,
-        duration,
-        last_best,
-        flow_state,
-        events,
-        intensity_integral,
-    )
+    t, kind, direction, price, size, slot = draw_event(s, n, model, fs, totals, t, duration)
     if t >= 0.0:
-        apply_event(s, n, kind, direction, price, size, slot, last_best, events)
+        apply_event(s, n, fs, kind, direction, price, size, slot)
     return t
 
 
 @njit
-def advance_flow(
-    s,
-    n,
-    rng,
-    fp,
-    limit_rates,
-    cancel_rates,
-    duration,
-    last_best,
-    flow_state,
-    events,
-    intensity_integral,
-):
+def advance_flow(s, n, model, fs, duration):
     """Run the background flow of book ``n`` for ``duration`` seconds, event by event.
 
-    Arguments as :func:`next_event`; ``flow_state``'s fair value moves once at the start.
-    Fills land in the book's trade buffer: its capacity must hold the span's fills (an event
-    whose fills would not fit is rejected and counted in ``EVENT_REJECTED``).
+    Arguments as :func:`next_event`; the fair value moves once at the start. Fills land in the
+    book's trade buffer: its capacity must hold the span's fills (an event whose fills would not
+    fit is rejected and counted in ``EVENT_REJECTED``).
 
     Returns
     -------
     int
         Number of events applied.
     """
-    begin_span(rng, n, fp, flow_state, duration)
-    side_limit, cancel_max = rate_totals(limit_rates, cancel_rates)
+    begin_span(model, fs, n, duration)
+    totals = rate_totals(model)
     applied = 0
     t = 0.0
     while True:
-        t = next_event(
-            s,
-            n,
-            rng,
-            fp,
-            limit_rates,
-            cancel_rates,
-            side_limit,
-            cancel_max,
-            t,
-            duration,
-            last_best,
-            flow_state,
-            events,
-            intensity_integral,
-        )
+        t = next_event(s, n, model, fs, totals, t, duration)
         if t < 0.0:
             return applied
         applied += 1
@@ -507,71 +488,29 @@ CHUNK = 64
 
 
 @njit
-def _advance_range(
-    s,
-    rng,
-    fp,
-    limit_rates,
-    cancel_rates,
-    duration,
-    last_best,
-    flow_state,
-    events,
-    intensity_integral,
-    applied,
-    start,
-    stop,
-):
+def _advance_range(s, flow_params, limit_rates, cancel_rates, fs, duration, applied, start, stop):
+    model = FlowModel(flow_params, limit_rates, cancel_rates)
     for n in range(start, stop):
-        applied[n] = advance_flow(
-            s,
-            n,
-            rng,
-            fp,
-            limit_rates,
-            cancel_rates,
-            duration,
-            last_best,
-            flow_state,
-            events,
-            intensity_integral,
-        )
+        applied[n] = advance_flow(s, n, model, fs, duration)
 
 
-@njit(parallel=True)
-def advance_flow_batch(
-    s,
-    rng,
-    fp,
-    limit_rates,
-    cancel_rates,
-    duration,
-    last_best,
-    flow_state,
-    events,
-    intensity_integral,
-    applied,
-):
+@njit
+def advance_flow_batch(s, model, fs, duration, applied):
     """:func:`advance_flow` for every book, in parallel chunks of ``CHUNK`` books.
 
     ``applied`` (int64 (N,)) is written with each book's number of events. Each book draws only
     from its own generator, so results do not depend on the number of threads.
     """
-    num_books = rng.shape[0]
+    fp, lr, cr = model  # a parallel kernel cannot take a tuple holding a tuple: by its parts
+    _advance_all(s, fp, lr, cr, fs, duration, applied)
+
+
+@njit(parallel=True)
+def _advance_all(s, flow_params, limit_rates, cancel_rates, fs, duration, applied):
+    num_books = fs.rng.shape[0]
     for chunk in prange((num_books + CHUNK - 1) // CHUNK):
         start = chunk * CHUNK
+        stop = min(start + CHUNK, num_books)
         _advance_range(
-            s,
-            rng,
-            fp,
-            limit_rates,
-            cancel_rates,
-            duration,
-            last_best,
-            flow_state,
-            events,
-            intensity_integral,
-            applied,
-            start,
-            min(start + CHUNK, num_books),
+            s, flow_params, limit_rates, cancel_rates, fs, duration, applied, start, stop
         )

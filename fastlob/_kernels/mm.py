@@ -1,5 +1,4 @@
-"""Kernels of the market-making simulator: N envs, each one limit order book with its background
-flow and one market maker, advanced by one parallel call.
+"""The market-making step of one env: its book, its background flow and one market maker.
 
 One step of env ``n`` (length ``dt`` seconds), in this order:
 
@@ -33,12 +32,8 @@ through ``book.tracked_limit_order`` and leave it by slot. The flow's orders are
 by id either, so the owner sets the books' ``index_limit`` to 0 and no id enters the id table
 (no probe, insert or backward-shift delete on any order).
 
-The batched step prefetches: while it steps env ``n`` it asks for the cache lines env
-``n + 2 * PREFETCH_DISTANCE`` will touch that can be found without running it (``_prefetch_env``),
-then, for env ``n + PREFETCH_DISTANCE``, whose levels have arrived by then, for the orders those
-levels point to (``_prefetch_heads``), so that at thousands of envs, whose state outgrows the
-caches, those lines arrive while other work runs instead of stalling the step one after another.
-A hint only: no value changes.
+The data layout is ``mm_layout``; the parallel drivers that reset and step N envs in one call
+are ``mm_drivers``.
 
 Autoreset is next-step: on the step after an episode ended (``prev_done``) the env ignores its
 action, starts a new episode (an empty book seeded with ``initial_depth`` one-lot orders at each
@@ -49,13 +44,10 @@ returns reward 0.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 
-from fastlob._kernels.actions import clip_row, first_non_finite
 from fastlob._kernels.book import (
-    _away_step,
     _level,
     _reduce,
     _remove,
@@ -68,7 +60,6 @@ from fastlob._kernels.book_layout import (
     ASK,
     AUTO_ID,
     BID,
-    CACHE_LINE,
     EMPTY_PRICE,
     NO_SLOT,
     OK,
@@ -77,7 +68,6 @@ from fastlob._kernels.book_layout import (
     TRADE_QTY,
     TRADE_TAKER_ID,
     TRADE_TAKER_SIDE,
-    aligned_zeros,
 )
 from fastlob._kernels.flow import (
     EXCITATION,
@@ -88,232 +78,64 @@ from fastlob._kernels.flow import (
     next_event,
     rate_totals,
 )
-from fastlob._numba import njit, prange, prefetch
-
-#: order id of the market maker's bid quote
-MM_BID_ID = 0
-#: order id of the market maker's ask quote
-MM_ASK_ID = 1
-
-# Action columns.
-#: ticks below the mid at which to bid
-ACT_BID_OFFSET = 0
-#: ticks above the mid at which to offer
-ACT_ASK_OFFSET = 1
-#: lots to bid (rounded half up; 0 withdraws the bid)
-ACT_BID_SIZE = 2
-#: lots to offer (rounded half up; 0 withdraws the ask)
-ACT_ASK_SIZE = 3
-#: inventory target as a fraction of max_inventory (used by the reward's tracking term)
-ACT_INVENTORY_TARGET = 4
-#: action width
-ACT_DIM = 5
-
-# Observation columns (float32); see the owner's docstring for scales.
-#: inventory / max_inventory
-OBS_INVENTORY = 0
-#: PnL / (tick_size * lot_size * max_inventory): PnL in ticks of a full position
-OBS_PNL = 1
-#: (bid qty - ask qty) / (bid qty + ask qty) at the touch, 0 if both are empty
-OBS_IMBALANCE = 2
-#: best ask - best bid in ticks
-OBS_SPREAD = 3
-#: lots ahead of the market maker's bid in its queue / depth_scale, -1 without a live bid
-OBS_BID_QUEUE = 4
-#: lots ahead of the market maker's ask in its queue / depth_scale, -1 without a live ask
-OBS_ASK_QUEUE = 5
-#: mid - live bid price in ticks, 0 without a live bid
-OBS_BID_DISTANCE = 6
-#: live ask price - mid in ticks, 0 without a live ask
-OBS_ASK_DISTANCE = 7
-#: short-term alpha: exponential average of the mid's change per step, in ticks
-OBS_ALPHA = 8
-#: exponential average of signed traded volume per step (buyer- minus seller-initiated lots)
-#: / depth_scale
-OBS_SIGNED_FLOW = 9
-#: first of 5 columns: price - mid in ticks of the 5 best bid levels (then 5 sizes)
-OBS_BID_LEVELS = 10
-#: first of 5 columns: price - mid in ticks of the 5 best ask levels (then 5 sizes)
-OBS_ASK_LEVELS = 20
-#: levels per side in the observation
-OBS_LEVELS = 5
-#: fraction of the episode left, 1 at reset, 0 at the last step
-OBS_TIME_LEFT = 30
-#: observation width
-OBS_DIM = 31
-
-# Per-episode metric columns (float64, ``metrics[n, column]``), accumulated in the kernel.
-#: sum of rewards
-M_RETURN = 0
-#: fills (trade records with the market maker on one side)
-M_FILLS = 1
-#: lots filled
-M_FILLED_QTY = 2
-#: lots filled as maker
-M_MAKER_QTY = 3
-#: lots filled as taker
-M_TAKER_QTY = 4
-#: lots quoted (sizes of the quotes that reached the book)
-M_QUOTED_QTY = 5
-#: spread captured: sum of side * (mid - price) * qty over fills, ticks x lots
-M_SPREAD_CAPTURED = 6
-#: markout: sum of side * (mid at horizon - price) * qty, ticks x lots
-M_MARKOUT = 7
-#: fills marked out
-M_MARKOUT_FILLS = 8
-#: lots marked out
-M_MARKOUT_QTY = 9
-#: fills followed by an unfavourable mid move at the horizon (side * move < 0)
-M_ADVERSE_FILLS = 10
-#: sum over steps of the inventory (lots)
-M_INVENTORY_SUM = 11
-#: sum over steps of the squared inventory
-M_INVENTORY_SQ = 12
-#: sum over steps of the PnL change (money)
-M_PNL_STEP_SUM = 13
-#: sum over steps of the squared PnL change
-M_PNL_STEP_SQ = 14
-#: largest fall of the PnL from its running peak (money)
-M_MAX_DRAWDOWN = 15
-#: fees paid, net of rebates (money)
-M_FEES = 16
-#: quotes cut by the position limit
-M_QUOTE_REDUCED = 17
-#: own quotes cancelled to prevent a self-trade
-M_SELF_TRADE_CANCELS = 18
-#: quotes the book rejected (outside the ladder, pool full)
-M_REJECTED_QUOTES = 19
-#: fills not marked out because the markout buffer was full
-M_MARKOUT_DROPPED = 20
-#: steps with a live quote at the best price of its side (bid or ask counted separately)
-M_TOUCH_STEPS = 21
-#: fills not written to the per-step fill log because it was full
-M_FILL_LOG_DROPPED = 22
-#: number of metric columns
-NUM_METRICS = 23
-
-#: pending markouts per env (a fill beyond this many outstanding ones is counted, not marked)
-MARKOUT_CAPACITY = 64
-
-# Columns of a pending markout (int64 (N, MARKOUT_CAPACITY, MARKOUT_WIDTH)): one 32-byte record
-# per fill, so that pushing, checking and taking one touches one cache line, not four.
-#: step at which the fill is marked
-MARKOUT_DUE = 0
-#: signed lots (+ bought)
-MARKOUT_QTY = 1
-#: twice the mid just before the fill (ticks)
-MARKOUT_MID2 = 2
-#: execution price (ticks)
-MARKOUT_PRICE = 3
-#: width of a markout record
-MARKOUT_WIDTH = 4
-#: fills of one step kept in the per-step fill log (beyond: counted in M_FILL_LOG_DROPPED)
-FILL_LOG_CAPACITY = 32
-
-# Columns of the fill log (float64 (N, FILL_LOG_CAPACITY, FILL_LOG_WIDTH)).
-#: +1 the market maker bought, -1 sold
-FILL_SIDE = 0
-#: execution price (ticks)
-FILL_PRICE = 1
-#: lots
-FILL_QTY = 2
-#: mid just before the fill (ticks)
-FILL_MID = 3
-#: 1 if the market maker was the taker
-FILL_TAKER = 4
-#: width of a fill-log row
-FILL_LOG_WIDTH = 5
-
-
-class MMParams(NamedTuple):
-    """Scalar parameters of the market-making simulator (the owner validates them)."""
-
-    dt: float
-    episode_steps: int
-    latency: float
-    tick_size: float
-    lot_size: float
-    initial_price: int
-    initial_depth: int
-    warmup: float
-    max_inventory: int
-    maker_fee: float
-    taker_fee: float
-    max_drawdown: float
-    terminate_on_max_inventory: bool
-    markout_steps: int
-    signal_decay: float
-    depth_scale: float
-    reward_scale: float
-    inventory_penalty: float
-    target_penalty: float
-    spread_capture: float
-
-
-class MMState(NamedTuple):
-    """Per-env state besides the book (float64 money, int64 ticks and lots)."""
-
-    rng: np.ndarray  #: uint64 (N,) generator state
-    last_best: np.ndarray  #: int64 (N, 2) last known best bid and ask
-    flow_state: np.ndarray  #: float64 (N, 3) fair value, its level, Hawkes excitation
-    events: np.ndarray  #: int64 (N, NUM_EVENTS) background events, ever
-    intensity_integral: np.ndarray  #: float64 (N, NUM_INTEGRALS) compensators of the counts, ever
-    cash: np.ndarray  #: float64 (N,) money
-    inventory: np.ndarray  #: int64 (N,) lots
-    pnl: np.ndarray  #: float64 (N,) cash + inventory * lot_size * mid * tick_size
-    peak_pnl: np.ndarray  #: float64 (N,) running maximum of the PnL this episode
-    quote_price: np.ndarray  #: int64 (N, 2) price of the live quote per side, or EMPTY_PRICE
-    quote_size: np.ndarray  #: int64 (N, 2) requested size of that quote (before any cut)
-    quote_slot: np.ndarray  #: int64 (N, 2) its slot in the order pool, or NO_SLOT
-    quote_left: np.ndarray  #: int64 (N, 2) its remaining lots
-    step: np.ndarray  #: int64 (N,) steps taken this episode
-    prev_done: np.ndarray  #: bool (N,) the last step ended the episode
-    prev_mid2: np.ndarray  #: int64 (N,) twice the mid at the end of the last step
-    alpha: np.ndarray  #: float64 (N,) EMA of the mid change per step (ticks)
-    signed_flow: np.ndarray  #: float64 (N,) EMA of signed traded lots per step
-    step_flow: np.ndarray  #: int64 (N,) signed traded lots so far this step
-    metrics: np.ndarray  #: float64 (N, NUM_METRICS) this episode's accumulators
-    markouts: np.ndarray  #: int64 (N, F, MARKOUT_WIDTH) ring of pending fills (MARKOUT_* columns)
-    markout_head: np.ndarray  #: int64 (N,) oldest pending entry of the ring
-    markout_pending: np.ndarray  #: int64 (N,) pending entries
-    quote_reduced: np.ndarray  #: int64 (N,) quotes cut by the position limit, ever
-    fill_log: np.ndarray  #: float64 (N, FILL_LOG_CAPACITY, FILL_LOG_WIDTH) this step's fills
-    fill_count: np.ndarray  #: int64 (N,) rows of fill_log written this step
-
-
-def allocate_mm_state(
-    num_envs: int, flow_state_width: int, num_events: int, num_integrals: int
-) -> MMState:
-    n, f = num_envs, MARKOUT_CAPACITY
-    return MMState(
-        rng=np.ones(n, np.uint64),
-        last_best=np.zeros((n, 2), np.int64),
-        flow_state=np.zeros((n, flow_state_width)),
-        events=np.zeros((n, num_events), np.int64),
-        intensity_integral=np.zeros((n, num_integrals)),
-        cash=np.zeros(n),
-        inventory=np.zeros(n, np.int64),
-        pnl=np.zeros(n),
-        peak_pnl=np.zeros(n),
-        quote_price=np.full((n, 2), EMPTY_PRICE, np.int64),
-        quote_size=np.zeros((n, 2), np.int64),
-        quote_slot=np.full((n, 2), NO_SLOT, np.int64),
-        quote_left=np.zeros((n, 2), np.int64),
-        step=np.zeros(n, np.int64),
-        prev_done=np.zeros(n, np.bool_),
-        prev_mid2=np.zeros(n, np.int64),
-        alpha=np.zeros(n),
-        signed_flow=np.zeros(n),
-        step_flow=np.zeros(n, np.int64),
-        metrics=np.zeros((n, NUM_METRICS)),
-        markouts=aligned_zeros((n, f, MARKOUT_WIDTH), np.int64),
-        markout_head=np.zeros(n, np.int64),
-        markout_pending=np.zeros(n, np.int64),
-        quote_reduced=np.zeros(n, np.int64),
-        fill_log=np.zeros((n, FILL_LOG_CAPACITY, FILL_LOG_WIDTH)),
-        fill_count=np.zeros(n, np.int64),
-    )
-
+from fastlob._kernels.mm_layout import (
+    ACT_ASK_OFFSET,
+    ACT_ASK_SIZE,
+    ACT_BID_OFFSET,
+    ACT_BID_SIZE,
+    ACT_INVENTORY_TARGET,
+    FILL_LOG_CAPACITY,
+    FILL_MID,
+    FILL_PRICE,
+    FILL_QTY,
+    FILL_SIDE,
+    FILL_TAKER,
+    M_ADVERSE_FILLS,
+    M_FEES,
+    M_FILL_LOG_DROPPED,
+    M_FILLED_QTY,
+    M_FILLS,
+    M_INVENTORY_SQ,
+    M_INVENTORY_SUM,
+    M_MAKER_QTY,
+    M_MARKOUT,
+    M_MARKOUT_DROPPED,
+    M_MARKOUT_FILLS,
+    M_MARKOUT_QTY,
+    M_MAX_DRAWDOWN,
+    M_PNL_STEP_SQ,
+    M_PNL_STEP_SUM,
+    M_QUOTE_REDUCED,
+    M_QUOTED_QTY,
+    M_REJECTED_QUOTES,
+    M_RETURN,
+    M_SELF_TRADE_CANCELS,
+    M_SPREAD_CAPTURED,
+    M_TAKER_QTY,
+    M_TOUCH_STEPS,
+    MARKOUT_CAPACITY,
+    MARKOUT_DUE,
+    MARKOUT_MID2,
+    MARKOUT_PRICE,
+    MARKOUT_QTY,
+    MM_ASK_ID,
+    MM_BID_ID,
+    OBS_ALPHA,
+    OBS_ASK_DISTANCE,
+    OBS_ASK_LEVELS,
+    OBS_ASK_QUEUE,
+    OBS_BID_DISTANCE,
+    OBS_BID_LEVELS,
+    OBS_BID_QUEUE,
+    OBS_IMBALANCE,
+    OBS_INVENTORY,
+    OBS_LEVELS,
+    OBS_PNL,
+    OBS_SIGNED_FLOW,
+    OBS_SPREAD,
+    OBS_TIME_LEFT,
+)
+from fastlob._numba import njit
 
 # ---------------------------------------------------------------------------------------------
 # market data
@@ -434,34 +256,19 @@ def account_trades(s, m, p, n, mid2_before):
 
 
 @njit(inline="always")
-def run_flow(s, m, fp, limit_rates, cancel_rates, totals, p, n, duration, account):
-    """Run book ``n``'s background flow for ``duration`` seconds, accounting the market maker's
-    fills after every event (or only emptying the trade buffer when ``account`` is False).
+def run_flow(s, m, model, totals, p, n, duration, account):
+    """Run book ``n``'s background flow (:class:`flow.FlowModel` ``model``) for ``duration``
+    seconds, accounting the market maker's fills after every event (or only emptying the trade
+    buffer when ``account`` is False).
 
-    ``totals`` is ``flow.rate_totals(limit_rates, cancel_rates)``, computed once by the caller
-    for all its envs (the loop over the rate curves is not hoisted by the compiler: the stores
-    of a step might alias the rate arrays as far as it knows)."""
-    begin_span(m.rng, n, fp, m.flow_state, duration)
-    side_limit, cancel_max = totals
+    ``totals`` is ``flow.rate_totals(model)``, computed once by the caller for all its envs (the
+    loop over the rate curves is not hoisted by the compiler: the stores of a step might alias
+    the rate arrays as far as it knows)."""
+    begin_span(model, m, n, duration)  # m holds the flow's state (flow.FlowState's fields)
     t = 0.0
     while True:
         before = mid2(s, m, n)
-        t = next_event(
-            s,
-            n,
-            m.rng,
-            fp,
-            limit_rates,
-            cancel_rates,
-            side_limit,
-            cancel_max,
-            t,
-            duration,
-            m.last_best,
-            m.flow_state,
-            m.events,
-            m.intensity_integral,
-        )
+        t = next_event(s, n, model, m, totals, t, duration)
         if t < 0.0:
             return
         if s.trade_count[n] > 0:
@@ -472,10 +279,9 @@ def run_flow(s, m, fp, limit_rates, cancel_rates, totals, p, n, duration, accoun
 
 
 @njit
-def warm_up(s, m, fp, limit_rates, cancel_rates, p, n):
+def warm_up(s, m, model, p, n):
     """``warmup`` seconds of flow with no market maker (a real call: reset is not hot)."""
-    totals = rate_totals(limit_rates, cancel_rates)
-    run_flow(s, m, fp, limit_rates, cancel_rates, totals, p, n, p.warmup, False)
+    run_flow(s, m, model, rate_totals(model), p, n, p.warmup, False)
 
 
 @njit
@@ -675,13 +481,13 @@ def write_obs(s, m, p, n, mid2_now, obs):
 
 
 @njit
-def reset_env(s, m, fp, limit_rates, cancel_rates, p, n, obs):
+def reset_env(s, m, model, p, n, obs):
     """Start a new episode in env ``n`` (see the module docstring); writes ``obs[n]``."""
     clear_book(s, n)
     for side in (BID, ASK):
         _forget_quote(m, n, side)  # before the warm-up: the flow reads where quotes rest
     s.next_auto_id[n] = FIRST_FLOW_ID
-    for distance in range(1, limit_rates.shape[0] + 1):
+    for distance in range(1, model.limit_rates.shape[0] + 1):
         for _ in range(p.initial_depth):
             limit_order(s, n, 1, p.initial_price - distance, 1, AUTO_ID)
             limit_order(s, n, -1, p.initial_price + distance, 1, AUTO_ID)
@@ -691,7 +497,7 @@ def reset_env(s, m, fp, limit_rates, cancel_rates, p, n, obs):
     m.flow_state[n, FAIR_LEVEL] = p.initial_price
     m.flow_state[n, EXCITATION] = 0.0
     if p.warmup > 0.0:
-        warm_up(s, m, fp, limit_rates, cancel_rates, p, n)
+        warm_up(s, m, model, p, n)
     m.cash[n] = 0.0
     m.inventory[n] = 0
     m.pnl[n] = 0.0
@@ -741,24 +547,23 @@ def _end_of_step(s, m, p, n):
 
 
 @njit(inline="always")
-def step_env(
-    s, m, fp, limit_rates, cancel_rates, totals, p, n, action, obs, reward, terminated, truncated
-):
-    """Advance env ``n`` by one step (see the module docstring); writes its outputs.
+def step_env(s, m, model, totals, p, n, action, out):
+    """Advance env ``n`` by one step (see the module docstring); writes its outputs into
+    ``out`` (:class:`mm_layout.StepOutputs`).
 
     ``action`` is env ``n``'s clipped row, float32 (ACT_DIM,); ``totals`` is
-    ``flow.rate_totals(limit_rates, cancel_rates)``.
+    ``flow.rate_totals(model)``.
 
     Inlined into the driver's loop: a call passes every array of both state tuples as
-    flattened arguments (about 4 KB of descriptors written to the stack per env), which cost
-    more than a third of a step at ~1 event per step.
+    flattened arguments (about 4 KB of descriptors written to the stack per env), a large share
+    of a step at ~1 event per step.
     """
     if m.prev_done[n]:
-        reset_env(s, m, fp, limit_rates, cancel_rates, p, n, obs)
+        reset_env(s, m, model, p, n, out.obs)
         m.fill_count[n] = 0
-        reward[n] = 0.0
-        terminated[n] = False
-        truncated[n] = False
+        out.reward[n] = 0.0
+        out.terminated[n] = False
+        out.truncated[n] = False
         return
     bid, ask = quote_prices(
         mid2(s, m, n), float(action[ACT_BID_OFFSET]), float(action[ACT_ASK_OFFSET])
@@ -771,7 +576,7 @@ def step_env(
     # one call site for the flow, so that its inlined body is compiled once
     for phase in range(2):
         duration = p.latency if phase == 0 else p.dt - p.latency
-        run_flow(s, m, fp, limit_rates, cancel_rates, totals, p, n, duration, True)
+        run_flow(s, m, model, totals, p, n, duration, True)
         if phase == 0:
             place_quote(s, m, p, n, BID, bid, bid_size)
             place_quote(s, m, p, n, ASK, ask, ask_size)
@@ -785,268 +590,14 @@ def step_env(
         + p.spread_capture * (m.metrics[n, M_SPREAD_CAPTURED] - captured_before)
     )
     m.metrics[n, M_RETURN] += r
-    reward[n] = r
+    out.reward[n] = r
     breach = drawdown > p.max_drawdown or (
         p.terminate_on_max_inventory and abs(q) >= p.max_inventory
     )
     done_by_time = m.step[n] >= p.episode_steps
-    terminated[n] = breach
-    truncated[n] = done_by_time and not breach
+    out.terminated[n] = breach
+    out.truncated[n] = done_by_time and not breach
     m.prev_done[n] = breach or done_by_time
     if m.prev_done[n]:
         _take_markouts(m, n, now, True)
-    write_obs(s, m, p, n, now, obs)
-
-
-# ---------------------------------------------------------------------------------------------
-# parallel drivers
-# ---------------------------------------------------------------------------------------------
-
-#: envs per chunk of the parallel loop (each chunk's loop runs in a plain kernel)
-CHUNK = 64
-
-
-#: envs between the one being stepped and the one whose orders are asked for (``_prefetch_heads``);
-#: the lines known without reading the book (``_prefetch_env``) are asked for twice as far ahead,
-#: so that the level heads the second stage reads have arrived. 4 to 8 measured alike, a step at
-#: ~1 event per step taking about 1 us per thread
-PREFETCH_DISTANCE = 4
-#: fewest envs at which the step prefetches: below, the lines a step touches (about 3 KB per
-#: env) stay in the caches between steps and the hints only cost their instructions (3-8%
-#: slower at N = 64 and 256, alike at 1024, 10-25% faster at 4096: the commit says how measured)
-PREFETCH_MIN_ENVS = 2048
-
-
-@njit(inline="always")
-def _prefetch_order(s, n, slot):
-    """The lines of the order in ``slot``: its record (id, quantity, price and queue links lie
-    in one line, see ``book_layout.ORDER_RECORD_FIELDS``; its side is not stored, see
-    ``book.side_of``) and its list position."""
-    prefetch(s.order_id, (n, slot))
-    prefetch(s.live_pos, (n, slot))
-
-
-@njit(inline="always")
-def _prefetch_level(s, n, side, price):
-    """The lines of the level of ``price``: its quantity and its queue's ends."""
-    level = _level(s, price)
-    prefetch(s.level_qty, (n, side, level))
-    prefetch(s.level_head, (n, side, level))
-    prefetch(s.level_tail, (n, side, level))
-
-
-@njit(inline="always")
-def _clipped_offset(actions, n, column, low, high):
-    """Env ``n``'s quote offset in ``column`` as its step will clip it (before it does)."""
-    return float(min(max(actions[n, column], low[column]), high[column]))
-
-
-@njit(inline="always")
-def _prefetch_env(s, m, n, actions, low, high):
-    """Ask for the cache lines of env ``n`` that its next step touches and that can be found
-    from its scalars alone: its metrics row (23 float64, up to 4 lines), the head of its
-    markout ring and the record the next fill would take, the first rows of its fill log and
-    trade buffer, the last entry of its live-order list (moved on every removal), on each side
-    the level at the best, the line of levels behind it (the observation reads five a side), the
-    lines at the middle and at the worst level (a removal at the worst walks back from it), the
-    level just inside the opposite best (where the flow's limit orders arrive), the level of the
-    new quote (its price from the mid and the clipped action), the current quote's order and
-    level (a moved quote is unlinked there) and the free slot (a new quote takes it). The flow's
-    own events (random by construction) are not predicted. Reads a few of env ``n``'s scalars,
-    writes nothing."""
-    prefetch(m.metrics, (n, 0))
-    words_per_line = CACHE_LINE // m.metrics.itemsize
-    prefetch(m.metrics, (n, words_per_line))
-    prefetch(m.metrics, (n, 2 * words_per_line))
-    prefetch(m.metrics, (n, NUM_METRICS - 1))
-    prefetch(m.markouts, (n, m.markout_head[n], 0))
-    prefetch(m.markouts, (n, _next_markout_slot(m, n), 0))
-    prefetch(m.fill_log, (n, 0, 0))
-    prefetch(s.trades, (n, 0, 0))
-    prefetch(s.live_slot, (n, s.side_orders[n, BID] + s.side_orders[n, ASK] - 1))
-    mask = s.level_qty.shape[2] - 1
-    new_quotes = quote_prices(
-        mid2(s, m, n),
-        _clipped_offset(actions, n, ACT_BID_OFFSET, low, high),
-        _clipped_offset(actions, n, ACT_ASK_OFFSET, low, high),
-    )
-    for side in (BID, ASK):
-        away = _away_step(side)
-        best = s.best[n, side]
-        if best != EMPTY_PRICE:
-            worst = s.worst[n, side]
-            _prefetch_level(s, n, side, best)
-            behind = best + away * (CACHE_LINE // s.level_qty.itemsize)
-            prefetch(s.level_qty, (n, side, behind & mask))
-            prefetch(s.level_qty, (n, side, _level(s, (best + worst) >> 1)))
-            prefetch(s.level_qty, (n, side, _level(s, worst)))
-        opposite = s.best[n, 1 - side]
-        if opposite != EMPTY_PRICE:
-            _prefetch_level(s, n, side, opposite + away)
-        _prefetch_level(s, n, side, new_quotes[side])
-        slot = m.quote_slot[n, side]
-        if slot != NO_SLOT:
-            _prefetch_order(s, n, slot)
-            _prefetch_level(s, n, side, m.quote_price[n, side])
-    if s.free_head[n] != NO_SLOT:
-        _prefetch_order(s, n, s.free_head[n])
-
-
-@njit(inline="always")
-def _prefetch_heads(s, n):
-    """The second stage, for an env whose best levels ``_prefetch_env`` asked for earlier: the
-    order at the head of each best level, which a market order or a crossing quote takes first
-    (its id, quantity and links are read, and it is removed when it fills)."""
-    for side in (BID, ASK):
-        best = s.best[n, side]
-        if best != EMPTY_PRICE:
-            head = s.level_head[n, side, _level(s, best)]
-            if head != NO_SLOT:
-                _prefetch_order(s, n, head)
-
-
-@njit
-def _reset_range(s, m, fp, limit_rates, cancel_rates, p, mask, obs, start, stop):
-    for n in range(start, stop):
-        if mask[n]:
-            reset_env(s, m, fp, limit_rates, cancel_rates, p, n, obs)
-
-
-@njit(parallel=True)
-def reset_envs(s, m, fp, limit_rates, cancel_rates, p, mask, obs):
-    """Start a new episode in every env with ``mask[n]`` (bool (N,)); writes ``obs[n]``."""
-    num_envs = mask.shape[0]
-    for chunk in prange((num_envs + CHUNK - 1) // CHUNK):
-        start = chunk * CHUNK
-        _reset_range(
-            s, m, fp, limit_rates, cancel_rates, p, mask, obs, start, min(start + CHUNK, num_envs)
-        )
-
-
-@njit
-def _step_range(
-    s,
-    m,
-    fp,
-    limit_rates,
-    cancel_rates,
-    p,
-    actions,
-    low,
-    high,
-    clipped_actions,
-    clipped,
-    clip_count,
-    obs,
-    reward,
-    terminated,
-    truncated,
-    start,
-    stop,
-):
-    totals = rate_totals(limit_rates, cancel_rates)
-    num_envs = actions.shape[0]
-    prefetching = num_envs >= PREFETCH_MIN_ENVS
-    for n in range(start, stop):
-        # into the next chunk too: harmless if another thread steps it
-        if prefetching and n + 2 * PREFETCH_DISTANCE < num_envs:
-            _prefetch_env(s, m, n + 2 * PREFETCH_DISTANCE, actions, low, high)
-        if prefetching and n + PREFETCH_DISTANCE < num_envs:
-            _prefetch_heads(s, n + PREFETCH_DISTANCE)
-        clip_row(actions, n, low, high, clipped_actions, clipped, clip_count)
-        step_env(
-            s,
-            m,
-            fp,
-            limit_rates,
-            cancel_rates,
-            totals,
-            p,
-            n,
-            clipped_actions[n],
-            obs,
-            reward,
-            terminated,
-            truncated,
-        )
-
-
-@njit(parallel=True)
-def step_envs(
-    s,
-    m,
-    fp,
-    limit_rates,
-    cancel_rates,
-    p,
-    actions,
-    low,
-    high,
-    clipped_actions,
-    clipped,
-    clip_count,
-    obs,
-    reward,
-    terminated,
-    truncated,
-):
-    """Check, clip and advance every env by one step.
-
-    Parameters
-    ----------
-    s : BookState
-        N books, mutated in place.
-    m : MMState
-        Mutated in place.
-    fp : FlowParams
-    limit_rates, cancel_rates : ndarray[float64], shape (D,)
-    p : MMParams
-    actions : ndarray[float32 or float64], shape (N, ACT_DIM)
-        As the caller gave them.
-    low, high : ndarray[float32], shape (ACT_DIM,)
-        Bounds of the action space.
-    clipped_actions : ndarray[float32], shape (N, ACT_DIM)
-        Written: the actions after clipping (what the envs used).
-    clipped : ndarray[bool], shape (N,)
-        Written: whether env n's action was clipped.
-    clip_count : ndarray[int64], shape (N,)
-        Incremented for each clipped action.
-    obs : ndarray[float32], shape (N, OBS_DIM)
-        Written.
-    reward : ndarray[float32], shape (N,)
-        Written.
-    terminated, truncated : ndarray[bool], shape (N,)
-        Written.
-
-    Returns
-    -------
-    int
-        -1, or the flat index of the first NaN/inf in ``actions`` (then nothing was written).
-    """
-    bad = first_non_finite(actions)
-    if bad >= 0:
-        return bad
-    num_envs = actions.shape[0]
-    for chunk in prange((num_envs + CHUNK - 1) // CHUNK):
-        start = chunk * CHUNK
-        _step_range(
-            s,
-            m,
-            fp,
-            limit_rates,
-            cancel_rates,
-            p,
-            actions,
-            low,
-            high,
-            clipped_actions,
-            clipped,
-            clip_count,
-            obs,
-            reward,
-            terminated,
-            truncated,
-            start,
-            min(start + CHUNK, num_envs),
-        )
-    return -1
+    write_obs(s, m, p, n, now, out.obs)

@@ -6,26 +6,34 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastlob._kernels import mm
-from fastlob._kernels.flow import apply_event, begin_span, draw_event, rate_totals
+from fastlob._kernels import mm, mm_layout
+from fastlob._kernels.flow import FlowModel, apply_event, begin_span, draw_event, rate_totals
+from fastlob._kernels.mm_drivers import CHUNK
 from fastlob._kernels.rng import xorshift64
 from fastlob._numba import njit, prange
 
 
 @njit
 def _flow_range(s, m, fp, limit_rates, cancel_rates, p, duration, start, stop):
-    totals = rate_totals(limit_rates, cancel_rates)
+    model = FlowModel(fp, limit_rates, cancel_rates)
+    totals = rate_totals(model)
     for n in range(start, stop):
-        mm.run_flow(s, m, fp, limit_rates, cancel_rates, totals, p, n, duration, True)
+        mm.run_flow(s, m, model, totals, p, n, duration, True)
+
+
+@njit
+def flow_phase(s, m, model, p, duration):
+    """Background flow (event generation and matching, fills accounted) for ``duration`` s."""
+    fp, lr, cr = model  # a parallel kernel cannot take a tuple holding a tuple: by its parts
+    _flow_all(s, m, fp, lr, cr, p, duration)
 
 
 @njit(parallel=True)
-def flow_phase(s, m, fp, limit_rates, cancel_rates, p, duration):
-    """Background flow (event generation and matching, fills accounted) for ``duration`` s."""
+def _flow_all(s, m, fp, limit_rates, cancel_rates, p, duration):
     num_envs = m.rng.shape[0]
-    for chunk in prange((num_envs + mm.CHUNK - 1) // mm.CHUNK):
-        start = chunk * mm.CHUNK
-        stop = min(start + mm.CHUNK, num_envs)
+    for chunk in prange((num_envs + CHUNK - 1) // CHUNK):
+        start = chunk * CHUNK
+        stop = min(start + CHUNK, num_envs)
         _flow_range(s, m, fp, limit_rates, cancel_rates, p, duration, start, stop)
 
 
@@ -33,19 +41,23 @@ def flow_phase(s, m, fp, limit_rates, cancel_rates, p, duration):
 def _quote_range(s, m, p, actions, start, stop):
     for n in range(start, stop):
         bid, ask = mm.quote_prices(
-            mm.mid2(s, m, n), float(actions[n, mm.ACT_BID_OFFSET]), float(actions[n, 1])
+            mm.mid2(s, m, n),
+            float(actions[n, mm_layout.ACT_BID_OFFSET]),
+            float(actions[n, mm_layout.ACT_ASK_OFFSET]),
         )
-        mm.place_quote(s, m, p, n, 0, bid, mm.lots_of(float(actions[n, mm.ACT_BID_SIZE])))
-        mm.place_quote(s, m, p, n, 1, ask, mm.lots_of(float(actions[n, mm.ACT_ASK_SIZE])))
+        bid_size = mm.lots_of(float(actions[n, mm_layout.ACT_BID_SIZE]))
+        ask_size = mm.lots_of(float(actions[n, mm_layout.ACT_ASK_SIZE]))
+        mm.place_quote(s, m, p, n, 0, bid, bid_size)
+        mm.place_quote(s, m, p, n, 1, ask, ask_size)
 
 
 @njit(parallel=True)
 def quote_phase(s, m, p, actions):
     """Quote placement (cancel/replace, limits, taker fills) for float32 (N, 5) actions."""
     num_envs = m.rng.shape[0]
-    for chunk in prange((num_envs + mm.CHUNK - 1) // mm.CHUNK):
-        start = chunk * mm.CHUNK
-        _quote_range(s, m, p, actions, start, min(start + mm.CHUNK, num_envs))
+    for chunk in prange((num_envs + CHUNK - 1) // CHUNK):
+        start = chunk * CHUNK
+        _quote_range(s, m, p, actions, start, min(start + CHUNK, num_envs))
 
 
 @njit
@@ -59,9 +71,9 @@ def _observe_range(s, m, p, obs, start, stop):
 def observe_phase(s, m, p, obs):
     """The observation of every env (features, queue positions, top levels)."""
     num_envs = m.rng.shape[0]
-    for chunk in prange((num_envs + mm.CHUNK - 1) // mm.CHUNK):
-        start = chunk * mm.CHUNK
-        _observe_range(s, m, p, obs, start, min(start + mm.CHUNK, num_envs))
+    for chunk in prange((num_envs + CHUNK - 1) // CHUNK):
+        start = chunk * CHUNK
+        _observe_range(s, m, p, obs, start, min(start + CHUNK, num_envs))
 
 
 #: columns of the event log written by ``logged_flow_phase`` (one row per applied event)
@@ -73,21 +85,20 @@ LOG_WIDTH = 5
 def _logged_flow_range(
     s, m, fp, limit_rates, cancel_rates, p, duration, log, log_count, start, stop
 ):
+    model = FlowModel(fp, limit_rates, cancel_rates)
+    totals = rate_totals(model)
+    fs = m  # the flow's state lives in the MMState (flow.FlowState's fields)
     for n in range(start, stop):
         # mm.run_flow's loop, with next_event's two halves called apart to log each event
-        begin_span(m.rng, n, fp, m.flow_state, duration)
-        side_limit, cancel_max = rate_totals(limit_rates, cancel_rates)
+        begin_span(model, fs, n, duration)
         t = 0.0
         count = 0
         while True:
             before = mm.mid2(s, m, n)
-            t, kind, direction, price, size, slot = draw_event(
-                s, n, m.rng, fp, limit_rates, cancel_rates, side_limit, cancel_max, t, duration,
-                m.last_best, m.flow_state, m.events, m.intensity_integral,
-            )  # fmt: skip
+            t, kind, direction, price, size, slot = draw_event(s, n, model, fs, totals, t, duration)
             if t < 0.0:
                 break
-            apply_event(s, n, kind, direction, price, size, slot, m.last_best, m.events)
+            apply_event(s, n, fs, kind, direction, price, size, slot)
             if count < log.shape[1]:
                 log[n, count, LOG_KIND] = kind
                 log[n, count, LOG_DIRECTION] = direction
@@ -100,40 +111,45 @@ def _logged_flow_range(
         log_count[n] = count
 
 
-@njit(parallel=True)
-def logged_flow_phase(s, m, fp, limit_rates, cancel_rates, p, duration, log, log_count):
+@njit
+def logged_flow_phase(s, m, model, p, duration, log, log_count):
     """The flow phase, writing each env's events into ``log`` (int64 (N, E, LOG_WIDTH)) and
     their number into ``log_count`` (int64 (N,); more than E means the log overflowed)."""
+    fp, lr, cr = model  # a parallel kernel cannot take a tuple holding a tuple: by its parts
+    _logged_flow_all(s, m, fp, lr, cr, p, duration, log, log_count)
+
+
+@njit(parallel=True)
+def _logged_flow_all(s, m, fp, limit_rates, cancel_rates, p, duration, log, log_count):
     num_envs = m.rng.shape[0]
-    for chunk in prange((num_envs + mm.CHUNK - 1) // mm.CHUNK):
-        start = chunk * mm.CHUNK
-        stop = min(start + mm.CHUNK, num_envs)
+    for chunk in prange((num_envs + CHUNK - 1) // CHUNK):
+        start = chunk * CHUNK
+        stop = min(start + CHUNK, num_envs)
         _logged_flow_range(
             s, m, fp, limit_rates, cancel_rates, p, duration, log, log_count, start, stop
         )
 
 
 @njit
-def _matching_range(s, log, log_count, last_best, events, start, stop):
+def _matching_range(s, log, log_count, fs, start, stop):
     for n in range(start, stop):
         for k in range(log_count[n]):
             apply_event(
-                s, n, log[n, k, LOG_KIND], log[n, k, LOG_DIRECTION], log[n, k, LOG_PRICE],
-                log[n, k, LOG_SIZE], log[n, k, LOG_SLOT], last_best, events,
+                s, n, fs, log[n, k, LOG_KIND], log[n, k, LOG_DIRECTION], log[n, k, LOG_PRICE],
+                log[n, k, LOG_SIZE], log[n, k, LOG_SLOT],
             )  # fmt: skip
             s.trade_count[n] = 0  # drained after every event, as the step does
 
 
 @njit(parallel=True)
-def matching_phase(s, log, log_count, last_best, events):
+def matching_phase(s, log, log_count, fs):
     """Matching alone: apply logged events (``logged_flow_phase``) to books ``s`` as they were
-    before that flow ran; the books end exactly as the flow left them (trade buffers drained)."""
+    before that flow ran, with ``fs`` (a ``FlowState`` whose ``last_best`` and ``events`` are
+    copies taken then); the books end exactly as the flow left them (trade buffers drained)."""
     num_envs = log_count.shape[0]
-    for chunk in prange((num_envs + mm.CHUNK - 1) // mm.CHUNK):
-        start = chunk * mm.CHUNK
-        _matching_range(
-            s, log, log_count, last_best, events, start, min(start + mm.CHUNK, num_envs)
-        )
+    for chunk in prange((num_envs + CHUNK - 1) // CHUNK):
+        start = chunk * CHUNK
+        _matching_range(s, log, log_count, fs, start, min(start + CHUNK, num_envs))
 
 
 @njit(parallel=True)
