@@ -116,8 +116,8 @@ class PPOConfig:
     torch_threads: int = 0
     """torch CPU threads (0: torch's default)"""
     compile: bool = False
-    """torch.compile the minibatch loss and its backward (about 25 s of compilation at start,
-    then a faster learner: see the README's training benchmark)"""
+    """torch.compile the minibatch loss and its backward (a compilation at start, then a faster
+    learner: see the docs' training benchmark)"""
     run_name: str | None = None
     """run directory name under runs_dir (default: ppo_<seed>)"""
     runs_dir: str = "runs"

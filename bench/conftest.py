@@ -33,8 +33,8 @@ def machine() -> dict:
 def host_now() -> dict:
     """The host's state just after a benchmark (``fastlob.profiling.host_speed``: ns per round
     of a register-only loop, alone and on every thread at once, and ns per dependent load over
-    8 MiB): on this shared machine the same code runs up to half again slower when the
-    neighbours load the cores, and the ~1-event step at large N much slower when they take the
+    8 MiB): on a shared machine the same code runs slower when the neighbours load the cores,
+    and the ~1-event step at large N much slower when they take the
     shared L3; this says which spell a figure was taken in."""
     from fastlob.profiling import host_speed
 

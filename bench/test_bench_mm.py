@@ -2,8 +2,8 @@
 about 100 background events per step, random precomputed actions, after warm-up; bytes of state
 per env; at one thread and at all of them; the plain-Python single-env reference
 (tests/reference_mm.py) in the same run, and the ratio. ``fastlob report --bench FILE`` plots
-a ``--benchmark-json FILE`` of this file as throughput against N and threads. Targets at
-N = 4096 on the 2-core machine: 3 M env-steps/s (~1 event), 200 k (~100)."""
+a ``--benchmark-json FILE`` of this file as throughput against N and threads. The targets and
+the current figures are in the docs' benchmarks page."""
 
 from __future__ import annotations
 

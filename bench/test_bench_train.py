@@ -1,7 +1,7 @@
 """Training throughput of the whole PPO loop (simulate, act, learn) at N in {1024, 4096} on CPU,
 with the share of time in the simulator and in the learner, eager and with ``compile=True``
 (torch.compile of the minibatch loss; its compilation falls in update 1, left out of the median).
-Target on the 2-core machine: 100 k env-steps/s at N = 4096 with the default network."""
+The target is in the docs' benchmarks page."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ may let the compiler reassociate money arithmetic). ``NUMBA_BOUNDSCHECK=1`` and
 ``NUMBA_DISABLE_JIT=1`` keep working because nothing here overrides them.
 
 Kernels never allocate, so they are compiled without the runtime's reference counting
-(``_nrt=False``): with it, every call increfs and decrefs each array it receives, which cost 5x on
+(``_nrt=False``): with it, every call increfs and decrefs each array it receives, which dominated
 the matching path.
 
 Numba keys a kernel's on-disk cache on its own source file only: a kernel whose callee in another

@@ -460,11 +460,9 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
             device,
         )
         n = self.num_envs
-        # order records: at N in the thousands a step waits for memory, and a touched order
-        # then costs one cache line instead of five (see book_layout's "The order pool")
-        # and int32 level quantities (check_config bounds them): the step reads about six
-        # lines of them per env at ~1 event, four as int32; and each level's queue head and
-        # tail side by side: 4.6 lines of them per env-step as two arrays, 2.8 so
+        # at N in the thousands a step waits for memory: order records, int32 level quantities
+        # (check_config bounds them) and each level's head and tail side by side make it touch
+        # fewer cache lines (book_layout says how)
         self.books = allocate_book_state(
             n, self.book_params, order_records=True, level_qty_dtype=np.int32, level_links=True
         )

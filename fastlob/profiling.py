@@ -21,7 +21,7 @@ from fastlob.env import MarketMakingConfig, MarketMakingVectorEnv
 
 #: the two flow intensities of the benchmarks and the profiling notebook: step lengths at
 #: which the Cont-Stoikov-Talreja rates give about 1 and about 100 background events per step
-#: once the book is in its steady state (0.99 and 92 measured with random actions, N = 4096)
+#: once the book is in its steady state (with random actions)
 LOADS = {
     "1_event": MarketMakingConfig(dt=0.04, latency=0.0125),
     "100_events": MarketMakingConfig(dt=2.5, latency=0.05),

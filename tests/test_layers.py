@@ -9,6 +9,7 @@ installs ``agents``)."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -128,7 +129,13 @@ def test_fastlob_installs_beside_the_openai_agents_sdk(tmp_path):
             timeout=900,
         )
 
-    built = pip("--no-deps", str(ROOT))
+    source = tmp_path / "source"  # a copy: pip builds in the tree it is given
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("fastlob", "agents"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    built = pip("--no-deps", str(source))
     assert built.returncode == 0, built.stderr[-2000:]
     sdk = pip("openai-agents")
     if sdk.returncode != 0:

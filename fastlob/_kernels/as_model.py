@@ -205,7 +205,7 @@ def _step_range(
     move = p.sigma * math.sqrt(p.dt)
     log_a_dt = log_intensity_dt(p)
     # an unsigned env index: Numba then emits no wraparound of negative indices on each of the
-    # step's twenty array accesses (17% of the kernel's time at N = 4096, one thread)
+    # step's twenty array accesses
     for n in range(np.uint64(start), np.uint64(stop)):
         clip_row(actions, n, low, high, out, clipped, clip_count)
         step_env(

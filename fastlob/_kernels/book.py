@@ -8,12 +8,11 @@ Matching is continuous, price-time priority: an incoming order trades against th
 level first, and within a level against the oldest order first, each fill at the resting order's
 price. See ``book_layout`` for the data layout.
 
-Compilation choices (measured on the random message stream, see ``bench/``):
+Compilation choices (the docs' architecture page gives the measurements):
 - every call that passes the state tuple copies its 23 arrays' descriptors, so the per-message
   path must not make real calls: the dispatcher, the four operations and the sweep are inlined at
-  Numba-IR level (``inline="always"``); LLVM inlines the smaller helpers by itself. Inlining
-  everything at IR level gave the same speed at 4x the compile time (67 s cold); inlining only
-  the dispatcher tripled the time per message.
+  Numba-IR level (``inline="always"``); LLVM inlines the smaller helpers by itself (inlining
+  everything at IR level bought no speed for a much longer compilation).
 - the batched driver hands each book's whole message loop to ``apply_book_messages``, a plain
   kernel, instead of looping inside the ``prange`` body (see ``apply_messages``).
 """
@@ -709,8 +708,7 @@ def apply_messages(s, messages, message_count, out_status):
     """
     # Each book's loop runs in its own (non-parallel) kernel: there the state's arrays are plain
     # arguments, whereas inside the parallel loop body they live in memory that every store might
-    # alias, and LLVM reloads their pointers and strides after each write (measured: 40 ns of a
-    # 90 ns message went to that).
+    # alias, and LLVM reloads their pointers and strides after each write.
     for n in prange(messages.shape[0]):
         apply_book_messages(s, n, messages[n], message_count[n], out_status[n])
 

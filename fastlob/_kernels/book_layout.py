@@ -19,8 +19,7 @@ doubly linked list through the order pool), so queue position is a fact. A level
 exactly when its quantity is positive (every resting order holds at least one lot), so no order
 count is kept: one array fewer to touch on every insert and removal. Level quantities are
 ``int64``, or ``int32`` for an owner that bounds them (``allocate_book_state``): the
-market-making simulator's books, whose step reads about four lines of them per env at ~1 event
-(six as ``int64``).
+market-making simulator's books, whose step then touches half the lines of them.
 
 The order pool
 --------------
@@ -36,9 +35,9 @@ record per slot (``ORDER_RECORD_FIELDS``), ``order_id``, ``order_qty``, ``order_
 cache-aligned buffer, so that an order touched costs one cache line, not five. The kernels index
 them as any other array (Numba compiles a second, strided variant of each kernel that gets
 them); ``live_pos`` stays a separate array. The strided variant computes every
-address with a multiply by the stride (the plain variant shifts); the engine's one-book
-benchmark ran 2-6% slower with records (and its 4096-book one no faster), so plain arrays are
-the default.
+address with a multiply by the stride (the plain variant shifts), which costs the engine's
+books, whose working set stays in the caches, more than it saves: plain arrays are the
+default.
 Order ids are non-negative ``int64`` chosen by the caller (or assigned from ``next_auto_id``); an
 open-addressing hash table (linear probing, backward-shift deletion, ``2K`` rounded up to a power of
 two buckets, so it is never more than half full) maps id to slot. Ids at or above a book's
@@ -226,8 +225,8 @@ def hash_buckets(order_capacity: int) -> int:
 
 
 #: the order pool's fields kept together in order records, one 32-byte record per slot: (name,
-#: dtype, byte offset). A simulator step touches about two orders per env; as five arrays that
-#: was ~11 cache lines per env-step at ~1 event, as records ~3 (the commit gives the measurement)
+#: dtype, byte offset). A simulator step touches about two orders per env: one line each, not
+#: five
 ORDER_RECORD_FIELDS = (
     ("order_id", np.int64, 0),
     ("order_qty", np.int64, 8),

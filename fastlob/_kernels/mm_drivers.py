@@ -25,12 +25,10 @@ CHUNK = 64
 
 #: envs between the one being stepped and the one whose orders are asked for (``_prefetch_heads``);
 #: the lines known without reading the book (``_prefetch_env``) are asked for twice as far ahead,
-#: so that the level heads the second stage reads have arrived. 4 to 8 measured alike, a step at
-#: ~1 event per step taking about 1 us per thread
+#: so that the level heads the second stage reads have arrived
 PREFETCH_DISTANCE = 4
-#: fewest envs at which the step prefetches: below, the lines a step touches (about 3 KB per
-#: env) stay in the caches between steps and the hints only cost their instructions (3-8%
-#: slower at N = 64 and 256, alike at 1024, 10-25% faster at 4096: the commit says how measured)
+#: fewest envs at which the step prefetches: below, the lines a step touches stay in the caches
+#: between steps and the hints only cost their instructions
 PREFETCH_MIN_ENVS = 2048
 
 
