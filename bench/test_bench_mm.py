@@ -12,13 +12,13 @@ import time
 import numba
 import numpy as np
 import pytest
-from conftest import host_now, host_text, machine
+from bench_support import host_now, host_text, machine, sized, smoke_run
 from reference_mm import ReferenceMM
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
 from fastlob.profiling import LOADS, random_actions
 
-SIZES = (1, 64, 1024, 4096, 16384)
+SIZES = sized((1, 64, 1024, 4096, 16384), (1, 8))
 #: one thread and all of them: the scaling figure's lines (fastlob.figures.throughput_scaling)
 THREADS = sorted({1, numba.config.NUMBA_NUM_THREADS})
 
@@ -56,7 +56,7 @@ def test_market_making_env(benchmark, load, num_envs, threads):
     for a in actions[:10]:
         env.step(a)  # warm-up: compilation (or the cache) and a realistic book
     per_step = num_envs * (1 if load == "1_event" else 40)
-    steps = int(np.clip(400_000 // per_step, 5, 4000))
+    steps = sized(int(np.clip(400_000 // per_step, 5, 4000)), 2)
     events_before = env.flow_events[:, :3].sum()
 
     def run():
@@ -65,6 +65,9 @@ def test_market_making_env(benchmark, load, num_envs, threads):
 
     rounds = 3
     benchmark.pedantic(run, rounds=rounds, iterations=1)
+    if smoke_run():
+        reference_rate(config, 2)  # the reference's body too, once
+        return
     rate = steps * num_envs / benchmark.stats.stats.median
     events = (env.flow_events[:, :3].sum() - events_before) / (rounds * steps * num_envs)
     host = host_now()

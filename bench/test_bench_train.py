@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import polars as pl
 import pytest
-from conftest import machine
+from bench_support import machine, sized, smoke_run
 
 from fastlob_agents.ppo import PPOConfig, train
 
@@ -18,20 +18,24 @@ DEFAULT = PPOConfig()  # the default network and update: 64x64 MLPs, 4 epochs x 
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
-@pytest.mark.parametrize("num_envs", [1024, 4096])
+@pytest.mark.parametrize("num_envs", sized([1024, 4096], [8]))
 def test_ppo_training_throughput(benchmark, tmp_path, num_envs, compiled):
-    updates = 5
+    updates = sized(5, 2)
     config = dataclasses.replace(
         DEFAULT,
         compile=compiled,
         num_envs=num_envs,
-        total_steps=updates * num_envs * DEFAULT.num_steps,
+        num_steps=sized(DEFAULT.num_steps, 4),
+        total_steps=updates * num_envs * sized(DEFAULT.num_steps, 4),
         runs_dir=str(tmp_path),
         run_name=f"bench_{num_envs}",
         progress=False,
         checkpoint_every=10**9,
     )
     result = benchmark.pedantic(lambda: train(config), rounds=1, iterations=1)
+    if smoke_run():
+        assert result["update"] == updates
+        return
     rows = pl.read_parquet(tmp_path / f"bench_{num_envs}" / "metrics.parquet")[1:]  # warm
     sps = float(np.median(rows["charts/SPS"]))
     sim = float(np.median(rows["charts/simulator_share"]))

@@ -141,7 +141,7 @@ def _git(*args: str, cwd: Path) -> str:
 
 def _run_suite(tree: Path, out: Path, select: str | None, lobster_dir: str | None) -> None:
     """The benchmarks of ``tree`` (its own ``fastlob`` first on the path) into ``out``."""
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    env = dict(os.environ, PYTHONPATH=str(tree), FASTLOB_BENCH_NO_AUTOSAVE="1")
     if lobster_dir:
         env["FASTLOB_LOBSTER_DIR"] = lobster_dir
     command = [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider",
@@ -181,3 +181,88 @@ def guard(
         finally:
             _git("worktree", "remove", "--force", str(tree), cwd=root)
     return compare(current, base)
+
+
+# ---------------------------------------------------------------------------------------------
+# history of saved runs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """One saved pytest-benchmark run (``--benchmark-autosave`` keeps them in ``.benchmarks/``)."""
+
+    path: Path
+    datetime: str
+    commit: str
+    measures: dict[str, Measure]
+
+
+def saved_runs(folder: str | Path = ".benchmarks") -> list[SavedRun]:
+    """Every run saved under ``folder`` (any depth), oldest first; ``ValueError`` naming the
+    folder when it holds none."""
+    runs = []
+    for path in sorted(Path(folder).rglob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        commit_info = data.get("commit_info") or {}
+        commit = str(commit_info.get("id") or "unknown")[:10]
+        if commit_info.get("dirty"):
+            commit += "+"
+        runs.append(SavedRun(path, str(data.get("datetime", "")), commit, measures(path)))
+    if not runs:
+        raise ValueError(
+            f"{folder}: no saved benchmark runs (pytest --benchmark-only --benchmark-autosave "
+            f"saves them there)"
+        )
+    return sorted(runs, key=lambda run: run.datetime)
+
+
+def history_figure(runs: list[SavedRun]):
+    """Throughput (top) and the ratio to the in-run reference (bottom) of every benchmark
+    across ``runs``, one line per benchmark, the runs along x labelled by commit and date."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    labels = [f"{run.commit}<br>{run.datetime[:16]}" for run in runs]
+    names = sorted({name for run in runs for name in run.measures})
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        subplot_titles=("throughput (per second)", "ratio to the in-run reference"),
+        vertical_spacing=0.08,
+    )
+    for name in names:
+        short = name.split("::")[-1]
+        present = [(i, run.measures[name]) for i, run in enumerate(runs) if name in run.measures]
+        x = [labels[i] for i, _ in present]
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=[m.rate for _, m in present], name=short, legendgroup=short,
+                mode="lines+markers",
+            ),
+            row=1, col=1,
+        )  # fmt: skip
+        ratios = [(labels[i], m.value) for i, m in present if m.kind == "ratio"]
+        if ratios:
+            fig.add_trace(
+                go.Scatter(
+                    x=[r[0] for r in ratios], y=[r[1] for r in ratios], name=short,
+                    legendgroup=short, mode="lines+markers", showlegend=False,
+                ),
+                row=2, col=1,
+            )  # fmt: skip
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_layout(height=900, title="fastlob benchmarks across saved runs")
+    return fig
+
+
+def write_history(folder: str | Path = ".benchmarks", out: str | Path = "bench-history.html"):
+    """Write the history of the runs saved under ``folder`` as one self-contained HTML page
+    (plotly.js inline); returns its path."""
+    fig = history_figure(saved_runs(folder))
+    path = Path(out)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+    tmp.replace(path)
+    return path

@@ -105,7 +105,7 @@ def new_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
 
 
 def add_engine_commands(sub) -> None:
-    """The engine's subcommands (replay, bench-guard) on the subparsers ``sub``."""
+    """The engine's subcommands (replay, bench-guard, bench-history) on the subparsers ``sub``."""
     replay = sub.add_parser(
         "replay",
         help="replay a LOBSTER message file and check every row of its orderbook file",
@@ -152,6 +152,27 @@ def add_engine_commands(sub) -> None:
         "-k", dest="select", default=None, help="pytest -k expression selecting benchmarks"
     )
     bench_guard.set_defaults(func=_bench_guard)
+
+    history = sub.add_parser(
+        "bench-history",
+        help="draw the saved benchmark runs (.benchmarks/) across commits as one HTML page",
+        description="Reads every pytest-benchmark JSON under DIR (pytest --benchmark-only "
+        "--benchmark-autosave saves them in .benchmarks/) and draws each benchmark's throughput "
+        "and its ratio to the in-run reference across the runs, by commit, as one "
+        "self-contained plotly page. Prints its path.",
+    )
+    history.add_argument("--dir", default=".benchmarks", help="saved runs (default .benchmarks)")
+    history.add_argument(
+        "--out", default="bench-history.html", help="the page (default bench-history.html)"
+    )
+    history.set_defaults(func=_bench_history)
+
+
+def _bench_history(args) -> int:
+    from fastlob.benchmarks import write_history
+
+    print(write_history(args.dir, args.out))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 LOBSTER_DIR = Path(
@@ -26,8 +25,3 @@ def lobster_sample():
             "beside the checkout; set FASTLOB_LOBSTER_DIR to point elsewhere)"
         )
     return LOBSTER_MESSAGES, LOBSTER_ORDERBOOK
-
-
-def states_equal(a, b) -> bool:
-    """Every array of two BookStates is identical."""
-    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))

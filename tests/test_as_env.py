@@ -8,8 +8,8 @@ import numba
 import numpy as np
 import pytest
 import torch
-from conftest import states_equal
 from reference_as import ReferenceASEnv, XorShift64Star, seed_state
+from support import states_equal
 
 import fastlob
 from fastlob import ASParams, AvellanedaStoikovVectorEnv

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
-from conftest import states_equal
+from support import states_equal
 
 from fastlob import MSG_CANCEL, MSG_LIMIT, MSG_MARKET, MSG_MODIFY, BookBatch, OrderBook
 from fastlob._kernels.book import market_order, tracked_limit_order

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import states_equal
+from support import states_equal
 
 import fastlob
 from fastlob import OrderBook, OrderRejected

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
-from conftest import states_equal
 from reference_as import XorShift64Star, seed_state
 from reference_book import ReferenceBook
 from reference_flow import ReferenceFlow
+from support import states_equal
 
 from fastlob import BookBatch
 from fastlob._kernels import flow as F

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import states_equal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import states_equal
 
 from fastlob import (
     BookBatch,

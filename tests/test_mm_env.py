@@ -7,9 +7,9 @@ import gymnasium
 import numba
 import numpy as np
 import pytest
-from conftest import states_equal
 from reference_as import seed_state
 from reference_mm import METRICS, ReferenceMM
+from support import states_equal
 
 from fastlob import FlowParams, MarketMakingConfig, MarketMakingVectorEnv, RewardConfig
 from fastlob._kernels import mm_drivers
