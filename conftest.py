@@ -18,8 +18,10 @@ import pytest
 def pytest_configure(config):
     if config.getoption("benchmark_only", default=False):
         os.environ["FASTLOB_BENCH_SMOKE"] = "0"
-        if not os.environ.get("FASTLOB_BENCH_NO_AUTOSAVE"):
-            config.option.benchmark_autosave = True
+        if not os.environ.get("FASTLOB_BENCH_NO_AUTOSAVE") and not config.option.benchmark_save:
+            from pytest_benchmark.utils import get_tag
+
+            config.option.benchmark_autosave = get_tag()  # what --benchmark-autosave stores
     else:
         os.environ["FASTLOB_BENCH_SMOKE"] = "1"
         config.option.benchmark_disable = True
