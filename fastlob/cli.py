@@ -13,6 +13,7 @@ import json
 import math
 import os
 import sys
+from pathlib import Path
 
 from fastlob._version import __version__
 
@@ -105,7 +106,8 @@ def new_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
 
 
 def add_engine_commands(sub) -> None:
-    """The engine's subcommands (replay, bench-guard, bench-history) on the subparsers ``sub``."""
+    """The engine's subcommands (replay, calibrate, simulate, realism, bench-guard,
+    bench-history) on the subparsers ``sub``."""
     replay = sub.add_parser(
         "replay",
         help="replay a LOBSTER message file and check every row of its orderbook file",
@@ -153,6 +155,69 @@ def add_engine_commands(sub) -> None:
     )
     bench_guard.set_defaults(func=_bench_guard)
 
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="fit the simulated market to a LOBSTER day and write it as a market file",
+        description="Estimates the background flow from a LOBSTER pair (any level count): the "
+        "tick and lot, lambda(i) and theta(i) for i = 1..D ticks from the opposite best, mu, "
+        "the limit- and market-order size distributions and Hawkes (alpha, beta) by maximum "
+        "likelihood, with standard errors and what the estimators left out; prints them and "
+        "writes the fitted MarketMakingConfig as JSON (--env-config of every command).",
+    )
+    calibrate.add_argument("message_file", help="LOBSTER *_message_*.csv")
+    calibrate.add_argument("orderbook_file", help="LOBSTER *_orderbook_*.csv")
+    calibrate.add_argument("--out", default="market.json", help="market file (default market.json)")
+    calibrate.add_argument(
+        "--lot-size", type=POSITIVE_REAL, default=None,
+        help="shares per lot (default: the median submission size)",
+    )  # fmt: skip
+    calibrate.add_argument(
+        "--tick-size", type=POSITIVE_INT, default=None,
+        help="price units per tick (default: inferred from the prices)",
+    )  # fmt: skip
+    calibrate.add_argument(
+        "--levels", type=POSITIVE_INT, default=None,
+        help="D, distances to fit (default: those the data keep in view 90%% of the time)",
+    )  # fmt: skip
+    calibrate.add_argument("--no-hawkes", action="store_true", help="fit Poisson market orders")
+    calibrate.set_defaults(func=_calibrate)
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="write a market's simulated flow (one book, no market maker) as a LOBSTER pair",
+        description="Runs one book of the market in --env-config (default: the default market) "
+        "for --seconds and writes its messages and orderbook rows as LOBSTER files in "
+        "--lobster-out; prints their paths.",
+    )
+    simulate.add_argument("--env-config", default=None, metavar="MARKET.json")
+    simulate.add_argument("--seconds", type=POSITIVE_REAL, required=True)
+    simulate.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
+    simulate.add_argument("--lobster-out", required=True, metavar="DIR")
+    simulate.add_argument("--levels", type=POSITIVE_INT, default=10, help="levels of the rows")
+    simulate.add_argument(
+        "--warmup", type=NON_NEGATIVE_REAL, default=0.0,
+        help="seconds of flow before the first logged message (default 0: from the empty book)",
+    )  # fmt: skip
+    simulate.set_defaults(func=_simulate)
+
+    realism = sub.add_parser(
+        "realism",
+        help="compare a market file's simulated market with a LOBSTER day, side by side",
+        description="Simulates the market of MARKET.json for as long as the data cover (--runs "
+        "times) and compares spread, depth, returns, their autocorrelation, the volatility "
+        "signature, inter-arrival times, order sizes, price impact and event rates with the "
+        "data's, each with a distance; prints the table and writes one HTML page.",
+    )
+    realism.add_argument("market", metavar="MARKET.json")
+    realism.add_argument("message_file")
+    realism.add_argument("orderbook_file")
+    realism.add_argument("--out", default="realism.html")
+    realism.add_argument("--runs", type=POSITIVE_INT, default=3)
+    realism.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
+    realism.add_argument("--warmup", type=NON_NEGATIVE_REAL, default=300.0)
+    realism.add_argument("--json", action="store_true", help="print the table as JSON")
+    realism.set_defaults(func=_realism)
+
     history = sub.add_parser(
         "bench-history",
         help="draw the saved benchmark runs (.benchmarks/) across commits as one HTML page",
@@ -166,6 +231,66 @@ def add_engine_commands(sub) -> None:
         "--out", default="bench-history.html", help="the page (default bench-history.html)"
     )
     history.set_defaults(func=_bench_history)
+
+
+def _calibrate(args) -> int:
+    from fastlob.calibration import fit_lobster
+
+    fit = fit_lobster(
+        args.message_file, args.orderbook_file, lot_size=args.lot_size,
+        tick_size=args.tick_size, levels=args.levels, hawkes=not args.no_hawkes,
+    )  # fmt: skip
+    _write_text(args.out, fit.config().to_json())
+    print(fit.summary())
+    print(f"market: {args.out}")
+    return 0
+
+
+def _simulate(args) -> int:
+    from fastlob.data.lobster import write_day
+    from fastlob.data.simulated import simulate_day
+    from fastlob.env import MarketMakingConfig
+
+    config = (
+        MarketMakingConfig()
+        if args.env_config is None
+        else MarketMakingConfig.from_file(args.env_config)
+    )
+    day = simulate_day(config, args.seconds, seed=args.seed, levels=args.levels, warmup=args.warmup)
+    for path in write_day(day, args.lobster_out):
+        print(path)
+    return 0
+
+
+def _realism(args) -> int:
+    from fastlob.data.lobster import read_day
+    from fastlob.env import MarketMakingConfig
+    from fastlob.realism import realism, write_realism
+
+    config = MarketMakingConfig.from_file(args.market)
+    day = read_day(args.message_file, args.orderbook_file)
+    comparison = realism(config, day, runs=args.runs, seed=args.seed, warmup=args.warmup)
+    table = comparison.table()
+    path = write_realism(comparison, args.out, title=Path(args.message_file).name)
+    if args.json:
+        print(json.dumps(table))
+    else:
+        for row in table:
+            dist = ", ".join(
+                f"{k} {v:.4g}" for k, v in row.items() if k in ("wasserstein", "ks", "l1")
+            )
+            print(f"{row['statistic']:<16} real {row['real']:>10.4g}  simulated "
+                  f"{row['simulated']:>10.4g}  {dist}")  # fmt: skip
+        print(f"report: {path}")
+    return 0
+
+
+def _write_text(path, text: str) -> None:
+    """Write a file whole or not at all."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def _bench_history(args) -> int:

@@ -102,6 +102,11 @@ class MarketMakingConfig:
     limit_rates: tuple[float, ...] | None = None
     #: theta(1..D) per order per second; None for the CST curve (``flow.cst_cancel_rates``)
     cancel_rates: tuple[float, ...] | None = None
+    #: probabilities of limit-order sizes 1..K lots (normalised); None: uniform in
+    #: [flow.size_min, flow.size_max]
+    limit_sizes: tuple[float, ...] | None = None
+    #: probabilities of market-order sizes 1..K lots (normalised); None: as limit orders' None
+    market_sizes: tuple[float, ...] | None = None
     #: price levels per side of each book (a power of two): resting prices span fewer ticks
     ladder_levels: int = 128
     #: order slots per book
@@ -196,13 +201,31 @@ def check_flow_params(fp: FlowParams, name: str = "config.flow") -> FlowParams:
     return checked
 
 
+def _reals(name: str, given, what: str) -> np.ndarray:
+    """``given`` as float64, refusing anything but real numbers, naming ``name``."""
+    values = np.asarray(given, dtype=object).ravel()
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{name} must hold real numbers ({what}), got {given!r}")
+    return np.asarray(given, dtype=np.float64)
+
+
+def _sizes(name: str, given) -> tuple[float, ...] | None:
+    """A size distribution over 1..K lots: K in 1..10**4 finite non-negative weights with a
+    positive sum (None stays None)."""
+    if given is None:
+        return None
+    weights = _reals(name, given, "probabilities of sizes 1..K lots")
+    if weights.ndim != 1 or not 1 <= weights.size <= 10**4:
+        raise ValueError(f"{name} must list the probabilities of sizes 1..K, K in 1..10000")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+        raise ValueError(f"{name} must be finite, >= 0 and not all 0, got {weights.tolist()}")
+    return tuple(weights.tolist())
+
+
 def _rates(name: str, given, default: np.ndarray) -> np.ndarray:
     if given is None:
         return default
-    values = np.asarray(given, dtype=object).ravel()
-    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
-        raise TypeError(f"{name} must hold real numbers (rates per second), got {given!r}")
-    rates = np.asarray(given, dtype=np.float64)
+    rates = _reals(name, given, "rates per second")
     if rates.shape != default.shape:
         raise ValueError(
             f"{name} must hold config.flow_levels = {default.shape[0]} rates, got shape "
@@ -218,8 +241,7 @@ LEVEL_QTY_MAX = int(np.iinfo(np.int32).max)
 
 
 def check_config(config: MarketMakingConfig):
-    """Validate every field; returns (MMParams, FlowParams, limit rates, cancel rates,
-    BookParams) for the kernels."""
+    """Validate every field; returns (MMParams, FlowModel, BookParams) for the kernels."""
     if not isinstance(config, MarketMakingConfig):
         raise TypeError(f"config must be a MarketMakingConfig, got {type(config).__name__}")
     c = config
@@ -284,18 +306,26 @@ def check_config(config: MarketMakingConfig):
             f"config.order_capacity must hold the initial book and two quotes "
             f"(>= {2 * levels * params.initial_depth + 2}), got {capacity}"
         )
+    limit_sizes = _sizes("config.limit_sizes", c.limit_sizes)
+    market_sizes = _sizes("config.market_sizes", c.market_sizes)
+    largest_order = max(
+        flow.size_max if limit_sizes is None else len(limit_sizes),
+        flow.size_max if market_sizes is None else len(market_sizes),
+        max_quote,
+    )
     # the books keep level quantities as int32 (MarketMakingVectorEnv.__init__): a level holds
     # at most every slot's order, each at most the largest size the flow or a quote can have
-    largest_level = capacity * max(flow.size_max, max_quote)
+    largest_level = capacity * largest_order
     if largest_level > LEVEL_QTY_MAX:
         raise ValueError(
-            f"config.order_capacity * max(config.flow.size_max, config.max_quote_size) must be "
-            f"at most {LEVEL_QTY_MAX} (a level's quantity is int32), got {largest_level}"
+            f"config.order_capacity * the largest order (flow sizes, config.max_quote_size) must "
+            f"be at most {LEVEL_QTY_MAX} (a level's quantity is int32), got {largest_level}"
         )
     # one event's fills must always fit: the trade buffer is drained after every event
-    trades = max(64, flow.size_max, max_quote)
+    trades = max(64, largest_order)
     book = BookParams(ladder_levels=ladder, order_capacity=capacity, trade_capacity=trades)
-    return params, flow, limit_rates, cancel_rates, book
+    model = _flow.flow_model(flow, limit_rates, cancel_rates, limit_sizes, market_sizes)
+    return params, model, book
 
 
 #: the running totals of ``MarketMakingVectorEnv.running_metric``: name -> column
@@ -434,13 +464,10 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         device=None,
     ):
         self.config = config if config is not None else MarketMakingConfig()
-        (
-            self.params,
-            self.flow_params,
-            self.limit_rates,
-            self.cancel_rates,
-            self.book_params,
-        ) = check_config(self.config)
+        self.params, self.flow_model, self.book_params = check_config(self.config)
+        self.flow_params = self.flow_model.params
+        self.limit_rates = self.flow_model.limit_rates
+        self.cancel_rates = self.flow_model.cancel_rates
         check_fits_memory(
             "num_envs", check_int("num_envs", num_envs, 1, 2**24), self._bytes_per_env_needed(),
             "simulator state",
@@ -579,8 +606,11 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
     def _kernel_args(self):
         """The state and parameters every kernel of the step takes: books, state, flow model,
         parameters."""
-        flow = _flow.FlowModel(self.flow_params, self.limit_rates, self.cancel_rates)
-        return self.books, self.state, flow, self.params
+        # rebuilt from the attributes: an instrument may swap an array (profiling's tracer)
+        model = self.flow_model._replace(
+            params=self.flow_params, limit_rates=self.limit_rates, cancel_rates=self.cancel_rates
+        )
+        return self.books, self.state, model, self.params
 
     def _reset_kernel(self, seed, mask):
         self._seed_rng(self.state.rng, seed, mask)

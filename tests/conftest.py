@@ -1,20 +1,9 @@
-"""Shared test helpers. Test sizes stay small: Numba compile time is part of the suite's time."""
+"""Shared fixtures. Test sizes stay small: Numba compile time is part of the suite's time."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-
-LOBSTER_DIR = Path(
-    os.environ.get(
-        "FASTLOB_LOBSTER_DIR",
-        Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lobster",
-    )
-).resolve()
-LOBSTER_MESSAGES = LOBSTER_DIR / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
-LOBSTER_ORDERBOOK = LOBSTER_DIR / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
+from support import LOBSTER_DIR, LOBSTER_MESSAGES, LOBSTER_ORDERBOOK
 
 
 @pytest.fixture

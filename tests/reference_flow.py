@@ -30,6 +30,8 @@ class ReferenceFlow:
         fair=(0.0, 0.0),
         hawkes_alpha=0.0,
         hawkes_beta=1.0,
+        limit_size_cdf=(),
+        market_size_cdf=(),
     ):
         self.book, self.rng = book, rng
         self.limit_rates, self.cancel_rates = list(limit_rates), list(cancel_rates)
@@ -38,6 +40,8 @@ class ReferenceFlow:
         self.tilt, self.fair_sigma, self.fair_reversion = tilt, fair_sigma, fair_reversion
         self.fair = list(fair)  # [value, long-run level]
         self.hawkes_alpha, self.hawkes_beta = hawkes_alpha, hawkes_beta
+        # cumulative probabilities of sizes 1..K lots; empty: uniform in [size_min, size_max]
+        self.limit_size_cdf, self.market_size_cdf = list(limit_size_cdf), list(market_size_cdf)
         self.excite = 0.0
         self.integral = [0.0, 0.0, 0.0, 0.0]  # limit, market, cancel (sum of p), candidates
         self.events = [0, 0, 0, 0, 0, 0]  # limit, market, cancel, rejected, buys, candidates
@@ -72,7 +76,10 @@ class ReferenceFlow:
             return self.cancel_rates[levels - 1]
         return self.cancel_rates[distance - 1]
 
-    def draw_size(self):
+    def draw_size(self, cdf=()):
+        if len(cdf):
+            u = self.rng.uniform()
+            return next((k + 1 for k, c in enumerate(cdf) if u < c), len(cdf))
         if self.size_max == self.size_min:
             return self.size_min
         span = self.size_max - self.size_min
@@ -155,7 +162,7 @@ class ReferenceFlow:
                         distance = i + 1
                         break
                 price = self.price_at(side, self.ref_best(1 - side), distance)
-                size = self.draw_size()
+                size = self.draw_size(self.limit_size_cdf)
                 status, fills = (1, []) if price < 1 else self.book.limit(SIGN[side], price, size)
                 self.fills += fills
                 self.trades += [(m, SIGN[side], p, q) for m, p, q in fills]
@@ -165,7 +172,7 @@ class ReferenceFlow:
             market = base_market + decayed
             if target < all_limit + market:
                 buy = target - all_limit < self.buy_probability() * market
-                _, fills = self.book.market(1 if buy else -1, self.draw_size())
+                _, fills = self.book.market(1 if buy else -1, self.draw_size(self.market_size_cdf))
                 self.fills += fills
                 self.trades += [(m, 1 if buy else -1, p, q) for m, p, q in fills]
                 self.events[1] += 1

@@ -27,8 +27,11 @@ class ReferenceMM:
     """One env. ``p`` is the kernel's MMParams, ``fp`` its FlowParams; ``book_params`` sizes the
     reference book like the kernel's."""
 
-    def __init__(self, p, fp, limit_rates, cancel_rates, book_params, rng_state):
+    def __init__(
+        self, p, fp, limit_rates, cancel_rates, book_params, rng_state, size_cdfs=((), ())
+    ):
         self.p, self.fp = p, fp
+        self.size_cdfs = size_cdfs  # limit, market: cumulative size tables (empty: uniform)
         self.limit_rates, self.cancel_rates = list(limit_rates), list(cancel_rates)
         self.book_params = book_params
         self.rng = XorShift64Star(int(rng_state))
@@ -71,6 +74,8 @@ class ReferenceMM:
             fair=(float(p.initial_price), float(p.initial_price)),
             hawkes_alpha=fp.hawkes_alpha,
             hawkes_beta=fp.hawkes_beta,
+            limit_size_cdf=self.size_cdfs[0],
+            market_size_cdf=self.size_cdfs[1],
         )
         self.step_flow = 0
         if p.warmup > 0.0:

@@ -41,7 +41,8 @@ def test_importing_fastlob_loads_no_agent_module():
 
 
 #: the owners: they allocate the kernels' state, check arguments at the boundary and call the
-#: kernels (profiling owns instrumented copies of a simulator's state and times its kernels)
+#: kernels (profiling owns instrumented copies of a simulator's state and times its kernels;
+#: the calibration owns the book it replays a LOBSTER day through)
 OWNERS = {
     "fastlob/__init__.py",
     "fastlob/_numba.py",
@@ -52,6 +53,8 @@ OWNERS = {
     "fastlob/profiling.py",
     "fastlob/data/lobster.py",
     "fastlob/data/synthetic.py",
+    "fastlob/data/simulated.py",
+    "fastlob/calibration.py",
 }
 
 

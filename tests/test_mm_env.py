@@ -44,6 +44,10 @@ CONFIGS = {
     "risk_limits": SMALL.replace(
         max_drawdown=3.0, terminate_on_max_inventory=True, latency=0.0, episode_steps=40
     ),
+    # a calibrated market's size distributions (limit and market orders apart)
+    "size_distributions": SMALL.replace(
+        limit_sizes=(0.5, 0.3, 0.0, 0.2), market_sizes=(0.2, 0.5, 0.3)
+    ),
 }
 
 
@@ -86,6 +90,7 @@ def reference_envs(env):
             env.cancel_rates,
             env.book_params,
             seed_state(seed, n),
+            (env.flow_model.limit_size_cdf.tolist(), env.flow_model.market_size_cdf.tolist()),
         )
         for n in range(env.num_envs)
     ]

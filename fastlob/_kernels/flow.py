@@ -49,7 +49,8 @@ generators, last best prices, fair value and excitation, counters). Rates are pe
 halves, for callers that act between events (the market-making simulator accounts for every
 fill as it happens). When one side of a book is empty, distances on the other side are
 measured from that side's last known best price.
-Order sizes are uniform integers in ``[size_min, size_max]`` (fixed when equal).
+Order sizes are uniform integers in ``[size_min, size_max]`` (fixed when equal), or drawn from
+a distribution over 1..K lots, one for limit and one for market orders (a calibrated market's).
 
 The draws per span: one standard normal for the fair value (only if ``fair_sigma > 0``;
 ``rng.standard_normal``, a ziggurat: one 64-bit word, rarely more); then per
@@ -165,6 +166,11 @@ class FlowModel(NamedTuple):
     limit_rates: np.ndarray
     #: float64 (D,): theta(1..D), cancellations per resting order per second at distance i
     cancel_rates: np.ndarray
+    #: float64 (K,): cumulative probabilities of limit-order sizes 1..K lots (the last 1.0);
+    #: empty for sizes uniform in ``[size_min, size_max]``
+    limit_size_cdf: np.ndarray = np.zeros(0)
+    #: float64 (K,): the same for market orders
+    market_size_cdf: np.ndarray = np.zeros(0)
 
 
 class FlowState(NamedTuple):
@@ -186,13 +192,27 @@ class FlowState(NamedTuple):
     intensity_integral: np.ndarray
 
 
-def flow_model(params: FlowParams, limit_rates: np.ndarray, cancel_rates: np.ndarray):
-    """A :class:`FlowModel` (the rates as contiguous float64)."""
+def flow_model(params, limit_rates, cancel_rates, limit_sizes=None, market_sizes=None):
+    """A :class:`FlowModel`; the rates as contiguous float64, and the size distributions (the
+    probabilities of sizes 1..K lots, or None for uniform sizes) as cumulative tables."""
     return FlowModel(
         params,
         np.ascontiguousarray(limit_rates, np.float64),
         np.ascontiguousarray(cancel_rates, np.float64),
+        size_cdf(limit_sizes),
+        size_cdf(market_sizes),
     )
+
+
+def size_cdf(probabilities) -> np.ndarray:
+    """The cumulative table of a size distribution over 1..K lots (empty for None); the last
+    entry is exactly 1 so that every draw lands."""
+    if probabilities is None:
+        return np.zeros(0)
+    cdf = np.cumsum(np.asarray(probabilities, np.float64))
+    cdf /= cdf[-1]
+    cdf[-1] = 1.0
+    return cdf
 
 
 def allocate_flow_state(num_books: int) -> FlowState:
@@ -253,7 +273,15 @@ def _cancel_rate_of(s, n, slot, cancel_rates, last_best):
 
 
 @njit
-def _draw_size(rng, n, fp):
+def _draw_size(rng, n, fp, cdf):
+    """An order size in lots: from the cumulative table ``cdf`` (one uniform), or, with an empty
+    table, uniform in ``[size_min, size_max]`` (one uniform, none when they are equal)."""
+    if cdf.shape[0] > 0:
+        u = uniform(rng, n)
+        k = 0
+        while k < cdf.shape[0] - 1 and u >= cdf[k]:
+            k += 1
+        return k + 1
     if fp.size_max == fp.size_min:
         return fp.size_min
     return fp.size_min + min(
@@ -378,7 +406,7 @@ def draw_event(s, n, model, fs, totals, t, duration):
                     break
             opposite = _reference_best(s, n, 1 - side, fs.last_best)
             price = _price_at_distance(side, opposite, distance)
-            size = _draw_size(fs.rng, n, fp)
+            size = _draw_size(fs.rng, n, fp, model.limit_size_cdf)
             fs.events[n, EVENT_LIMIT] += 1
             return t, KIND_LIMIT, 1 if side == BID else -1, price, size, 0
         market = base_market + decayed
@@ -386,7 +414,7 @@ def draw_event(s, n, model, fs, totals, t, duration):
             # the event draw is uniform within the market segment: it also decides the side
             buy_share = _buy_probability(s, n, fp, fs.flow_state, fs.last_best)
             buy = target - all_limit < buy_share * market
-            size = _draw_size(fs.rng, n, fp)
+            size = _draw_size(fs.rng, n, fp, model.market_size_cdf)
             fs.events[n, EVENT_MARKET] += 1
             fs.events[n, EVENT_MARKET_BUY] += buy
             fs.flow_state[n, EXCITATION] += fp.hawkes_alpha
@@ -488,8 +516,8 @@ CHUNK = 64
 
 
 @njit
-def _advance_range(s, flow_params, limit_rates, cancel_rates, fs, duration, applied, start, stop):
-    model = FlowModel(flow_params, limit_rates, cancel_rates)
+def _advance_range(s, fp, lr, cr, lc, mc, fs, duration, applied, start, stop):
+    model = FlowModel(fp, lr, cr, lc, mc)
     for n in range(start, stop):
         applied[n] = advance_flow(s, n, model, fs, duration)
 
@@ -501,16 +529,15 @@ def advance_flow_batch(s, model, fs, duration, applied):
     ``applied`` (int64 (N,)) is written with each book's number of events. Each book draws only
     from its own generator, so results do not depend on the number of threads.
     """
-    fp, lr, cr = model  # a parallel kernel cannot take a tuple holding a tuple: by its parts
-    _advance_all(s, fp, lr, cr, fs, duration, applied)
+    # a parallel kernel cannot take a tuple holding a tuple: the model goes in by its parts
+    fp, lr, cr, lc, mc = model
+    _advance_all(s, fp, lr, cr, lc, mc, fs, duration, applied)
 
 
 @njit(parallel=True)
-def _advance_all(s, flow_params, limit_rates, cancel_rates, fs, duration, applied):
+def _advance_all(s, fp, lr, cr, lc, mc, fs, duration, applied):
     num_books = fs.rng.shape[0]
     for chunk in prange((num_books + CHUNK - 1) // CHUNK):
         start = chunk * CHUNK
         stop = min(start + CHUNK, num_books)
-        _advance_range(
-            s, flow_params, limit_rates, cancel_rates, fs, duration, applied, start, stop
-        )
+        _advance_range(s, fp, lr, cr, lc, mc, fs, duration, applied, start, stop)

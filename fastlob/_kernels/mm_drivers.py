@@ -121,8 +121,8 @@ def _prefetch_heads(s, n):
 
 
 @njit
-def _reset_range(s, m, flow_params, limit_rates, cancel_rates, p, mask, obs, start, stop):
-    model = FlowModel(flow_params, limit_rates, cancel_rates)
+def _reset_range(s, m, fp, lr, cr, lc, mc, p, mask, obs, start, stop):
+    model = FlowModel(fp, lr, cr, lc, mc)
     for n in range(start, stop):
         if mask[n]:
             reset_env(s, m, model, p, n, obs)
@@ -132,22 +132,23 @@ def _reset_range(s, m, flow_params, limit_rates, cancel_rates, p, mask, obs, sta
 def reset_envs(s, m, model, p, mask, obs):
     """Start a new episode in every env with ``mask[n]`` (bool (N,)); writes ``obs[n]``
     (float32 (N, OBS_DIM))."""
-    fp, lr, cr = model  # a parallel kernel cannot take a tuple holding a tuple: by its parts
-    _reset_all(s, m, fp, lr, cr, p, mask, obs)
+    # a parallel kernel cannot take a tuple holding a tuple: the model goes in by its parts
+    fp, lr, cr, lc, mc = model
+    _reset_all(s, m, fp, lr, cr, lc, mc, p, mask, obs)
 
 
 @njit(parallel=True)
-def _reset_all(s, m, flow_params, limit_rates, cancel_rates, p, mask, obs):
+def _reset_all(s, m, fp, lr, cr, lc, mc, p, mask, obs):
     num_envs = mask.shape[0]
     for chunk in prange((num_envs + CHUNK - 1) // CHUNK):
         start = chunk * CHUNK
         stop = min(start + CHUNK, num_envs)
-        _reset_range(s, m, flow_params, limit_rates, cancel_rates, p, mask, obs, start, stop)
+        _reset_range(s, m, fp, lr, cr, lc, mc, p, mask, obs, start, stop)
 
 
 @njit
-def _step_range(s, m, flow_params, limit_rates, cancel_rates, p, actions, bounds, out, start, stop):
-    model = FlowModel(flow_params, limit_rates, cancel_rates)
+def _step_range(s, m, fp, lr, cr, lc, mc, p, actions, bounds, out, start, stop):
+    model = FlowModel(fp, lr, cr, lc, mc)
     totals = rate_totals(model)
     low, high = bounds.low, bounds.high
     num_envs = actions.shape[0]
@@ -173,7 +174,7 @@ def step_envs(s, m, model, p, actions, bounds, out):
     m : MMState
         Mutated in place.
     model : FlowModel
-        The background flow's parameters and rate curves.
+        The background flow's parameters, rate curves and size distributions.
     p : MMParams
     actions : ndarray[float32 or float64], shape (N, ACT_DIM)
         As the caller gave them.
@@ -191,17 +192,16 @@ def step_envs(s, m, model, p, actions, bounds, out):
     bad = first_non_finite(actions)
     if bad >= 0:
         return bad
-    fp, lr, cr = model  # a parallel kernel cannot take a tuple holding a tuple: by its parts
-    _step_all(s, m, fp, lr, cr, p, actions, bounds, out)
+    # a parallel kernel cannot take a tuple holding a tuple: the model goes in by its parts
+    fp, lr, cr, lc, mc = model
+    _step_all(s, m, fp, lr, cr, lc, mc, p, actions, bounds, out)
     return -1
 
 
 @njit(parallel=True)
-def _step_all(s, m, flow_params, limit_rates, cancel_rates, p, actions, bounds, out):
+def _step_all(s, m, fp, lr, cr, lc, mc, p, actions, bounds, out):
     num_envs = actions.shape[0]
     for chunk in prange((num_envs + CHUNK - 1) // CHUNK):
         start = chunk * CHUNK
         stop = min(start + CHUNK, num_envs)
-        _step_range(
-            s, m, flow_params, limit_rates, cancel_rates, p, actions, bounds, out, start, stop
-        )
+        _step_range(s, m, fp, lr, cr, lc, mc, p, actions, bounds, out, start, stop)

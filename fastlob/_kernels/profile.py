@@ -14,8 +14,8 @@ from fastlob._numba import njit, prange
 
 
 @njit
-def _flow_range(s, m, fp, limit_rates, cancel_rates, p, duration, start, stop):
-    model = FlowModel(fp, limit_rates, cancel_rates)
+def _flow_range(s, m, fp, lr, cr, lc, mc, p, duration, start, stop):
+    model = FlowModel(fp, lr, cr, lc, mc)
     totals = rate_totals(model)
     for n in range(start, stop):
         mm.run_flow(s, m, model, totals, p, n, duration, True)
@@ -24,17 +24,17 @@ def _flow_range(s, m, fp, limit_rates, cancel_rates, p, duration, start, stop):
 @njit
 def flow_phase(s, m, model, p, duration):
     """Background flow (event generation and matching, fills accounted) for ``duration`` s."""
-    fp, lr, cr = model  # a parallel kernel cannot take a tuple holding a tuple: by its parts
-    _flow_all(s, m, fp, lr, cr, p, duration)
+    fp, lr, cr, lc, mc = model  # a parallel kernel cannot take a tuple holding a tuple
+    _flow_all(s, m, fp, lr, cr, lc, mc, p, duration)
 
 
 @njit(parallel=True)
-def _flow_all(s, m, fp, limit_rates, cancel_rates, p, duration):
+def _flow_all(s, m, fp, lr, cr, lc, mc, p, duration):
     num_envs = m.rng.shape[0]
     for chunk in prange((num_envs + CHUNK - 1) // CHUNK):
         start = chunk * CHUNK
         stop = min(start + CHUNK, num_envs)
-        _flow_range(s, m, fp, limit_rates, cancel_rates, p, duration, start, stop)
+        _flow_range(s, m, fp, lr, cr, lc, mc, p, duration, start, stop)
 
 
 @njit
@@ -82,10 +82,8 @@ LOG_WIDTH = 5
 
 
 @njit
-def _logged_flow_range(
-    s, m, fp, limit_rates, cancel_rates, p, duration, log, log_count, start, stop
-):
-    model = FlowModel(fp, limit_rates, cancel_rates)
+def _logged_flow_range(s, m, fp, lr, cr, lc, mc, p, duration, log, log_count, start, stop):
+    model = FlowModel(fp, lr, cr, lc, mc)
     totals = rate_totals(model)
     fs = m  # the flow's state lives in the MMState (flow.FlowState's fields)
     for n in range(start, stop):
@@ -115,19 +113,17 @@ def _logged_flow_range(
 def logged_flow_phase(s, m, model, p, duration, log, log_count):
     """The flow phase, writing each env's events into ``log`` (int64 (N, E, LOG_WIDTH)) and
     their number into ``log_count`` (int64 (N,); more than E means the log overflowed)."""
-    fp, lr, cr = model  # a parallel kernel cannot take a tuple holding a tuple: by its parts
-    _logged_flow_all(s, m, fp, lr, cr, p, duration, log, log_count)
+    fp, lr, cr, lc, mc = model  # a parallel kernel cannot take a tuple holding a tuple
+    _logged_flow_all(s, m, fp, lr, cr, lc, mc, p, duration, log, log_count)
 
 
 @njit(parallel=True)
-def _logged_flow_all(s, m, fp, limit_rates, cancel_rates, p, duration, log, log_count):
+def _logged_flow_all(s, m, fp, lr, cr, lc, mc, p, duration, log, log_count):
     num_envs = m.rng.shape[0]
     for chunk in prange((num_envs + CHUNK - 1) // CHUNK):
         start = chunk * CHUNK
         stop = min(start + CHUNK, num_envs)
-        _logged_flow_range(
-            s, m, fp, limit_rates, cancel_rates, p, duration, log, log_count, start, stop
-        )
+        _logged_flow_range(s, m, fp, lr, cr, lc, mc, p, duration, log, log_count, start, stop)
 
 
 @njit

@@ -301,6 +301,88 @@ def _initial_row(first_row: np.ndarray, first_message: np.ndarray) -> np.ndarray
     return row
 
 
+@dataclass(frozen=True)
+class LobsterDay:
+    """A LOBSTER pair in the engine's units: prices in ticks, sizes as written (shares), times in
+    seconds after midnight.
+
+    ``messages`` rows are ``[type, order_id, size, price_ticks, direction]`` (the price 0 for
+    events that carry none: hidden executions, cross trades, halts); ``rows`` the orderbook
+    file, an empty level price 0 and size 0; ``initial_row`` the visible book before the first
+    message."""
+
+    times: np.ndarray  #: float64 (M,)
+    messages: np.ndarray  #: int64 (M, 5)
+    rows: np.ndarray  #: int64 (M, levels, 4), LOBSTER layout
+    initial_row: np.ndarray  #: int64 (levels, 4)
+    tick_units: int  #: price units (dollars x 10000) per tick
+
+    @property
+    def levels(self) -> int:
+        return int(self.rows.shape[1])
+
+    @property
+    def seconds(self) -> float:
+        """The span of the messages' times."""
+        return float(self.times[-1] - self.times[0]) if self.times.size else 0.0
+
+
+def _read_pair(message_path, orderbook_path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    msgs_df = read_messages(message_path)
+    book_df = read_orderbook(orderbook_path)
+    if msgs_df.height != book_df.height:
+        shorter = orderbook_path if book_df.height < msgs_df.height else message_path
+        raise LobsterFormatError(
+            shorter,
+            min(msgs_df.height, book_df.height) + 1,
+            "?",
+            f"missing: {message_path} has {msgs_df.height} rows and {orderbook_path} "
+            f"{book_df.height}, and a LOBSTER pair has one orderbook row per message",
+        )
+    return msgs_df, book_df
+
+
+def infer_tick_units(messages: np.ndarray, book: np.ndarray) -> int:
+    """The tick in price units: the greatest common divisor of every price that the messages
+    (submissions, cancellations, executions) and the non-empty levels carry."""
+    priced = np.isin(messages[:, 0], (1, 2, 3, 4))
+    prices = np.concatenate(
+        [messages[priced, 3], book[:, :, [0, 2]][book[:, :, [1, 3]] > 0]]
+    ).astype(np.int64)
+    tick = int(np.gcd.reduce(prices)) if prices.size else 0
+    return max(tick, 1)
+
+
+def _convert(msgs_df, book_df, tick_size, message_path, orderbook_path):
+    """(initial row, messages, rows, tick) in ticks; ``tick_size`` None: inferred."""
+    levels = book_df.width // 4
+    names = orderbook_columns(levels)
+    raw = msgs_df.select(MESSAGE_COLUMNS[1:]).to_numpy().astype(np.int64)
+    messages = raw[:, [0, 1, 2, 3, 4]].copy()  # type, id, size, price, direction
+    book = _book_rows(book_df, levels)
+    if tick_size is None:
+        tick_size = infer_tick_units(messages, book)
+    tick_size = check_int("tick_size", tick_size, 1, 2**40)
+    priced = np.isin(messages[:, 0], (1, 2, 3, 4))
+    messages[:, 3] = np.where(priced, messages[:, 3], 0)
+    messages[:, 3] = _to_ticks(
+        messages[:, 3], tick_size, message_path, lambda i: "price", lambda i: i + 1
+    )
+    sizes = book[:, :, [1, 3]]
+    prices = np.where(sizes > 0, book[:, :, [0, 2]], 0)
+    prices = _to_ticks(
+        prices,
+        tick_size,
+        orderbook_path,
+        lambda i: names[(i % (levels * 2)) // 2 * 4 + (i % 2) * 2],
+        lambda i: i // (levels * 2) + 1,
+    )
+    rows = np.empty_like(book)
+    rows[:, :, [0, 2]] = prices
+    rows[:, :, [1, 3]] = sizes
+    return _initial_row(rows[0], messages[0]), messages, rows, tick_size
+
+
 def prepare_replay(message_path, orderbook_path, *, tick_size: int = 100):
     """Read and check a LOBSTER pair and convert it to the replay kernel's inputs.
 
@@ -314,43 +396,58 @@ def prepare_replay(message_path, orderbook_path, *, tick_size: int = 100):
         The orderbook file in ticks (an empty level has price 0, size 0).
     """
     tick_size = check_int("tick_size", tick_size, 1, 2**40)
-    msgs_df = read_messages(message_path)
-    book_df = read_orderbook(orderbook_path)
-    if msgs_df.height != book_df.height:
-        shorter = orderbook_path if book_df.height < msgs_df.height else message_path
-        raise LobsterFormatError(
-            shorter,
-            min(msgs_df.height, book_df.height) + 1,
-            "?",
-            f"missing: {message_path} has {msgs_df.height} rows and {orderbook_path} "
-            f"{book_df.height}, and a LOBSTER pair has one orderbook row per message",
+    msgs_df, book_df = _read_pair(message_path, orderbook_path)
+    initial, messages, rows, _ = _convert(msgs_df, book_df, tick_size, message_path, orderbook_path)
+    return initial, messages, rows
+
+
+def read_day(message_path, orderbook_path, *, tick_size: int | None = None) -> LobsterDay:
+    """Read and check a LOBSTER pair (any number of levels) as a :class:`LobsterDay`;
+    ``tick_size`` (price units per tick) is inferred from the prices when not given."""
+    msgs_df, book_df = _read_pair(message_path, orderbook_path)
+    initial, messages, rows, tick = _convert(
+        msgs_df, book_df, tick_size, message_path, orderbook_path
+    )
+    times = msgs_df["time"].to_numpy().astype(np.float64)
+    return LobsterDay(times, messages, rows, initial, tick)
+
+
+#: the price LOBSTER writes for an empty ask level and an empty bid level
+EMPTY_ASK_PRICE, EMPTY_BID_PRICE = 9_999_999_999, -9_999_999_999
+
+
+def write_day(day: LobsterDay, folder, ticker: str = "SIM", date: str = "2026-01-02"):
+    """Write ``day`` as a LOBSTER pair in ``folder`` (created), named as LOBSTER names its files
+    (``{ticker}_{date}_{start}_{end}_message_{levels}.csv`` and ``..._orderbook_...``), prices
+    in units of ``day.tick_units`` per tick, an empty level at LOBSTER's placeholder prices.
+    Each file is written whole or not at all. Returns (message path, orderbook path)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    start = int(day.times[0] * 1000) if day.times.size else 0
+    end = int(np.ceil(day.times[-1] * 1000)) if day.times.size else 0
+    stem = f"{ticker}_{date}_{start}_{end}"
+    message_path = folder / f"{stem}_message_{day.levels}.csv"
+    orderbook_path = folder / f"{stem}_orderbook_{day.levels}.csv"
+    messages = day.messages.copy()
+    messages[:, 3] *= day.tick_units
+    frame = pl.DataFrame(
+        {
+            "time": day.times,
+            **{name: messages[:, i] for i, name in enumerate(MESSAGE_COLUMNS[1:])},
+        }
+    )
+    book = day.rows.copy()
+    for price, size, empty in ((0, 1, EMPTY_ASK_PRICE), (2, 3, EMPTY_BID_PRICE)):
+        book[:, :, price] = np.where(
+            book[:, :, size] > 0, book[:, :, price] * day.tick_units, empty
         )
-    levels = book_df.width // 4
-    names = orderbook_columns(levels)
-
-    raw = msgs_df.select(MESSAGE_COLUMNS[1:]).to_numpy().astype(np.int64)
-    messages = raw[:, [0, 1, 2, 3, 4]].copy()  # type, id, size, price, direction
-    priced = np.isin(messages[:, 0], (1, 2, 3, 4))
-    messages[:, 3] = np.where(priced, messages[:, 3], 0)
-    messages[:, 3] = _to_ticks(
-        messages[:, 3], tick_size, message_path, lambda i: "price", lambda i: i + 1
-    )
-
-    book = _book_rows(book_df, levels)
-    sizes = book[:, :, [1, 3]]
-    prices = np.where(sizes > 0, book[:, :, [0, 2]], 0)
-    prices = _to_ticks(
-        prices,
-        tick_size,
-        orderbook_path,
-        lambda i: names[(i % (levels * 2)) // 2 * 4 + (i % 2) * 2],
-        lambda i: i // (levels * 2) + 1,
-    )
-    rows = np.empty_like(book)
-    rows[:, :, [0, 2]] = prices
-    rows[:, :, [1, 3]] = sizes
-
-    return _initial_row(rows[0], messages[0]), messages, rows
+    names = orderbook_columns(day.levels)
+    rows = pl.DataFrame(book.reshape(len(book), -1), schema=list(names), orient="row")
+    for path, table in ((message_path, frame), (orderbook_path, rows)):
+        tmp = path.with_name(path.name + ".tmp")
+        table.write_csv(tmp, include_header=False, float_precision=9)
+        tmp.replace(path)
+    return message_path, orderbook_path
 
 
 def replay_lobster(
