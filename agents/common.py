@@ -285,7 +285,7 @@ class Run:
     ):
         self.path = Path(runs_dir) / name
         self.algo = algo_name(config)
-        self.saved_config = {"algo": self.algo, **to_plain(config)}
+        self.config_values = to_plain(config)  # what config.json and the checkpoint hold
         checkpoint_path = self.path / "checkpoint.pt"
         self.checkpoint: dict[str, Any] | None = None
         metrics = self.path / "metrics.parquet"
@@ -302,7 +302,8 @@ class Run:
             raise FileExistsError(f"{self.path} holds a run: pass --resume or another --run-name")
         self.path.mkdir(parents=True, exist_ok=True)
         if not resume:
-            (self.path / "config.json").write_text(json.dumps(self.saved_config, indent=2))
+            saved = {"algo": self.algo, **self.config_values}
+            (self.path / "config.json").write_text(json.dumps(saved, indent=2))
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(self.path))
@@ -316,7 +317,7 @@ class Run:
                 f"{self.algo}: resume it with --algo {self.checkpoint['algo']}"
             )
         stored = flatten(self.checkpoint["config"])
-        given = flatten(self.saved_config_without_algo())
+        given = flatten(self.config_values)
         differ = sorted(
             key
             for key in set(stored) | set(given)
@@ -346,11 +347,8 @@ class Run:
     def save_checkpoint(self, payload: dict[str, Any]) -> None:
         save_checkpoint(
             self.path / "checkpoint.pt",
-            {"algo": self.algo, "config": self.saved_config_without_algo(), **payload},
+            {"algo": self.algo, "config": self.config_values, **payload},
         )
-
-    def saved_config_without_algo(self) -> dict[str, Any]:
-        return {k: v for k, v in self.saved_config.items() if k != "algo"}
 
     def close(self) -> None:
         self.save_metrics()

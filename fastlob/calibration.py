@@ -402,10 +402,8 @@ def fit_day(
     market_rate = Estimate(
         len(start_times) / (2 * seconds), math.sqrt(len(start_times)) / (2 * seconds)
     )
-    capped = 0
     limit_sizes, capped_limit = size_distribution(submissions / lot_size)
     market_sizes, capped_market = size_distribution(sizes / lot_size)
-    capped = capped_limit + capped_market
     fit_hawkes = fit_hawkes_process(start_times - times[0], seconds) if hawkes else None
 
     bid, ask = day.initial_row[0, 2], day.initial_row[0, 0]
@@ -427,7 +425,7 @@ def fit_day(
     }
     left_out = {name: int(v) for name, v in zip(names, counters, strict=True)}
     left_out["levels_taken_from_file"] = int(replay_counters[_replay.CTR_LEVELS_TAKEN])
-    left_out["sizes_capped"] = int(capped)
+    left_out["sizes_capped"] = int(capped_limit + capped_market)
     return MarketFit(
         tick_units=int(day.tick_units),
         lot_size=float(lot_size),
