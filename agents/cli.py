@@ -9,6 +9,7 @@ fastlob_agents`` is the same command; ``python -m fastlob`` offers the engine's 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from fastlob import MarketMakingConfig
 from fastlob.cli import (
@@ -112,14 +113,19 @@ def _train(argv: list[str]) -> int:
     parser = Parser(prog="fastlob train", add_help=False)
     parser.add_argument("--algo", choices=ALGORITHMS, default="ppo")
     parser.add_argument("--env-config", default=None)
+    parser.add_argument("--lobster", nargs=2, default=None)
     known, rest = parser.parse_known_args(argv)
+    if known.lobster is not None:  # the historical market: the config's env.lobster field
+        rest = ["--env.lobster", *(str(Path(f).resolve()) for f in known.lobster), *rest]
     if not argv or argv in (["-h"], ["--help"]):
         print(
             "usage: fastlob train --algo {" + ",".join(ALGORITHMS) + "} [--env-config "
-            "MARKET.json] [flags]\n"
+            "MARKET.json] [--lobster MESSAGE.csv ORDERBOOK.csv] [flags]\n"
             "  fastlob train --algo ALGO --help   lists the flags of that algorithm's config\n"
             "  --env-config MARKET.json           the market (MarketMakingConfig.to_json()); "
-            "--env.* flags change it further"
+            "--env.* flags change it further\n"
+            "  --lobster MESSAGE.csv ORDERBOOK.csv  train against that LOBSTER data's historical "
+            "flow (its train part; fastlob eval plays its held-out part)"
         )
         return 0
     env = None if known.env_config is None else MarketMakingConfig.from_file(known.env_config)

@@ -205,6 +205,14 @@ def load_policy(run_dir: Path, config: MarketMakingConfig, device: str = "cpu"):
     raise RunError(f"{run_dir}: unknown algorithm {algo!r}")  # pragma: no cover - checked above
 
 
+def held_out_market(config: MarketMakingConfig) -> MarketMakingConfig:
+    """The market an evaluation plays: a historical market's held-out hours (its ``eval``
+    part) when ``config`` trains on its ``train`` part; else ``config`` itself."""
+    if config.lobster and config.lobster_part == "train":
+        return config.replace(lobster_part="eval")
+    return config
+
+
 def evaluate(
     run_dirs: list[str],
     episodes: int = 256,
@@ -216,7 +224,9 @@ def evaluate(
     """The table for every trained agent in ``run_dirs`` and every baseline; writes
     ``eval.json`` (the table) and ``baselines.json`` (the tuned choices) into each run
     directory. ``config`` is the market played (default: the one the first run trained on; the
-    default market with 200-step episodes when no run is given). Returns {"table": ...,
+    default market with 200-step episodes when no run is given); on a historical market the
+    baselines are tuned on its train part and every agent plays its held-out eval part
+    (:func:`held_out_market`). Returns {"table": ...,
     "baselines": choices}."""
     paths = [Path(p) for p in run_dirs]
     policies = {}
@@ -227,8 +237,9 @@ def evaluate(
         config = run_config(paths[0]) if paths else MarketMakingConfig(episode_steps=200)
     tuned = tune_baselines(config, tuning_episodes, seed + 1, risk_aversion)
     policies.update(tuned.policies)
+    held_out = held_out_market(config)
     table = {
-        name: summarize(play(policy, config, episodes, seed), risk_aversion)
+        name: summarize(play(policy, held_out, episodes, seed), risk_aversion)
         for name, policy in policies.items()
     }
     result = {"table": table, "baselines": tuned.choices}

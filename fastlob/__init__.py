@@ -28,6 +28,7 @@ from fastlob.env import (
     MarketMakingVectorEnv,
     RewardConfig,
 )
+from fastlob.historical import HistoricalMarket
 
 _gymnasium.register(
     id="fastlob/AvellanedaStoikov-v0",
@@ -37,6 +38,11 @@ _gymnasium.register(
     id="fastlob/MarketMaking-v0",
     entry_point="fastlob.env:MarketMakingEnv",
     vector_entry_point="fastlob.env:MarketMakingVectorEnv",
+)
+_gymnasium.register(
+    id="fastlob/HistoricalMarketMaking-v0",
+    entry_point="fastlob.env:MarketMakingEnv",
+    vector_entry_point="fastlob.env:historical_vector_env",
 )
 
 __all__ = [
@@ -57,6 +63,7 @@ __all__ = [
     "ASParams",
     "AvellanedaStoikovVectorEnv",
     "BookBatch",
+    "HistoricalMarket",
     "FlowParams",
     "MarketMakingConfig",
     "MarketMakingEnv",

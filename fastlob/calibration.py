@@ -23,6 +23,7 @@ import numpy as np
 
 from fastlob._checks import check_int, check_real
 from fastlob.env import MarketMakingConfig, MarketMakingVectorEnv
+from fastlob.historical import load_market
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,24 @@ def fit_exponential_intensity(offsets: np.ndarray, rates: np.ndarray) -> tuple[f
     return float(np.exp(intercept)), float(-slope)
 
 
-def _mid_ticks(env: MarketMakingVectorEnv, config: MarketMakingConfig) -> np.ndarray:
+def _mid_ticks(env: MarketMakingVectorEnv) -> np.ndarray:
     """Each env's mid in ticks (a multiple of half a tick, rounded back to one exactly)."""
-    return np.rint(env.mid * (2.0 / config.tick_size)) / 2.0
+    return np.rint(env.mid * (2.0 / env.params.tick_size)) / 2.0
+
+
+def _steps_that_fit(config: MarketMakingConfig, steps: int) -> int:
+    """``steps``, or fewer on a historical market whose part is shorter than ``steps + 1``
+    steps (the measurement is one episode per env)."""
+    if not config.lobster:
+        return steps
+    market = load_market(
+        *config.lobster,
+        tick_size=config.lobster_tick or None,
+        train_fraction=config.train_fraction,
+        lot_size=config.lobster_lot,
+    )
+    start, end = market.part_seconds(config.lobster_part)
+    return max(1, min(steps, int((end - start) / config.dt) - 1))
 
 
 def calibrate(
@@ -72,13 +88,15 @@ def calibrate(
     seed: int = 0,
 ) -> Calibration:
     """Measure the fill intensity against quote distance, and the mid's volatility, in the
-    order-book simulator with ``config`` (see the module docstring)."""
+    order-book simulator with ``config`` (see the module docstring); on a historical market,
+    over at most as many steps as its part holds."""
     config = config if config is not None else MarketMakingConfig()
     offsets = np.asarray(offsets, np.float64)
     if offsets.ndim != 1 or offsets.size < 2 or not np.all(np.isfinite(offsets)):
         raise ValueError(f"offsets must be two or more finite values, got {offsets!r}")
     if np.any(np.abs(offsets) > config.max_offset):
         raise ValueError(f"offsets must lie within config.max_offset = {config.max_offset}")
+    steps = _steps_that_fit(config, check_int("steps", steps, 1, 10**7))
     # one long episode per env: no reset inside the measurement
     run_config = config.replace(
         episode_steps=steps + 1,
@@ -97,7 +115,7 @@ def calibrate(
         filled_steps = 0
         maker_before = maker.copy()
         inventory_before = inventory.copy()
-        mid_before = _mid_ticks(env, run_config)
+        mid_before = _mid_ticks(env)
         for _ in range(steps):
             env.step(action)
             # a step with maker fills on both sides moves inventory by bought - sold
@@ -106,7 +124,7 @@ def calibrate(
             filled_steps += int((bought > 0).sum() + (sold > 0).sum())
             maker_before = maker.copy()
             inventory_before = inventory.copy()
-            mid = _mid_ticks(env, run_config)
+            mid = _mid_ticks(env)
             mid_changes.append(mid - mid_before)
             mid_before = mid
         probability[g] = filled_steps / (2 * num_envs * steps)

@@ -23,15 +23,19 @@ import numpy as np
 
 from fastlob._checks import check_fits_memory, check_int, check_real
 from fastlob._kernels import flow as _flow
+from fastlob._kernels import historical as _hist
 from fastlob._kernels import mm as _mm
 from fastlob._kernels import mm_drivers as _drivers
 from fastlob._kernels import mm_layout as _layout
+from fastlob._kernels import replay as _replay
+from fastlob._kernels.book import depth_batch
 from fastlob._kernels.book_layout import (
     BookParams,
     allocate_book_state,
     bytes_per_book,
     state_nbytes,
 )
+from fastlob.historical import PARTS, HistoricalMarket, load_market
 from fastlob.plain import from_plain, to_plain
 from fastlob.vector import BatchedVectorEnv, read_only
 
@@ -134,6 +138,21 @@ class MarketMakingConfig:
     depth_scale: float = 10.0
     #: reward weights
     reward: RewardConfig = field(default_factory=RewardConfig)
+    #: a LOBSTER pair (message file, orderbook file) to trade against instead of the simulated
+    #: flow (``fastlob.HistoricalMarket``: prices on the file's tick grid, sizes in lots of
+    #: lobster_lot shares, so tick_size and lot_size come from the file and lobster_lot;
+    #: initial_*, warmup and the flow's fields are unused); () for the simulated market
+    lobster: tuple[str, ...] = ()
+    #: the part of the data's time each episode's window is drawn from: "train" (the first
+    #: train_fraction of it), "eval" (the rest) or "all"
+    lobster_part: str = "train"
+    #: share of the data's time span in its train part, in (0, 1)
+    train_fraction: float = 0.75
+    #: price units of the LOBSTER files per tick (LOBSTER writes dollars x 10000: a cent is
+    #: 100); 0 to infer it from the prices
+    lobster_tick: int = 0
+    #: shares per lot of the historical market (every size of the files a multiple of it)
+    lobster_lot: int = 1
 
     def to_json(self) -> str:
         """Every field as one JSON object (nested ``flow`` and ``reward``; an infinite float as
@@ -298,6 +317,7 @@ def check_config(config: MarketMakingConfig):
     )
     if params.signal_decay >= 1.0:
         raise ValueError(f"config.signal_decay must be in [0, 1), got {params.signal_decay}")
+    _check_lobster(c)
     limit_rates = _rates("config.limit_rates", c.limit_rates, _flow.cst_limit_rates(levels))
     cancel_rates = _rates("config.cancel_rates", c.cancel_rates, _flow.cst_cancel_rates(levels))
     capacity = check_int("config.order_capacity", c.order_capacity, 4, 1 << 24)
@@ -326,6 +346,26 @@ def check_config(config: MarketMakingConfig):
     book = BookParams(ladder_levels=ladder, order_capacity=capacity, trade_capacity=trades)
     model = _flow.flow_model(flow, limit_rates, cancel_rates, limit_sizes, market_sizes)
     return params, model, book
+
+
+def _check_lobster(c: MarketMakingConfig) -> None:
+    """The historical market's fields (the files themselves are checked when read)."""
+    files = c.lobster
+    if not (isinstance(files, tuple) and len(files) in (0, 2)) or not all(
+        isinstance(f, str) and f for f in files
+    ):
+        raise ValueError(
+            f"config.lobster must be () or (message_csv, orderbook_csv), got {files!r}"
+        )
+    if c.lobster_part not in PARTS:
+        raise ValueError(
+            f"config.lobster_part must be one of {', '.join(PARTS)}, got {c.lobster_part!r}"
+        )
+    fraction = check_real("config.train_fraction", c.train_fraction, 0.0, 1.0)
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"config.train_fraction must be in (0, 1), got {fraction}")
+    check_int("config.lobster_tick", c.lobster_tick, 0, 2**40)
+    check_int("config.lobster_lot", c.lobster_lot, 1, 10**9)
 
 
 #: the running totals of ``MarketMakingVectorEnv.running_metric``: name -> column
@@ -366,6 +406,28 @@ OBSERVATION_COLUMNS = {
     "ask_levels": _layout.OBS_ASK_LEVELS,
     "time_left": _layout.OBS_TIME_LEFT,
 }
+
+#: the historical market's counters this episode (in ``info`` every step and in
+#: ``info["episode"]``): name -> column of ``replay``'s counters. A divergence is a message that
+#: found the book other than the file says because the market maker traded: an execution that
+#: found less to fill at its price or better (lots), a cancellation of lots no order held, a
+#: deletion of an order whose size the market maker's fills changed, a submission that traded
+#: on arrival (lots); besides, the window rule's levels taken from the file and forgotten, lots
+#: cancelled beyond the window (of orders it forgot), the messages the book rejected, and the
+#: messages applied.
+DIVERGENCE_COUNTERS = {
+    "exec_missing_qty": _replay.CTR_EXEC_MISSING_QTY,
+    "cancel_missing_qty": _replay.CTR_UNEXPLAINED_CANCEL_QTY,
+    "delete_size_differs": _replay.CTR_DELETE_SIZE_DIFFERS,
+    "submit_traded_qty": _replay.CTR_SUBMIT_TRADED_QTY,
+    "levels_taken": _replay.CTR_LEVELS_TAKEN,
+    "levels_forgotten": _replay.CTR_LEVELS_FORGOTTEN,
+    "cancel_beyond_window_qty": _replay.CTR_CANCEL_BEYOND_QTY,
+    "rejected_messages": _replay.CTR_REJECTED,
+    "messages": _replay.CTR_MESSAGES,
+}
+
+_INTEGER_EPISODE_KEYS = ("l", "fills", "quote_reduced", *DIVERGENCE_COUNTERS)
 
 #: keys of ``info["episode"]``: each a float64 or int64 array (N,), valid where ``_episode``
 EPISODE_KEYS = (
@@ -462,9 +524,14 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         config: MarketMakingConfig | None = None,
         seed: int | None = 0,
         device=None,
+        market: HistoricalMarket | None = None,
     ):
         self.config = config if config is not None else MarketMakingConfig()
         self.params, self.flow_model, self.book_params = check_config(self.config)
+        #: the HistoricalMarket traded against, or None for the simulated flow
+        self.market = self._historical_market(market)
+        if self.market is not None:
+            self._fit_to_market()
         self.flow_params = self.flow_model.params
         self.limit_rates = self.flow_model.limit_rates
         self.cancel_rates = self.flow_model.cancel_rates
@@ -491,18 +558,22 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         # (check_config bounds them) and each level's head and tail side by side make it touch
         # fewer cache lines (book_layout says how)
         self.books = allocate_book_state(
-            n, self.book_params, order_records=True, level_qty_dtype=np.int32, level_links=True
-        )
-        # no id is ever looked up: the flow's orders are cancelled by slot and the market
-        # maker tracks its quotes' slots, so every id stays out of the id table
-        self.books.index_limit[:] = 0
+            n, self.book_params, order_records=True, level_qty_dtype=self._level_qty_dtype,
+            level_links=True,
+        )  # fmt: skip
+        if self.market is None:
+            # no id is ever looked up: the flow's orders are cancelled by slot and the market
+            # maker tracks its quotes' slots, so every id stays out of the id table
+            self.books.index_limit[:] = 0
         self.state = _layout.allocate_mm_state(n)
+        self.hist = _hist.allocate_hist_state(n if self.market is not None else 0)
         self._mid = np.zeros(n)
         self._done = np.zeros(n, np.bool_)  # terminated | truncated, written each step
         self._fees = self.state.metrics[:, _layout.M_FEES]  # a view: no copy per step
+        keys = self.episode_keys
         self._episode = {
-            key: np.zeros(n, np.int64 if key in ("l", "fills", "quote_reduced") else np.float64)
-            for key in EPISODE_KEYS
+            key: np.zeros(n, np.int64 if key in _INTEGER_EPISODE_KEYS else np.float64)
+            for key in keys
         }
         always = np.ones(n, np.bool_)
         s = self.state
@@ -515,13 +586,95 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
             "action_clipped": self._clipped,
             "quote_reduced": s.quote_reduced,
         }
+        if self.market is not None:
+            self._data_row = np.full(n, -1, np.int64)
+            self._data_time = np.zeros(n)
+            self._info["data_row"] = self._data_row
+            self._info["data_time"] = self._data_time
+            for key, column in DIVERGENCE_COUNTERS.items():
+                self._info[key] = self.hist.counters[:, column]
         self._info.update({"_" + key: always for key in list(self._info)})
+
+    # -- the historical market -----------------------------------------------------------------
+    def _historical_market(self, market) -> HistoricalMarket | None:
+        c = self.config
+        if market is not None:
+            if not isinstance(market, HistoricalMarket):
+                raise TypeError(f"market must be a HistoricalMarket, got {type(market).__name__}")
+            if c.lobster:
+                raise ValueError(
+                    "give the historical data either as market or as config.lobster, not both"
+                )
+            return market
+        if not c.lobster:
+            return None
+        tick = c.lobster_tick if c.lobster_tick > 0 else None
+        return load_market(
+            *c.lobster, tick_size=tick, train_fraction=c.train_fraction, lot_size=c.lobster_lot
+        )
+
+    def _fit_to_market(self) -> None:
+        """The units and capacities of the historical market: its tick and lot, a ladder and a
+        pool that hold its book and the quotes."""
+        c, market = self.config, self.market
+        self.hist_params = market.window_params(c.lobster_part, c.episode_steps * c.dt)
+        self.params = self.params._replace(
+            tick_size=market.tick_size, lot_size=float(market.lot_size)
+        )
+        self.book_params = self.book_params._replace(
+            ladder_levels=max(self.book_params.ladder_levels, market.ladder_levels(c.max_offset)),
+            order_capacity=max(self.book_params.order_capacity, market.order_capacity),
+        )
+
+    @property
+    def _level_qty_dtype(self):
+        # the simulator's sizes are bounded so a level fits int32; the file's only by
+        # MAX_ORDER_QTY
+        return np.int32 if self.market is None else np.int64
+
+    @property
+    def episode_keys(self) -> tuple[str, ...]:
+        """The keys of ``info["episode"]``: :data:`EPISODE_KEYS`, and for a historical market
+        the divergence counters (:data:`DIVERGENCE_COUNTERS`)."""
+        return EPISODE_KEYS + (tuple(DIVERGENCE_COUNTERS) if self.market is not None else ())
+
+    @property
+    def data_row(self) -> np.ndarray:
+        """int64 (N,), read-only: for a historical market, the 0-based index of the last data
+        row applied in each env (the row its book was loaded from at reset, then the last
+        message applied), -1 before the first reset."""
+        self._require_market("data_row")
+        return read_only(self._data_row)
+
+    def _require_market(self, what: str) -> None:
+        if self.market is None:
+            raise AttributeError(f"{what} exists only for a historical market (market=...)")
+
+    def depth(self, levels: int = 10) -> np.ndarray:
+        """int64 (N, levels, 4): the ``levels`` best levels of every env's book in LOBSTER
+        layout ``[ask_px, ask_qty, bid_px, bid_qty]`` (a missing level 0, 0), the market
+        maker's quotes included. Prices in ticks and sizes in lots, or for a historical market
+        in the file's own units (prices as written, sizes in shares), so that a row compares
+        with the orderbook file directly."""
+        levels = check_int("levels", levels, 1, 10_000)
+        out = np.zeros((self.num_envs, levels, 4), np.int64)
+        depth_batch(self.books, out)
+        if self.market is not None:
+            out[:, :, [0, 2]] *= self.market.tick_units
+            out[:, :, [1, 3]] *= self.market.lot_size
+        return out
 
     def _bytes_per_env_needed(self) -> int:
         """Bytes per env the constructor will allocate (book, flow, agent, outputs)."""
         one_env = _layout.allocate_mm_state(1)
-        outputs = 4 * (_layout.OBS_DIM + 2 * _layout.ACT_DIM + 1) + 8 * (len(EPISODE_KEYS) + 2) + 8
-        return bytes_per_book(self.book_params, np.int32) + sum(a.nbytes for a in one_env) + outputs
+        hist = _hist.allocate_hist_state(1) if self.market is not None else ()
+        outputs = 4 * (_layout.OBS_DIM + 2 * _layout.ACT_DIM + 1) + 8 * (len(EPISODE_KEYS) + 4) + 8
+        return (
+            bytes_per_book(self.book_params, self._level_qty_dtype)
+            + sum(a.nbytes for a in one_env)
+            + sum(a.nbytes for a in hist)
+            + outputs
+        )
 
     # -- the read-only surface (for tools: recording, calibration, benchmarks) -----------------
     @property
@@ -594,12 +747,14 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
     def bytes_per_env(self) -> int:
         """Bytes of simulator state per env (book, flow, agent, metrics)."""
         total = state_nbytes(self.books) + sum(a.nbytes for a in self.state)
+        total += sum(a.nbytes for a in self.hist)
         return total // self.num_envs
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
         arrays = super()._state_arrays()
         arrays.update({f"book.{k}": v for k, v in self.books._asdict().items()})
         arrays.update({f"mm.{k}": v for k, v in self.state._asdict().items()})
+        arrays.update({f"hist.{k}": v for k, v in self.hist._asdict().items()})
         arrays["mid"] = self._mid
         return arrays
 
@@ -612,9 +767,15 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         )
         return self.books, self.state, model, self.params
 
+    def _hist_args(self):
+        return self.books, self.state, self.market.data, self.hist_params, self.hist, self.params
+
     def _reset_kernel(self, seed, mask):
         self._seed_rng(self.state.rng, seed, mask)
-        _drivers.reset_envs(*self._kernel_args(), mask, self._obs)
+        if self.market is None:
+            _drivers.reset_envs(*self._kernel_args(), mask, self._obs)
+        else:
+            _hist.reset_hist_envs(*self._hist_args(), mask, self._obs)
         self._update_mid()
 
     def _step_kernel(self, actions) -> int:
@@ -623,7 +784,10 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
             self.action_clip_count,
         )  # fmt: skip
         out = _layout.StepOutputs(self._obs, self._reward, self._terminated, self._truncated)
-        bad = _drivers.step_envs(*self._kernel_args(), actions, bounds, out)
+        if self.market is None:
+            bad = _drivers.step_envs(*self._kernel_args(), actions, bounds, out)
+        else:
+            bad = _hist.step_hist_envs(*self._hist_args(), actions, bounds, out)
         if bad < 0:
             self._update_mid()
         return bad
@@ -631,6 +795,10 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
     def _update_mid(self):
         # twice the mid in ticks is the kernel's prev_mid2 after every step and reset
         np.multiply(self.state.prev_mid2, 0.5 * self.params.tick_size, out=self._mid)
+        if self.market is not None:
+            np.subtract(self.hist.next_row, 1, out=self._data_row)
+            np.multiply(self.state.step, self.params.dt, out=self._data_time)
+            self._data_time += self.hist.window_start
 
     def _step_info(self) -> dict:
         info = dict(self._info)
@@ -663,6 +831,10 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         ):
             ep[key].fill(0)
             np.copyto(ep[key], source, where=done, casting="unsafe")
+        if self.market is not None:
+            for key, column in DIVERGENCE_COUNTERS.items():
+                ep[key].fill(0)
+                np.copyto(ep[key], self.hist.counters[:, column], where=done)
         ratio("fill_rate", met[:, col.M_FILLED_QTY], met[:, col.M_QUOTED_QTY])
         ratio("spread_captured", met[:, col.M_SPREAD_CAPTURED], met[:, col.M_FILLED_QTY])
         ratio("markout", met[:, col.M_MARKOUT], met[:, col.M_MARKOUT_QTY])
@@ -681,14 +853,40 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
             np.sqrt(ep[key], out=ep[key])
 
 
+def historical_vector_env(
+    num_envs: int = 1,
+    *,
+    market,
+    config: MarketMakingConfig | None = None,
+    seed: int | None = 0,
+    device=None,
+) -> MarketMakingVectorEnv:
+    """The vector entry point of ``fastlob/HistoricalMarketMaking-v0``: a
+    :class:`MarketMakingVectorEnv` on ``market``, a :class:`HistoricalMarket` or a pair
+    (message_csv, orderbook_csv) loaded once per process (``load_market``)."""
+    if not isinstance(market, HistoricalMarket):
+        if not (isinstance(market, (tuple, list)) and len(market) == 2):
+            raise TypeError(
+                "market must be a HistoricalMarket or a pair (message_csv, orderbook_csv), got "
+                f"{type(market).__name__}"
+            )
+        market = load_market(*market)
+    return MarketMakingVectorEnv(num_envs, config=config, seed=seed, device=device, market=market)
+
+
 class MarketMakingEnv(gymnasium.Env):
     """One market-making episode as a plain ``gymnasium.Env`` (a ``MarketMakingVectorEnv`` with
     one env): the same spaces, dynamics and ``info`` keys (as scalars)."""
 
     metadata = {"render_modes": []}  # noqa: RUF012 - gymnasium's convention
 
-    def __init__(self, config: MarketMakingConfig | None = None, seed: int | None = 0):
-        self.vector_env = MarketMakingVectorEnv(1, config=config, seed=seed)
+    def __init__(
+        self,
+        config: MarketMakingConfig | None = None,
+        seed: int | None = 0,
+        market: HistoricalMarket | None = None,
+    ):
+        self.vector_env = MarketMakingVectorEnv(1, config=config, seed=seed, market=market)
         self.observation_space = self.vector_env.single_observation_space
         self.action_space = self.vector_env.single_action_space
         self._action = np.zeros((1, _layout.ACT_DIM), np.float32)

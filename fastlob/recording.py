@@ -51,7 +51,7 @@ class Recording:
 def record(policy, config: MarketMakingConfig, episodes: int, seed: int) -> Recording:
     env = MarketMakingVectorEnv(episodes, config=config, seed=seed)
     obs, _ = env.reset(seed=seed)
-    tick = config.tick_size
+    tick = env.params.tick_size  # a historical market's is its file's
     quoted_qty = env.running_metric("quoted_qty")
     touch_steps = env.running_metric("touch_steps")
     env_index = np.arange(episodes)

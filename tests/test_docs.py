@@ -22,6 +22,7 @@ SMALLER = {
     "num_envs=256, steps=200": "num_envs=16, steps=20",
     "episodes=64": "episodes=8",
     "episode_steps=200": "episode_steps=40",
+    "MarketMakingVectorEnv(64,": "MarketMakingVectorEnv(4,",
 }
 
 
@@ -37,7 +38,9 @@ def smaller(code: str) -> str:
     return code
 
 
-@pytest.mark.parametrize("page", ["getting-started.md", "model.md", "agents.md", "report.md"])
+@pytest.mark.parametrize(
+    "page", ["getting-started.md", "model.md", "agents.md", "report.md", "historical.md"]
+)
 def test_the_docs_code_runs(page):
     blocks = python_blocks(DOCS / page)
     assert blocks

@@ -49,6 +49,7 @@ OWNERS = {
     "fastlob/book.py",
     "fastlob/vector.py",
     "fastlob/env.py",
+    "fastlob/historical.py",
     "fastlob/as_env.py",
     "fastlob/profiling.py",
     "fastlob/data/lobster.py",

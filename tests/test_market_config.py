@@ -28,6 +28,8 @@ EVERY_FIELD_CHANGED = MarketMakingConfig(
     signal_decay=0.8, depth_scale=5.0,
     reward=RewardConfig(scale=2.0, inventory_penalty=0.01, target_penalty=0.02,
                         spread_capture=0.5),
+    lobster=("message.csv", "orderbook.csv"), lobster_part="eval", train_fraction=0.6,
+    lobster_tick=100, lobster_lot=100,
 )  # fmt: skip
 
 
@@ -97,9 +99,9 @@ def envs_built(monkeypatch):
     built = []
 
     class Recorded(MarketMakingVectorEnv):
-        def __init__(self, num_envs=1, config=None, seed=0, device=None):
+        def __init__(self, num_envs=1, config=None, seed=0, device=None, market=None):
             built.append(config)
-            super().__init__(num_envs, config=config, seed=seed, device=device)
+            super().__init__(num_envs, config=config, seed=seed, device=device, market=market)
 
     monkeypatch.setattr(fastlob_agents.ppo, "MarketMakingVectorEnv", Recorded)
     monkeypatch.setattr(fastlob_agents.evaluate, "MarketMakingVectorEnv", Recorded)
@@ -126,7 +128,7 @@ def test_train_flags_reach_the_market_the_run_keeps_and_eval_plays(tmp_path, env
 
 def test_a_market_file_sets_the_training_and_flags_change_it_further(tmp_path, envs_built):
     market = tmp_path / "market.json"
-    base = EVERY_FIELD_CHANGED.replace(episode_steps=8, max_drawdown=math.inf)
+    base = EVERY_FIELD_CHANGED.replace(episode_steps=8, max_drawdown=math.inf, lobster=())
     market.write_text(base.to_json())
     argv = [*TRAIN, "--runs-dir", str(tmp_path), "--run-name", "run",
             "--env-config", str(market), "--env.dt", "0.25", "--env.latency", "0.05"]  # fmt: skip
@@ -147,4 +149,23 @@ def test_eval_plays_another_market_when_told(tmp_path, envs_built, capsys):
     assert main(argv) == 0
     played = [c for c in envs_built if c != run_config(tmp_path / "run")]
     assert played and all(c == other for c in played)
+    capsys.readouterr()
+
+
+def test_train_on_historical_flow_and_eval_on_its_held_out_hours(tmp_path, envs_built, capsys):
+    from fastlob.data.lobster import write_day
+    from fastlob.data.simulated import simulate_day
+
+    day = simulate_day(MarketMakingConfig(flow_levels=5), 120.0, seed=1, levels=5, warmup=5.0)
+    files = [str(f) for f in write_day(day, tmp_path / "data")]
+    argv = [*TRAIN, "--runs-dir", str(tmp_path), "--run-name", "run", "--lobster", *files,
+            "--env.episode-steps", "8", "--env.lobster-lot", "100"]  # fmt: skip
+    assert main(argv) == 0
+    trained = run_config(tmp_path / "run")
+    assert trained.lobster == tuple(files) and trained.lobster_part == "train"
+    assert envs_built[0] == trained
+    envs_built.clear()
+    assert main(["eval", str(tmp_path / "run"), "--episodes", "2", "--tuning-episodes", "2"]) == 0
+    played = {c.lobster_part for c in envs_built}
+    assert played == {"train", "eval"}  # the policy's shapes and the tuning; the held-out play
     capsys.readouterr()

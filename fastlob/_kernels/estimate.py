@@ -17,22 +17,17 @@ from __future__ import annotations
 
 import math
 
-from fastlob._kernels.book import _level, depth_into, limit_order
+from fastlob._kernels.book import _level, limit_order
 from fastlob._kernels.book_layout import ASK, BID, EMPTY_PRICE, NO_SLOT
 from fastlob._kernels.replay import (
     COL_DIRECTION,
     COL_PRICE,
     COL_TYPE,
-    CTR_MISMATCHED_ROWS,
     EVENT_CANCEL,
     EVENT_DELETE,
     EVENT_SUBMIT,
     SYNTHETIC_ID_BASE,
-    _apply_event,
-    _clear_side,
-    _load_row,
-    _rows_equal,
-    _sync_side,
+    replay_message,
 )
 from fastlob._numba import njit
 
@@ -197,16 +192,11 @@ def flow_exposures(
             counters[C_CROSS_TRADES] += 1
         elif kind == 7:
             counters[C_HALTS] += 1
-        _apply_event(s, messages[m], replay_counters)
-        next_synthetic = _sync_side(s, ASK, rows[m], 0, next_synthetic, replay_counters)
-        next_synthetic = _sync_side(s, BID, rows[m], 2, next_synthetic, replay_counters)
-        depth_into(s, 0, scratch_row)
-        if not _rows_equal(scratch_row, rows[m]):
+        next_synthetic, matched = replay_message(
+            s, messages[m], rows[m], next_synthetic, replay_counters, scratch_row
+        )
+        if not matched:
             counters[C_MISMATCHED_ROWS] += 1
-            replay_counters[CTR_MISMATCHED_ROWS] += 1
-            _clear_side(s, ASK)
-            _clear_side(s, BID)
-            next_synthetic = _load_row(s, rows[m], next_synthetic)
 
 
 @njit

@@ -8,7 +8,7 @@ a limit order that crosses) is one type-4 message per order it reaches, all at i
 limit order leaves resting is a submission (type 1) of that remainder; no partial cancellation
 (type 2) occurs, as the flow cancels whole orders. Ids are the engine's.
 The rows come from applying the messages, one by one, to a fresh book through the replay's own
-event code (``replay._apply_event``).
+event code (``replay.apply_data_event``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from fastlob._kernels.replay import (
     EVENT_DELETE,
     EVENT_EXECUTE,
     EVENT_SUBMIT,
-    _apply_event,
+    apply_data_event,
 )
 from fastlob._numba import njit
 
@@ -146,5 +146,6 @@ def book_rows(s, messages, counters, out_rows):
     as the replay does, writing the visible window after each into ``out_rows`` (int64
     (M, levels, 4), LOBSTER layout, a missing level 0, 0); ``counters`` as the replay's."""
     for m in range(messages.shape[0]):
-        _apply_event(s, messages[m], counters)
+        apply_data_event(s, 0, messages[m], counters)
+        s.trade_count[0] = 0
         depth_into(s, 0, out_rows[m])

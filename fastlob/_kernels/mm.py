@@ -293,9 +293,11 @@ def _crosses(side, price, other_price):
 
 
 @njit(inline="always")
-def place_quote(s, m, p, n, side, price, size):
+def place_quote(s, m, p, n, side, price, size, indexed):
     """Bring the market maker's ``side`` quote to (``price``, ``size``) as described in the
-    module docstring (keep, reduce, or cancel and replace); accounts any taker fills."""
+    module docstring (keep, reduce, or cancel and replace); accounts any taker fills.
+    ``indexed``: the book keeps the quote's id in its id table (a book whose other orders are
+    looked up by id, as the historical market's); False for the simulator's own books."""
     order_id = MM_BID_ID if side == BID else MM_ASK_ID
     cap = p.max_inventory - m.inventory[n] if side == BID else p.max_inventory + m.inventory[n]
     wanted = size
@@ -325,7 +327,12 @@ def place_quote(s, m, p, n, side, price, size):
         _forget_quote(m, n, other)
         m.metrics[n, M_SELF_TRADE_CANCELS] += 1.0
     before = mid2(s, m, n)
-    if tracked_limit_order(s, n, 1 if side == BID else -1, price, wanted, order_id) != OK:
+    direction = 1 if side == BID else -1
+    if indexed:
+        status = limit_order(s, n, direction, price, wanted, order_id)
+    else:
+        status = tracked_limit_order(s, n, direction, price, wanted, order_id)
+    if status != OK:
         m.metrics[n, M_REJECTED_QUOTES] += 1.0
         return
     m.metrics[n, M_QUOTED_QTY] += wanted
@@ -498,6 +505,13 @@ def reset_env(s, m, model, p, n, obs):
     m.flow_state[n, EXCITATION] = 0.0
     if p.warmup > 0.0:
         warm_up(s, m, model, p, n)
+    start_episode(s, m, p, n, obs)
+
+
+@njit
+def start_episode(s, m, p, n, obs):
+    """Zero env ``n``'s account, signals and metrics for a new episode on the book as it is
+    now, and write ``obs[n]``."""
     m.cash[n] = 0.0
     m.inventory[n] = 0
     m.pnl[n] = 0.0
@@ -547,6 +561,21 @@ def _end_of_step(s, m, p, n):
 
 
 @njit(inline="always")
+def begin_step(s, m, p, n, action):
+    """Step 1 of the module docstring: env ``n``'s quotes from its clipped ``action`` and the
+    mid now. Returns (bid price, ask price, bid lots, ask lots, inventory target in lots, spread
+    captured so far); empties the step's fill log."""
+    bid, ask = quote_prices(
+        mid2(s, m, n), float(action[ACT_BID_OFFSET]), float(action[ACT_ASK_OFFSET])
+    )
+    bid_size = lots_of(float(action[ACT_BID_SIZE]))
+    ask_size = lots_of(float(action[ACT_ASK_SIZE]))
+    target = float(action[ACT_INVENTORY_TARGET]) * p.max_inventory
+    m.fill_count[n] = 0  # the log holds this step's fills only
+    return bid, ask, bid_size, ask_size, target, m.metrics[n, M_SPREAD_CAPTURED]
+
+
+@njit(inline="always")
 def step_env(s, m, model, totals, p, n, action, out):
     """Advance env ``n`` by one step (see the module docstring); writes its outputs into
     ``out`` (:class:`mm_layout.StepOutputs`).
@@ -565,21 +594,22 @@ def step_env(s, m, model, totals, p, n, action, out):
         out.terminated[n] = False
         out.truncated[n] = False
         return
-    bid, ask = quote_prices(
-        mid2(s, m, n), float(action[ACT_BID_OFFSET]), float(action[ACT_ASK_OFFSET])
-    )
-    bid_size = lots_of(float(action[ACT_BID_SIZE]))
-    ask_size = lots_of(float(action[ACT_ASK_SIZE]))
-    target = float(action[ACT_INVENTORY_TARGET]) * p.max_inventory
-    captured_before = m.metrics[n, M_SPREAD_CAPTURED]
-    m.fill_count[n] = 0  # the log holds this step's fills only
+    bid, ask, bid_size, ask_size, target, captured_before = begin_step(s, m, p, n, action)
     # one call site for the flow, so that its inlined body is compiled once
     for phase in range(2):
         duration = p.latency if phase == 0 else p.dt - p.latency
         run_flow(s, m, model, totals, p, n, duration, True)
         if phase == 0:
-            place_quote(s, m, p, n, BID, bid, bid_size)
-            place_quote(s, m, p, n, ASK, ask, ask_size)
+            place_quote(s, m, p, n, BID, bid, bid_size, False)
+            place_quote(s, m, p, n, ASK, ask, ask_size, False)
+    finish_step(s, m, p, n, target, captured_before, out)
+
+
+@njit(inline="always")
+def finish_step(s, m, p, n, target, captured_before, out):
+    """The end of env ``n``'s step once its market has run: markouts, signals, PnL, reward,
+    the episode's end and the observation (step 5 of the module docstring). ``target`` is the
+    inventory target in lots, ``captured_before`` the spread captured before the step."""
     now, change, drawdown, q = _end_of_step(s, m, p, n)
     tick_value = p.tick_size * p.lot_size
     miss = q - target

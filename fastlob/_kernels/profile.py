@@ -47,8 +47,8 @@ def _quote_range(s, m, p, actions, start, stop):
         )
         bid_size = mm.lots_of(float(actions[n, mm_layout.ACT_BID_SIZE]))
         ask_size = mm.lots_of(float(actions[n, mm_layout.ACT_ASK_SIZE]))
-        mm.place_quote(s, m, p, n, 0, bid, bid_size)
-        mm.place_quote(s, m, p, n, 1, ask, ask_size)
+        mm.place_quote(s, m, p, n, 0, bid, bid_size, False)
+        mm.place_quote(s, m, p, n, 1, ask, ask_size, False)
 
 
 @njit(parallel=True)

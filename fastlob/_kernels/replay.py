@@ -7,8 +7,11 @@ aggregate "synthetic" order per level. Everything else, every add, cancel and ex
 through the matching kernels, and the window is then compared with the file's row.
 
 Orders that rested before the sample starts are unknown by id; cancels of such orders reduce the
-synthetic orders at their price, and executions of them are market orders that hit whatever
-is at the front of the queue.
+synthetic orders at their price, and executions are the aggressor's immediate-or-cancel orders
+at the execution price, which fill whatever is at the front of the queue.
+
+The same functions, for any book ``n`` and with an order the file does not know (a market
+maker's quote, ``own_slot``) in the book, run the historical market (``historical``).
 """
 
 from __future__ import annotations
@@ -16,14 +19,28 @@ from __future__ import annotations
 from fastlob._kernels.book import (
     _away_step,
     _level,
+    _plan_sweep,
+    _reduce,
+    _reject,
     _remove,
-    cancel_order,
+    _sweep,
     depth_into,
     find_slot,
     limit_order,
-    market_order,
+    side_of,
+    tracked_limit_order,
 )
-from fastlob._kernels.book_layout import ASK, AUTO_ID, BID, EMPTY_PRICE, NO_SLOT, OK, TRADE_MAKER_ID
+from fastlob._kernels.book_layout import (
+    ASK,
+    AUTO_ID,
+    BID,
+    EMPTY_PRICE,
+    NO_SLOT,
+    OK,
+    REJECT_TRADE_BUFFER_FULL,
+    TRADE_MAKER_ID,
+    TRADE_QTY,
+)
 from fastlob._numba import njit
 
 #: ids at and above this are synthetic orders that stand for a level's unknown orders
@@ -66,7 +83,8 @@ CTR_LEVELS_TAKEN = 1
 CTR_LEVELS_FORGOTTEN = 2
 #: executions of a known order that filled another order first
 CTR_EXEC_OTHER_MAKER = 3
-#: quantity cancelled from unknown orders that no synthetic order could cover
+#: quantity cancelled from unknown orders that no synthetic order could cover, within the
+#: book's window
 CTR_UNEXPLAINED_CANCEL_QTY = 4
 #: submissions the engine rejected
 CTR_REJECTED = 5
@@ -74,118 +92,275 @@ CTR_REJECTED = 5
 CTR_DELETE_SIZE_DIFFERS = 6
 #: fills recorded by executions
 CTR_FILLS = 7
+#: quantity of executions that found nothing to fill at their price or better
+CTR_EXEC_MISSING_QTY = 8
+#: quantity of submissions that traded on arrival (the file's limit orders never do)
+CTR_SUBMIT_TRADED_QTY = 9
+#: messages applied
+CTR_MESSAGES = 10
+#: quantity cancelled at prices beyond the book's window (orders the window rule forgot)
+CTR_CANCEL_BEYOND_QTY = 11
 #: number of counters
-NUM_COUNTERS = 8
+NUM_COUNTERS = 12
+
+#: the counters by name, in index order (the names ``replay_lobster`` reports)
+COUNTER_NAMES = (
+    "mismatched_rows",
+    "levels_taken_from_file",
+    "levels_forgotten",
+    "executions_filling_another_order",
+    "unexplained_cancel_qty",
+    "rejected_submissions",
+    "deletes_with_other_size",
+    "fills",
+    "execution_missing_qty",
+    "submission_traded_qty",
+    "messages",
+    "cancel_beyond_window_qty",
+)
 
 
 @njit
-def _load_level(s, side, price, qty, next_synthetic):
+def _load_level(s, n, side, price, qty, next_synthetic):
     """Rest a synthetic order standing for ``qty`` unknown lots at ``price``; returns next id."""
     direction = 1 if side == BID else -1
-    limit_order(s, 0, direction, price, qty, next_synthetic)
+    limit_order(s, n, direction, price, qty, next_synthetic)
     return next_synthetic + 1
 
 
 @njit
-def _load_row(s, row, next_synthetic):
-    """Load every level of a LOBSTER row int64 (levels, 4) as synthetic orders."""
+def load_row(s, n, row, next_synthetic):
+    """Load every level of a LOBSTER row int64 (levels, 4) into book ``n`` as synthetic orders;
+    returns the next synthetic id."""
     for k in range(row.shape[0]):
         if row[k, 1] > 0:
-            next_synthetic = _load_level(s, ASK, row[k, 0], row[k, 1], next_synthetic)
+            next_synthetic = _load_level(s, n, ASK, row[k, 0], row[k, 1], next_synthetic)
         if row[k, 3] > 0:
-            next_synthetic = _load_level(s, BID, row[k, 2], row[k, 3], next_synthetic)
+            next_synthetic = _load_level(s, n, BID, row[k, 2], row[k, 3], next_synthetic)
     return next_synthetic
 
 
 @njit
-def _clear_side(s, side):
-    while s.best[0, side] != EMPTY_PRICE:
-        _remove(s, 0, s.level_head[0, side, _level(s, s.best[0, side])])
+def _clear_side(s, n, side):
+    while s.best[n, side] != EMPTY_PRICE:
+        _remove(s, n, s.level_head[n, side, _level(s, s.best[n, side])])
 
 
 @njit
-def _reduce_unknown(s, side, price, qty):
+def _reduce_unknown(s, n, side, price, qty):
     """Cancel ``qty`` lots of orders unknown by id at ``price``: taken from the synthetic orders
     of that level, oldest first. Returns the quantity no synthetic order could cover."""
-    slot = s.level_head[0, side, _level(s, price)]
+    slot = s.level_head[n, side, _level(s, price)]
     while qty > 0 and slot != NO_SLOT:
-        nxt = s.order_next[0, slot]
+        nxt = s.order_next[n, slot]
         # the price check guards against a ring level that holds another price (far outside)
-        if s.order_id[0, slot] >= SYNTHETIC_ID_BASE and s.order_price[0, slot] == price:
-            take = min(qty, s.order_qty[0, slot])
-            cancel_order(s, 0, s.order_id[0, slot], take)
+        if s.order_id[n, slot] >= SYNTHETIC_ID_BASE and s.order_price[n, slot] == price:
+            take = min(qty, s.order_qty[n, slot])
+            if take == s.order_qty[n, slot]:
+                _remove(s, n, slot)
+            else:
+                _reduce(s, n, slot, take)
             qty -= take
         slot = nxt
     return qty
 
 
 @njit
-def _apply_event(s, msg, counters):
+def _limited_order(s, n, direction, price, qty):
+    """An immediate-or-cancel order of ``qty`` lots that trades at ``price`` or better and never
+    rests; returns the quantity it could not fill (all of it if its fills would not fit)."""
+    side = BID if direction == 1 else ASK
+    _, fills = _plan_sweep(s, n, side, price, qty)
+    if s.trade_count[n] + fills > s.trades.shape[1]:
+        _reject(s, n, REJECT_TRADE_BUFFER_FULL)
+        return qty
+    return _sweep(s, n, side, price, qty, AUTO_ID)
+
+
+@njit
+def _traded_qty(s, n, first):
+    total = 0
+    for t in range(first, s.trade_count[n]):
+        total += s.trades[n, t, TRADE_QTY]
+    return total
+
+
+@njit(inline="always")
+def apply_data_event(s, n, msg, counters):
+    """Apply one LOBSTER message (``[type, order_id, size, price_ticks, direction]``) to book
+    ``n``, counting into ``counters`` (int64 (NUM_COUNTERS,)). Its fills stay in the book's
+    trade buffer for the caller.
+
+    A submission is a limit order with the file's id; a cancellation or deletion finds the order
+    by id, or else takes the quantity from the synthetic orders at its price; an execution is
+    the aggressor's order: immediate-or-cancel for ``size`` at the execution price, so that the
+    queue decides which orders it fills."""
     kind = msg[COL_TYPE]
     order_id = msg[COL_ID]
     size = msg[COL_SIZE]
     price = msg[COL_PRICE]
     direction = msg[COL_DIRECTION]
     side = BID if direction == 1 else ASK
+    counters[CTR_MESSAGES] += 1
+    first = s.trade_count[n]
     if kind == EVENT_SUBMIT:
-        if limit_order(s, 0, direction, price, size, order_id) != OK:
+        if limit_order(s, n, direction, price, size, order_id) != OK:
             counters[CTR_REJECTED] += 1
+        elif s.trade_count[n] > first:
+            counters[CTR_SUBMIT_TRADED_QTY] += _traded_qty(s, n, first)
     elif kind == EVENT_CANCEL or kind == EVENT_DELETE:
-        slot = find_slot(s, 0, order_id)
+        slot = find_slot(s, n, order_id)
         if slot == NO_SLOT:
-            counters[CTR_UNEXPLAINED_CANCEL_QTY] += _reduce_unknown(s, side, price, size)
+            left = _reduce_unknown(s, n, side, price, size)
+            worst = s.worst[n, side]
+            if worst == EMPTY_PRICE or (price - worst) * _away_step(side) > 0:
+                counters[CTR_CANCEL_BEYOND_QTY] += left
+            else:
+                counters[CTR_UNEXPLAINED_CANCEL_QTY] += left
         else:
-            if kind == EVENT_DELETE and s.order_qty[0, slot] != size:
+            if kind == EVENT_DELETE and s.order_qty[n, slot] != size:
                 counters[CTR_DELETE_SIZE_DIFFERS] += 1
-            cancel_order(s, 0, order_id, size if kind == EVENT_CANCEL else 0)
+            if kind == EVENT_DELETE or size >= s.order_qty[n, slot]:
+                _remove(s, n, slot)
+            else:
+                _reduce(s, n, slot, size)
     elif kind == EVENT_EXECUTE:
-        # The resting order was hit by an incoming order of the other direction.
-        first = s.trade_count[0]
-        market_order(s, 0, -direction, size, AUTO_ID)
-        known = order_id < SYNTHETIC_ID_BASE and first < s.trade_count[0]
-        for t in range(first, s.trade_count[0]):
-            if known and s.trades[0, t, TRADE_MAKER_ID] != order_id:
+        # the resting order was hit by an incoming order of the other direction
+        counters[CTR_EXEC_MISSING_QTY] += _limited_order(s, n, -direction, price, size)
+        known = order_id < SYNTHETIC_ID_BASE
+        for t in range(first, s.trade_count[n]):
+            if known and s.trades[n, t, TRADE_MAKER_ID] != order_id:
                 counters[CTR_EXEC_OTHER_MAKER] += 1
                 break
-        counters[CTR_FILLS] += s.trade_count[0] - first
-        s.trade_count[0] = 0
+        counters[CTR_FILLS] += s.trade_count[n] - first
+
+
+@njit(inline="always")
+def _data_qty(s, n, side, price, own_slot):
+    """Lots of the file's orders at ``price``: the level's total less the order in ``own_slot``
+    (an order the file does not know, NO_SLOT for none) when it rests there."""
+    qty = s.level_qty[n, side, _level(s, price)]
+    if own_slot != NO_SLOT and s.order_price[n, own_slot] == price:
+        qty -= s.order_qty[n, own_slot]
+    return qty
 
 
 @njit
-def _sync_side(s, side, row, col, next_synthetic, counters):
-    """Trust only the visible window of ``side``: forget levels beyond ``row``'s depth, take the
-    levels that entered from below. Returns the next synthetic id."""
-    levels = row.shape[0]
-    price = s.best[0, side]
+def _forget_level(s, n, side, price, own_slot):
+    """Remove every order at ``price`` but ``own_slot``'s; returns whether any was removed."""
+    slot = s.level_head[n, side, _level(s, price)]
+    removed = False
+    while slot != NO_SLOT:
+        nxt = s.order_next[n, slot]
+        if slot != own_slot:
+            _remove(s, n, slot)
+            removed = True
+        slot = nxt
+    return removed
+
+
+@njit
+def _forget_beyond(s, n, side, deepest, own_slot, counters):
+    """Forget every level of the file's orders worse than ``deepest`` (the order in
+    ``own_slot`` stays where it is)."""
     step = _away_step(side)
-    seen = 0
-    last = EMPTY_PRICE
-    while price != EMPTY_PRICE and seen < levels:
-        if s.level_qty[0, side, _level(s, price)] > 0:
-            seen += 1
-            last = price
-        if price == s.worst[0, side]:
-            break
-        price += step
-    # forget what slid out of the window (every level worse than the last visible one)
-    if seen == levels:
-        while s.worst[0, side] != last:
-            counters[CTR_LEVELS_FORGOTTEN] += 1
-            lvl = _level(s, s.worst[0, side])
-            while s.level_qty[0, side, lvl] > 0 and s.worst[0, side] != last:
-                _remove(s, 0, s.level_head[0, side, lvl])
-    # take what slid in from below: levels the engine could not know, worse than all it has
-    for k in range(seen, levels):
-        qty = row[k, col + 1]
-        if qty <= 0:
-            break
+    while s.worst[n, side] != EMPTY_PRICE and (s.worst[n, side] - deepest) * step > 0:
+        worst = s.worst[n, side]
+        if (
+            own_slot != NO_SLOT
+            and s.level_head[n, side, _level(s, worst)] == own_slot
+            and (s.order_next[n, own_slot] == NO_SLOT)
+        ):
+            # only the own order at the worst price: forget the levels between it and deepest
+            price = worst - step
+            while price != deepest:
+                if s.level_qty[n, side, _level(s, price)] > 0:
+                    counters[CTR_LEVELS_FORGOTTEN] += 1
+                    _forget_level(s, n, side, price, own_slot)
+                price -= step
+            return
+        counters[CTR_LEVELS_FORGOTTEN] += 1
+        _forget_level(s, n, side, worst, own_slot)
+
+
+@njit
+def _worst_file_price(s, n, side, own_slot):
+    """The worst price of ``side`` holding the file's orders (not only ``own_slot``'s), or
+    EMPTY_PRICE."""
+    price = s.worst[n, side]
+    if price == EMPTY_PRICE or _data_qty(s, n, side, price, own_slot) > 0:
+        return price
+    best = s.best[n, side]
+    step = _away_step(side)
+    while price != best:
+        price -= step
+        if _data_qty(s, n, side, price, own_slot) > 0:
+            return price
+    return EMPTY_PRICE
+
+
+@njit
+def _requeue_behind(s, n, own_slot):
+    """Put the order in ``own_slot`` back at the end of its level's queue; returns its slot."""
+    side = side_of(s, n, own_slot)
+    price = s.order_price[n, own_slot]
+    qty = s.order_qty[n, own_slot]
+    order_id = s.order_id[n, own_slot]
+    _remove(s, n, own_slot)
+    direction = 1 if side == BID else -1
+    if order_id < s.index_limit[n]:
+        limit_order(s, n, direction, price, qty, order_id)
+    else:
+        tracked_limit_order(s, n, direction, price, qty, order_id)
+    return s.live_slot[n, s.side_orders[n, BID] + s.side_orders[n, ASK] - 1]
+
+
+@njit
+def sync_side(s, n, side, row, col, next_synthetic, counters, own_slot):
+    """Trust only the visible window of ``side`` of book ``n``: when ``row`` shows all its
+    levels, forget the file's orders at prices worse than its deepest; take the row's levels
+    worse than every price holding the file's orders (they entered the window from below). The
+    order in ``own_slot`` (one the file does not know, or NO_SLOT) is neither counted nor
+    forgotten, and a level taken at its price is queued ahead of it. Returns (the next synthetic
+    id, own_slot's slot)."""
+    levels = row.shape[0]
+    shown = 0
+    while shown < levels and row[shown, col + 1] > 0:
+        shown += 1
+    if shown == levels:
+        _forget_beyond(s, n, side, row[levels - 1, col], own_slot, counters)
+    last = _worst_file_price(s, n, side, own_slot)
+    step = _away_step(side)
+    for k in range(shown):
         px = row[k, col]
         if last != EMPTY_PRICE and (px - last) * step <= 0:
-            break  # not below the known window: a real difference, left for the comparison
-        next_synthetic = _load_level(s, side, px, qty, next_synthetic)
+            continue  # within the known window: a real difference, left for the comparison
+        next_synthetic = _load_level(s, n, side, px, row[k, col + 1], next_synthetic)
+        if own_slot != NO_SLOT and s.order_price[n, own_slot] == px:
+            own_slot = _requeue_behind(s, n, own_slot)  # the file's orders were there first
         counters[CTR_LEVELS_TAKEN] += 1
         last = px
-    return next_synthetic
+    return next_synthetic, own_slot
+
+
+@njit
+def replay_message(s, msg, row, next_synthetic, counters, scratch_row):
+    """One message of the replay on book 0: apply it, keep the window, compare with ``row``
+    (after a mismatch, counted, the book restarts from ``row``). The window is left in
+    ``scratch_row``; returns (the next synthetic id, whether the window matched)."""
+    apply_data_event(s, 0, msg, counters)
+    s.trade_count[0] = 0
+    next_synthetic, _ = sync_side(s, 0, ASK, row, 0, next_synthetic, counters, NO_SLOT)
+    next_synthetic, _ = sync_side(s, 0, BID, row, 2, next_synthetic, counters, NO_SLOT)
+    depth_into(s, 0, scratch_row)
+    matched = _rows_equal(scratch_row, row)
+    if not matched:
+        # count the row, then start the next one from the file so rows are judged one by one
+        counters[CTR_MISMATCHED_ROWS] += 1
+        _clear_side(s, 0, ASK)
+        _clear_side(s, 0, BID)
+        next_synthetic = load_row(s, 0, row, next_synthetic)
+    return next_synthetic, matched
 
 
 @njit
@@ -220,16 +395,8 @@ def replay_lobster_kernel(s, initial_row, messages, rows, out_rows, out_matched,
     counters : ndarray[int64], shape (NUM_COUNTERS,)
         Incremented (see ``CTR_*``).
     """
-    next_synthetic = _load_row(s, initial_row, SYNTHETIC_ID_BASE)
+    next_synthetic = load_row(s, 0, initial_row, SYNTHETIC_ID_BASE)
     for m in range(messages.shape[0]):
-        _apply_event(s, messages[m], counters)
-        next_synthetic = _sync_side(s, ASK, rows[m], 0, next_synthetic, counters)
-        next_synthetic = _sync_side(s, BID, rows[m], 2, next_synthetic, counters)
-        depth_into(s, 0, out_rows[m])
-        out_matched[m] = _rows_equal(out_rows[m], rows[m])
-        if not out_matched[m]:
-            # Count the row, then start the next one from the file so rows are judged one by one.
-            counters[CTR_MISMATCHED_ROWS] += 1
-            _clear_side(s, ASK)
-            _clear_side(s, BID)
-            next_synthetic = _load_row(s, rows[m], next_synthetic)
+        next_synthetic, out_matched[m] = replay_message(
+            s, messages[m], rows[m], next_synthetic, counters, out_rows[m]
+        )

@@ -49,8 +49,9 @@ def orderbook_columns(levels: int) -> tuple[str, ...]:
 INTEGER_PATTERN = r"^-?[0-9]+$"
 #: the time field: seconds after midnight, digits with an optional decimal part
 TIME_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
-#: order ids of the file must stay below the replay's synthetic ids
-MAX_FILE_ORDER_ID = _r.SYNTHETIC_ID_BASE - 1
+#: order ids of the file must stay below the replay's synthetic ids, with room for the
+#: historical market's shift (``historical.FIRST_DATA_ID``)
+MAX_FILE_ORDER_ID = _r.SYNTHETIC_ID_BASE - 3
 #: event types whose order goes through the book (submit, cancel, delete, visible execution)
 BOOK_EVENTS = (1, 2, 3, 4)
 #: the halt indicator's price: -1 halt, 0 quoting, 1 resumed
@@ -494,20 +495,10 @@ def replay_lobster(
     seconds = float(np.median(timings))
 
     out_rows[:, :, [0, 2]] *= tick_size
-    names_ctr = (
-        "mismatched_rows",
-        "levels_taken_from_file",
-        "levels_forgotten",
-        "executions_filling_another_order",
-        "unexplained_cancel_qty",
-        "rejected_submissions",
-        "deletes_with_other_size",
-        "fills",
-    )
     return ReplayResult(
         rows=out_rows,
         matched=matched,
-        counters={k: int(v) for k, v in zip(names_ctr, counters, strict=True)},
+        counters={k: int(v) for k, v in zip(_r.COUNTER_NAMES, counters, strict=True)},
         messages=len(messages),
         seconds=seconds,
     )
