@@ -24,6 +24,7 @@ from .common import RunError, read_metrics
 from .evaluate import (
     METRICS,
     evaluate,
+    held_out_market,
     load_policy,
     read_run_config,
     run_config,
@@ -73,7 +74,8 @@ def report_figures(
     baseline = best_baseline(table)
     choices = read_json(run_dir / "baselines.json")
     policies = {name: agent, baseline: tuned_policies(config, choices)[baseline]}
-    recordings = {label: record(p, config, episodes, seed) for label, p in policies.items()}
+    held_out = held_out_market(config)  # a historical market's eval hours
+    recordings = {label: record(p, held_out, episodes, seed) for label, p in policies.items()}
     out: dict[str, go.Figure] = {}
     metrics = run_dir / "metrics.parquet"
     if metrics.exists():

@@ -754,7 +754,8 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         arrays = super()._state_arrays()
         arrays.update({f"book.{k}": v for k, v in self.books._asdict().items()})
         arrays.update({f"mm.{k}": v for k, v in self.state._asdict().items()})
-        arrays.update({f"hist.{k}": v for k, v in self.hist._asdict().items()})
+        if self.market is not None:
+            arrays.update({f"hist.{k}": v for k, v in self.hist._asdict().items()})
         arrays["mid"] = self._mid
         return arrays
 
