@@ -97,8 +97,20 @@ def _report(args) -> int:
 def _demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(runs_dir=args.runs_dir, minutes=args.minutes, seed=args.seed, env=_market(args))
+    run_demo(
+        runs_dir=args.runs_dir,
+        steps=args.steps,
+        seed=args.seed,
+        env=_market(args),
+        time_limit=args.time_limit,
+    )
     return 0
+
+
+def _study(args) -> int:
+    from .study import main_study
+
+    return main_study(args.study_file, out=args.out, address=args.address)
 
 
 #: the training algorithms: each a module of this package with a ``main(argv, prog)``
@@ -133,6 +145,10 @@ def _train(argv: list[str]) -> int:
     result = module.main(rest, prog=f"fastlob train --algo {known.algo}", env=env)
     print(json.dumps({k: v for k, v in result.items() if isinstance(v, (int, float, str))}))
     return 0
+
+
+#: the demo's training budget (agents.demo.DEMO.total_steps; not imported: it loads torch)
+DEMO_STEPS = 10_000_000
 
 
 def add_agent_commands(sub) -> None:
@@ -190,7 +206,17 @@ def add_agent_commands(sub) -> None:
     )
     demo.add_argument("--runs-dir", default="runs", help="where runs/demo goes")
     demo.add_argument(
-        "--minutes", type=POSITIVE_REAL, default=4.0, help="training time budget (default 4)"
+        "--steps",
+        type=POSITIVE_INT,
+        default=DEMO_STEPS,
+        help=f"training env-steps (default {DEMO_STEPS:,}: about four minutes here)",
+    )
+    demo.add_argument(
+        "--time-limit",
+        type=POSITIVE_REAL,
+        default=None,
+        metavar="MINUTES",
+        help="stop training early after this long (a safety stop, recorded in the run)",
     )
     demo.add_argument("--seed", type=NON_NEGATIVE_INT, default=1, help="training seed")
     _add_env_config(demo, "the default market with 200-step episodes")
@@ -220,6 +246,22 @@ def add_agent_commands(sub) -> None:
         help="pytest-benchmark JSON of bench/test_bench_mm.py (--benchmark-json FILE) to plot",
     )
     report.set_defaults(func=_report)
+
+    study = sub.add_parser(
+        "study",
+        help="run a grid of trainings and held-out evaluations over seeds on Ray",
+        description="Reads STUDY.toml (algorithms, seeds, fixed and swept config fields: see "
+        "fastlob_agents.study), runs every trial not yet finished as a Ray task (one Numba and "
+        "one torch thread each, as many at once as the CPUs allow) and writes results.parquet, "
+        "summary.parquet (means and 95%% between-seed intervals) and study.html into "
+        "OUT/NAME. Exit 1 when trials failed (the rest is kept; rerun to retry them).",
+    )
+    study.add_argument("study_file", metavar="STUDY.toml")
+    study.add_argument("--out", default="studies", help="where the study's folder goes")
+    study.add_argument(
+        "--address", default=None, help="join this Ray cluster (default: start a local one)"
+    )
+    study.set_defaults(func=_study)
 
     sub.add_parser(
         "train",

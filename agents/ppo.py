@@ -131,7 +131,9 @@ class PPOConfig:
     stop_after_updates: int | None = None
     """stop (after checkpointing) once this many updates are done: for tests of --resume"""
     time_budget: float | None = None
-    """seconds of training: after two updates, total steps are cut to fit (None: no limit)"""
+    """an opt-in safety stop: seconds of training after which the run stops early (checkpointed;
+    recorded as charts/stopped_by_time_budget and in the result). None: train total_steps, the
+    same bits for the same seed and threads"""
 
 
 def layer(in_dim: int, out_dim: int, std: float = float(np.sqrt(2))) -> nn.Linear:
@@ -364,6 +366,7 @@ def train(config: PPOConfig) -> dict:
     last: dict[str, float] = {}
     shown_pnl = float("nan")  # the bar keeps the last episode PnL between episode ends
     loop_started = time.perf_counter()  # the time budget counts training, not setup
+    stopped_by_time = False
     while update < num_updates:
         if config.anneal_lr:
             optimizer.param_groups[0]["lr"] = config.learning_rate * (1.0 - update / num_updates)
@@ -422,12 +425,14 @@ def train(config: PPOConfig) -> dict:
             "charts/learning_rate": optimizer.param_groups[0]["lr"],
         }
         run.log(global_step, last)
-        if update == 2 and config.time_budget is not None and not config.resume:
-            per_update = (time.perf_counter() - loop_started) / 2
-            num_updates = max(2, min(num_updates, int(config.time_budget / per_update)))
-            if bar is not None:
-                bar.total = num_updates * batch
-                bar.refresh()
+        out_of_time = (
+            config.time_budget is not None
+            and time.perf_counter() - loop_started > config.time_budget
+            and update < num_updates
+        )
+        if out_of_time:
+            stopped_by_time = True
+            run.log(global_step, {"charts/stopped_by_time_budget": 1.0})
         shown_pnl = last.get("charts/episode_pnl", shown_pnl)
         if bar is not None:
             bar.update(batch)
@@ -436,15 +441,23 @@ def train(config: PPOConfig) -> dict:
                 pnl=f"{shown_pnl:.2f}",
                 loss=f"{losses['losses/value_loss']:.3f}",
             )
-        if update % config.checkpoint_every == 0 or update == num_updates:
+        if update % config.checkpoint_every == 0 or update == num_updates or out_of_time:
             save()
+        if out_of_time:
+            break
         if config.stop_after_updates is not None and update >= config.stop_after_updates:
             save()
             break
     if bar is not None:
         bar.close()
     run.close()
-    return {"run_dir": str(run.path), "update": update, "global_step": global_step, **last}
+    return {
+        "run_dir": str(run.path),
+        "update": update,
+        "global_step": global_step,
+        "stopped_by_time_budget": stopped_by_time,
+        **last,
+    }
 
 
 class PPOPolicy:

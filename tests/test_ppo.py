@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import polars as pl
 import pytest
 import torch
 
@@ -165,8 +166,9 @@ def test_demo_trains_evaluates_and_writes_eval_json(tmp_path, capsys):
 
     from fastlob_agents.demo import run_demo
 
-    run_demo(runs_dir=str(tmp_path), minutes=0.02, seed=3)  # two updates: the minimum
-    table = json.loads((tmp_path / "demo" / "eval.json").read_text())
+    run_demo(runs_dir=str(tmp_path), steps=2 * 1024 * 16, seed=3)  # two updates
+    first = (tmp_path / "demo" / "eval.json").read_bytes()
+    table = json.loads(first)
     assert {"ppo", "avellaneda_stoikov", "glft", "fixed_spread", "random"} <= set(table)
     for row in table.values():
         assert "utility" in row and row["utility"]["ci_low"] <= row["utility"]["ci_high"]
@@ -174,6 +176,24 @@ def test_demo_trains_evaluates_and_writes_eval_json(tmp_path, capsys):
     assert "learning curve" in out
     report = tmp_path / "demo" / "report.html"
     assert f"report: {report}" in out and report.stat().st_size > 1_000_000
+    # reproducible: the same command again gives the same eval.json, bit for bit
+    run_demo(runs_dir=str(tmp_path), steps=2 * 1024 * 16, seed=3)
+    assert (tmp_path / "demo" / "eval.json").read_bytes() == first
+
+
+def test_a_time_limit_stops_training_early_and_is_recorded(tmp_path):
+    from fastlob_agents.ppo import PPOConfig, train
+
+    config = PPOConfig(
+        num_envs=8, num_steps=8, total_steps=8 * 8 * 1000, hidden_size=8, update_epochs=1,
+        num_minibatches=1, progress=False, runs_dir=str(tmp_path), run_name="limited",
+        time_budget=0.5, env=PPOConfig().env.replace(episode_steps=20),
+    )  # fmt: skip
+    result = train(config)
+    assert result["stopped_by_time_budget"] and result["update"] < 1000
+    curve = pl.read_parquet(tmp_path / "limited" / "metrics.parquet")
+    assert curve["charts/stopped_by_time_budget"].drop_nulls().to_list() == [1.0]
+    assert (tmp_path / "limited" / "checkpoint.pt").exists()
 
 
 def test_fast_tanh_is_tanh_with_tanhs_gradient():

@@ -384,7 +384,8 @@ def test_a_price_beyond_the_engines_range_is_named(tmp_path):
         (["eval", "--tuning-episodes", "x"], ["--tuning-episodes", "not an integer"]),
         (["report", "r", "--episodes", "-1"], ["--episodes"]),
         (["as2008", "--gamma", "inf"], ["--gamma"]),
-        (["demo", "--minutes", "0"], ["--minutes"]),
+        (["demo", "--steps", "0"], ["--steps"]),
+        (["demo", "--time-limit", "-1"], ["--time-limit"]),
         (["bogus"], ["invalid choice"]),
     ],
 )

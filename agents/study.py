@@ -1,0 +1,533 @@
+"""Studies: a grid of trainings and held-out evaluations over algorithms, config fields and seeds,
+run as Ray tasks, with results as distributions over seeds.
+
+A study file (TOML, read as data: nothing in it runs)::
+
+    name = "demo-seeds"           # the study's folder under --out
+    algorithms = ["ppo"]          # ppo, sac, dqn
+    seeds = [1, 2, 3, 4, 5]       # training seeds per grid point
+    episodes = 256                # held-out episodes per evaluation
+    tuning_episodes = 128         # episodes the baselines are tuned on
+    eval_seed = 123456            # the held-out episodes (the same for every trial)
+    risk_aversion = 0.01
+
+    [config]                      # fields every trial's agent config takes (env.* nested)
+    total_steps = 2_000_000
+    env = { episode_steps = 200 }
+
+    [grid]                        # swept fields (dotted names): the trials are the product
+    learning_rate = [1e-3, 3e-4]
+    "env.latency" = [0.05, 0.2]
+
+Every trial is one training (one Numba and one torch thread) and one evaluation of the trained
+agent and the tuned baselines on the same held-out episodes (``evaluate.evaluate``). Trials are
+Ray tasks, not Ray Tune trials: each is a plain function of its spec with nothing to schedule
+between (no early stopping, no population), so tasks keep the runner small and a trial is
+exactly ``fastlob train`` then ``fastlob eval``. On one machine ``ray.init()`` starts a local
+cluster and runs as many trials at once as it has CPUs; with an address it joins an existing
+cluster (the study folder must then be on a filesystem every node sees).
+
+A finished trial leaves ``trial.json`` in its folder and is skipped when the study is run
+again; a trial that raises or whose worker dies is retried once by Ray, and one that still fails
+is reported (which and why) while everything that finished is kept and summarized. Outputs in
+the study folder: ``results.parquet`` (a row per trial x agent x metric, the trial's swept
+fields as columns), ``summary.parquet`` (per grid point, agent and metric: the mean over seeds
+and its 95% between-seed interval, and for the trained agent whether it beats the best baseline
+in every seed, most, on average only, or not), and ``study.html`` (each metric against each
+swept field, one point per seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import itertools
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from fastlob.plain import from_plain, to_plain
+
+from .evaluate import METRICS
+
+#: the keys a study file may have
+STUDY_KEYS = {
+    "name": str,
+    "algorithms": list,
+    "seeds": list,
+    "episodes": int,
+    "tuning_episodes": int,
+    "eval_seed": int,
+    "risk_aversion": (int, float),
+    "config": dict,
+    "grid": dict,
+}
+ALGORITHMS = ("ppo", "sac", "dqn")
+#: the metric by which a trained agent beats a baseline
+DECIDING_METRIC = "utility"
+#: each trial's agent config: what a study may not set (the runner owns them)
+RUNNER_FIELDS = ("seed", "runs_dir", "run_name", "resume", "progress", "torch_threads")
+
+
+class StudyError(ValueError):
+    """A study file that cannot run, named with the key at fault."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A checked study file (see the module docstring)."""
+
+    name: str
+    algorithms: tuple[str, ...]
+    seeds: tuple[int, ...]
+    episodes: int
+    tuning_episodes: int
+    eval_seed: int
+    risk_aversion: float
+    config: dict
+    grid: dict
+
+    def points(self) -> list[dict[str, Any]]:
+        """The grid's points: {dotted field: value}, in the file's order."""
+        names = list(self.grid)
+        return [
+            dict(zip(names, values, strict=True))
+            for values in itertools.product(*self.grid.values())
+        ]
+
+    def trials(self) -> list[dict[str, Any]]:
+        """Every trial's spec: id, algorithm, point index, the swept values, seed, and the
+        whole agent config as plain values."""
+        specs = []
+        for algo in self.algorithms:
+            for index, point in enumerate(self.points()):
+                for seed in self.seeds:
+                    plain = _with_point(self.config, point)
+                    plain.update(seed=seed, progress=False, torch_threads=1)
+                    specs.append(
+                        {
+                            "id": f"{algo}_p{index:03d}_seed{seed}",
+                            "algorithm": algo,
+                            "point": index,
+                            "swept": point,
+                            "seed": seed,
+                            "config": plain,
+                        }
+                    )
+        return specs
+
+
+def _with_point(config: dict, point: dict) -> dict:
+    """``config`` (nested plain values) with the dotted fields of ``point`` set."""
+    out = json.loads(json.dumps(config))
+    for dotted, value in point.items():
+        *parents, leaf = dotted.split(".")
+        node = out
+        for name in parents:
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict):
+                raise StudyError(f"grid.{dotted}: {name} is not a nested config")
+        node[leaf] = value
+    return out
+
+
+def config_class(algo: str):
+    """The agent config dataclass of ``algo``."""
+    module = importlib.import_module(f".{algo}", __package__)
+    return next(
+        cls
+        for name, cls in vars(module).items()
+        if name.lower() == f"{algo}config" and dataclasses.is_dataclass(cls)
+    )
+
+
+def read_study(path) -> Study:
+    """Read and check a study file: every key, every algorithm and every trial's config (each
+    field named as ``grid.env.latency`` or ``config.learning_rate``), before anything runs."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise StudyError(f"{path}: cannot read ({err})") from None
+    except tomllib.TOMLDecodeError as err:
+        raise StudyError(f"{path}: not TOML ({err})") from None
+    unknown = sorted(set(raw) - set(STUDY_KEYS))
+    if unknown:
+        raise StudyError(
+            f"{path}: unknown key {', '.join(unknown)} (keys: {', '.join(STUDY_KEYS)})"
+        )
+    for key, kind in STUDY_KEYS.items():
+        if key in raw and (not isinstance(raw[key], kind) or isinstance(raw[key], bool)):
+            raise StudyError(f"{path}: {key} must be a {getattr(kind, '__name__', 'number')}")
+    study = Study(
+        name=raw.get("name", path.stem),
+        algorithms=tuple(raw.get("algorithms", ["ppo"])),
+        seeds=tuple(raw.get("seeds", [1])),
+        episodes=raw.get("episodes", 256),
+        tuning_episodes=raw.get("tuning_episodes", 128),
+        eval_seed=raw.get("eval_seed", 123_456),
+        risk_aversion=float(raw.get("risk_aversion", 0.01)),
+        config=raw.get("config", {}),
+        grid=raw.get("grid", {}),
+    )
+    _check(study, path)
+    return study
+
+
+def _check(study: Study, path: Path) -> None:
+    if not study.name or not all(c.isalnum() or c in "-_." for c in study.name):
+        raise StudyError(f"{path}: name must be letters, digits, - _ . (a folder name)")
+    for algo in study.algorithms:
+        if algo not in ALGORITHMS:
+            raise StudyError(f"{path}: algorithms: {algo!r} is not one of {', '.join(ALGORITHMS)}")
+    if not study.algorithms:
+        raise StudyError(f"{path}: algorithms is empty")
+    seeds = study.seeds
+    if not seeds or not all(isinstance(s, int) and 0 <= s < 2**31 for s in seeds):
+        raise StudyError(f"{path}: seeds must be integers in [0, 2**31), at least one")
+    if len(set(seeds)) != len(seeds):
+        raise StudyError(f"{path}: seeds repeat")
+    if study.episodes < 2 or study.tuning_episodes < 1:
+        raise StudyError(f"{path}: episodes must be >= 2 and tuning_episodes >= 1")
+    for name, values in study.grid.items():
+        if not isinstance(values, list) or not values:
+            raise StudyError(f"{path}: grid.{name} must be a non-empty list of values")
+    for field in (*study.config, *(k.split(".")[0] for k in study.grid)):
+        if field in RUNNER_FIELDS:
+            raise StudyError(f"{path}: {field} is set by the study for each trial")
+    from fastlob.env import check_config
+
+    for spec in study.trials():
+        where = "grid" if spec["swept"] else "config"
+        try:
+            config = from_plain(config_class(spec["algorithm"]), spec["config"], where)
+            check_config(config.env)
+        except (TypeError, ValueError) as err:
+            raise StudyError(f"{path}: trial {spec['id']}: {err}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# one trial (in a Ray worker)
+# ---------------------------------------------------------------------------------------------
+
+
+def run_trial(spec: dict, study: dict, trials_dir: str) -> dict:
+    """Train and evaluate one trial in ``trials_dir/<id>`` with one Numba and one torch thread;
+    writes and returns its ``trial.json`` (the spec, the evaluation table, the seconds)."""
+    import numba
+    import torch
+
+    numba.set_num_threads(1)
+    torch.set_num_threads(1)
+    from .evaluate import evaluate
+
+    folder = Path(trials_dir) / spec["id"]
+    if folder.exists():
+        shutil.rmtree(folder)  # what a crashed attempt left
+    folder.mkdir(parents=True)
+    (folder / "worker.pid").write_text(str(os.getpid()))
+    started = time.perf_counter()
+    algo = spec["algorithm"]
+    config = from_plain(config_class(algo), spec["config"], "config")
+    config = dataclasses.replace(config, runs_dir=str(folder), run_name="run")
+    module = importlib.import_module(f".{algo}", __package__)
+    module.train(config)
+    result = evaluate(
+        [str(folder / "run")],
+        episodes=study["episodes"],
+        seed=study["eval_seed"],
+        risk_aversion=study["risk_aversion"],
+        tuning_episodes=study["tuning_episodes"],
+    )
+    out = {
+        "spec": spec,
+        "table": result["table"],
+        "baselines": result["baselines"],
+        "seconds": time.perf_counter() - started,
+    }
+    tmp = folder / "trial.json.tmp"
+    tmp.write_text(json.dumps(out, indent=2))
+    tmp.replace(folder / "trial.json")  # whole or not at all: its presence means finished
+    return out
+
+
+def finished_trial(trials_dir: Path, spec: dict) -> dict | None:
+    """The trial's saved result, if it finished with this very spec; a StudyError if it
+    finished with another (the study file changed under it)."""
+    path = trials_dir / spec["id"] / "trial.json"
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    if saved.get("spec") != json.loads(json.dumps(spec)):
+        raise StudyError(
+            f"{path}: trial {spec['id']} finished with other settings: remove its folder, or "
+            f"give the study another name"
+        )
+    return saved
+
+
+# ---------------------------------------------------------------------------------------------
+# the study
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class StudyResult:
+    folder: Path
+    finished: list[dict]
+    skipped: list[str]
+    failed: dict[str, str]  # trial id -> why
+    seconds: float
+
+
+def run_study(
+    study: Study, out: str | Path = "studies", address: str | None = None, num_cpus=None
+) -> StudyResult:
+    """Run every trial of ``study`` not already finished, as Ray tasks (see the module
+    docstring); then write the results, the summary and the page from every finished trial."""
+    import ray
+
+    folder = Path(out) / study.name
+    trials_dir = folder / "trials"
+    trials_dir.mkdir(parents=True, exist_ok=True)
+    (folder / "study.json").write_text(json.dumps(to_plain(study), indent=2))
+    started = time.perf_counter()
+    finished, skipped, todo = [], [], []
+    for spec in study.trials():
+        saved = finished_trial(trials_dir, spec)
+        if saved is None:
+            todo.append(spec)
+        else:
+            finished.append(saved)
+            skipped.append(spec["id"])
+    failed: dict[str, str] = {}
+    if todo:
+        own = not ray.is_initialized()
+        if own:
+            ray.init(
+                address=address, num_cpus=num_cpus, include_dashboard=False,
+                log_to_driver=False, configure_logging=False,
+            )  # fmt: skip
+        try:
+            task = ray.remote(num_cpus=1, max_retries=1, retry_exceptions=True)(run_trial)
+            plain = {k: v for k, v in to_plain(study).items() if k not in ("config", "grid")}
+            pending = {task.remote(s, plain, str(trials_dir.resolve())): s for s in todo}
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                spec = pending.pop(done[0])
+                try:
+                    finished.append(ray.get(done[0]))
+                except Exception as err:  # a failed trial never stops the study
+                    failed[spec["id"]] = _why(err)
+        finally:
+            if own:
+                ray.shutdown()
+    write_outputs(study, folder, finished)
+    if failed:
+        (folder / "failed.json").write_text(json.dumps(failed, indent=2))
+    elif (folder / "failed.json").exists():
+        (folder / "failed.json").unlink()
+    return StudyResult(folder, finished, skipped, failed, time.perf_counter() - started)
+
+
+def _why(err: Exception) -> str:
+    cause = getattr(err, "cause", None) or err
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[-1] if text else ''}"
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------
+
+
+def results_frame(finished: list[dict]) -> pl.DataFrame:
+    """A row per trial x agent x metric: trial, algorithm, point, seed, agent, metric, mean,
+    ci_low, ci_high (the evaluation's interval over episodes), and a column per swept field."""
+    rows = []
+    for trial in finished:
+        spec = trial["spec"]
+        for agent, metrics in trial["table"].items():
+            for metric, cell in metrics.items():
+                row = {
+                    "trial": spec["id"],
+                    "algorithm": spec["algorithm"],
+                    "point": spec["point"],
+                    "seed": spec["seed"],
+                    "agent": "trained" if agent == spec["algorithm"] else agent,
+                    "metric": metric,
+                    "mean": float(cell["mean"]),
+                    "ci_low": float(cell["ci_low"]),
+                    "ci_high": float(cell["ci_high"]),
+                }
+                row.update({f"swept:{k}": v for k, v in spec["swept"].items()})
+                rows.append(row)
+    return pl.DataFrame(rows)
+
+
+def _t_quantile(dof: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, dof))
+
+
+def summary_frame(results: pl.DataFrame) -> pl.DataFrame:
+    """Per algorithm, grid point, agent and metric: seeds, the mean over seeds and its 95%
+    interval (Student's t on the seeds' means: the between-seed spread), and for the trained
+    agent on the deciding metric how it fares against the best baseline of each seed:
+    ``every seed``, ``most seeds``, ``on average only`` or ``no``."""
+    keys = ["algorithm", "point", "agent", "metric"]
+    swept = [c for c in results.columns if c.startswith("swept:")]
+    stats = (
+        results.group_by(keys, maintain_order=True)
+        .agg(
+            pl.len().alias("seeds"),
+            pl.col("mean").mean().alias("seed_mean"),
+            pl.col("mean").std().alias("seed_std"),
+            *[pl.col(c).first() for c in swept],
+        )
+        .with_columns(
+            pl.col("seeds")
+            .map_elements(lambda n: _t_quantile(n - 1) if n > 1 else math.nan, pl.Float64)
+            .alias("t")
+        )
+    )
+    half = pl.col("t") * pl.col("seed_std") / pl.col("seeds").cast(pl.Float64).sqrt()
+    stats = stats.with_columns(
+        (pl.col("seed_mean") - half).alias("seed_ci_low"),
+        (pl.col("seed_mean") + half).alias("seed_ci_high"),
+    ).drop("t")
+    verdicts = _beats_best_baseline(results)
+    return stats.join(verdicts, on=["algorithm", "point", "agent", "metric"], how="left")
+
+
+def _beats_best_baseline(results: pl.DataFrame) -> pl.DataFrame:
+    deciding = results.filter(pl.col("metric") == DECIDING_METRIC)
+    rows = []
+    for (algo, point), group in deciding.group_by(["algorithm", "point"], maintain_order=True):
+        margins = []
+        for _, trial in group.group_by("seed", maintain_order=True):
+            trained = trial.filter(pl.col("agent") == "trained")["mean"]
+            baselines = trial.filter(pl.col("agent") != "trained")["mean"]
+            if len(trained) and len(baselines):
+                margins.append(float(trained[0] - baselines.max()))
+        margins = np.asarray(margins)
+        wins = int((margins > 0).sum())
+        if margins.size and wins == margins.size:
+            verdict = "every seed"
+        elif wins * 2 > margins.size:
+            verdict = "most seeds"
+        elif margins.size and margins.mean() > 0:
+            verdict = "on average only"
+        else:
+            verdict = "no"
+        rows.append(
+            {
+                "algorithm": algo,
+                "point": point,
+                "agent": "trained",
+                "metric": DECIDING_METRIC,
+                "beats_best_baseline": verdict,
+                "seeds_beating": wins,
+            }
+        )
+    schema = {"algorithm": pl.String, "point": pl.Int64, "agent": pl.String, "metric": pl.String,
+              "beats_best_baseline": pl.String, "seeds_beating": pl.Int64}  # fmt: skip
+    return pl.DataFrame(rows, schema=schema)
+
+
+def write_outputs(study: Study, folder: Path, finished: list[dict]) -> None:
+    """results.parquet, summary.parquet and study.html from the finished trials (each file
+    written whole or not at all)."""
+    if not finished:
+        return
+    results = results_frame(finished)
+    summary = summary_frame(results)
+    for name, frame in (("results", results), ("summary", summary)):
+        tmp = folder / f"{name}.parquet.tmp"
+        frame.write_parquet(tmp)
+        tmp.replace(folder / f"{name}.parquet")
+    page = study_page(study, results)
+    tmp = folder / "study.html.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(folder / "study.html")
+
+
+def study_page(study: Study, results: pl.DataFrame) -> str:
+    """One self-contained HTML page: for each swept field (or, without a grid, the seeds), each
+    of the table's metrics against it, one point per seed, the trained agent beside the
+    baselines."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fields = [c for c in results.columns if c.startswith("swept:")] or ["seed"]
+    figures = []
+    for field in fields:
+        fig = make_subplots(rows=1, cols=len(METRICS), subplot_titles=METRICS)
+        for col, metric in enumerate(METRICS, start=1):
+            rows = results.filter(pl.col("metric") == metric)
+            for agent in rows["agent"].unique(maintain_order=True):
+                mine = rows.filter(pl.col("agent") == agent)
+                fig.add_trace(
+                    go.Scatter(
+                        x=[str(v) for v in mine[field]],
+                        y=mine["mean"],
+                        mode="markers",
+                        name=agent,
+                        legendgroup=agent,
+                        showlegend=col == 1,
+                        text=[f"seed {s}" for s in mine["seed"]],
+                    ),
+                    row=1,
+                    col=col,
+                )
+        fig.update_layout(
+            title=f"{study.name}: each metric against {field.removeprefix('swept:')}, one point "
+            "per seed",
+            height=380,
+            width=320 * len(METRICS),
+        )
+        figures.append(fig.to_html(full_html=False, include_plotlyjs=not figures))
+    return "<html><head><meta charset='utf-8'></head><body>" + "".join(figures) + "</body></html>"
+
+
+def format_summary(summary: pl.DataFrame) -> str:
+    """The summary's deciding metric and PnL as plain text: one line per point and agent."""
+    lines = []
+    for metric in (DECIDING_METRIC, "pnl"):
+        rows = summary.filter(pl.col("metric") == metric)
+        for row in rows.iter_rows(named=True):
+            verdict = row.get("beats_best_baseline") or ""
+            lines.append(
+                f"{row['algorithm']} point {row['point']} {row['agent']:<20} {metric:<8} "
+                f"{row['seed_mean']:10.3f} [{row['seed_ci_low']:.3f}, {row['seed_ci_high']:.3f}]"
+                f" over {row['seeds']} seeds {verdict}"
+            )
+    return "\n".join(lines)
+
+
+def main_study(path, out="studies", address=None) -> int:
+    """``fastlob study``: read, run, print; 0 when every trial finished, 1 when some failed
+    (a bad study file is a StudyError: exit 2 before anything runs)."""
+    study = read_study(path)
+    result = run_study(study, out=out, address=address)
+    print(
+        f"{len(result.finished)} trials finished ({len(result.skipped)} skipped as done), "
+        f"{len(result.failed)} failed, in {result.seconds:.1f} s: {result.folder}"
+    )
+    if result.finished:
+        print(format_summary(pl.read_parquet(result.folder / "summary.parquet")))
+    for trial, why in result.failed.items():
+        print(f"failed: {trial}: {why}")
+    if result.failed:
+        print(f"rerun the study to retry them ({result.folder / 'failed.json'})")
+    return 1 if result.failed else 0

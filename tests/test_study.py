@@ -1,0 +1,164 @@
+"""Studies on a local Ray cluster: a 2-point x 2-seed grid with tiny budgets and every output
+checked, a rerun that skips every finished trial, a worker killed mid-trial and retried, and a
+bad study file named before anything runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from fastlob_agents.cli import main
+from fastlob_agents.evaluate import METRICS
+from fastlob_agents.study import StudyError, read_study, run_study
+
+ray = pytest.importorskip("ray", reason="ray is the study's extra: pip install 'fastlob[ray]'")
+
+TINY = """
+name = "{name}"
+algorithms = ["ppo"]
+seeds = {seeds}
+episodes = 4
+tuning_episodes = 2
+eval_seed = 7
+
+[config]
+num_envs = 4
+num_steps = 8
+total_steps = {steps}
+hidden_size = 8
+update_epochs = 1
+num_minibatches = 1
+env = {{ episode_steps = 8, warmup = 1.0 }}
+
+[grid]
+{grid}
+"""
+
+
+def study_file(tmp_path, name, seeds="[1, 2]", steps=64, grid='"env.latency" = [0.05, 0.2]'):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(TINY.format(name=name, seeds=seeds, steps=steps, grid=grid))
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def test_a_grid_over_seeds_runs_on_ray_and_a_rerun_skips_every_trial(tmp_path, local_ray):
+    study = read_study(study_file(tmp_path, "grid"))
+    result = run_study(study, out=tmp_path)
+    assert not result.failed and len(result.finished) == 4 and not result.skipped
+    folder = tmp_path / "grid"
+    results = pl.read_parquet(folder / "results.parquet")
+    agents = {"trained", "avellaneda_stoikov", "glft", "fixed_spread", "random"}
+    assert set(results["agent"]) == agents and set(results["metric"]) == set(METRICS)
+    assert results.height == 4 * len(agents) * len(METRICS)
+    assert sorted(set(results["swept:env.latency"])) == [0.05, 0.2]
+    assert set(results["seed"]) == {1, 2}
+    summary = pl.read_parquet(folder / "summary.parquet")
+    assert summary.height == 2 * len(agents) * len(METRICS) and (summary["seeds"] == 2).all()
+    assert (summary["seed_ci_low"] <= summary["seed_mean"]).all()
+    assert (summary["seed_mean"] <= summary["seed_ci_high"]).all()
+    verdicts = summary.filter(pl.col("beats_best_baseline").is_not_null())
+    assert verdicts.height == 2 and set(verdicts["agent"]) == {"trained"}
+    assert set(verdicts["beats_best_baseline"]) <= {
+        "every seed",
+        "most seeds",
+        "on average only",
+        "no",
+    }
+    # the seed-interval is the between-seed spread of the trials' means
+    one = results.filter(
+        (pl.col("agent") == "trained") & (pl.col("metric") == "pnl") & (pl.col("point") == 0)
+    )
+    row = summary.filter(
+        (pl.col("agent") == "trained") & (pl.col("metric") == "pnl") & (pl.col("point") == 0)
+    )
+    assert row["seed_mean"][0] == pytest.approx(one["mean"].mean())
+    assert "one point per seed" in (folder / "study.html").read_text()
+    assert all(
+        (folder / "trials" / t["spec"]["id"] / "trial.json").is_file() for t in result.finished
+    )
+
+    again = run_study(read_study(study_file(tmp_path, "grid")), out=tmp_path)
+    assert len(again.skipped) == 4 and not again.failed and len(again.finished) == 4
+    assert again.seconds < result.seconds
+
+
+def test_a_worker_killed_mid_trial_is_retried_and_the_study_finishes(tmp_path, local_ray):
+    study = read_study(study_file(tmp_path, "killed", seeds="[3]", steps=4 * 8 * 200, grid=""))
+    pid_file = tmp_path / "killed" / "trials" / "ppo_p000_seed3" / "worker.pid"
+    killed = []
+
+    def kill_first_worker():
+        deadline = time.time() + 120
+        while time.time() < deadline and not pid_file.exists():
+            time.sleep(0.05)
+        time.sleep(0.5)
+        pid = int(pid_file.read_text())
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+
+    killer = threading.Thread(target=kill_first_worker)
+    killer.start()
+    result = run_study(study, out=tmp_path)
+    killer.join()
+    assert killed and not result.failed and len(result.finished) == 1
+    assert int(pid_file.read_text()) != killed[0]  # the retry ran in another worker
+
+
+def test_a_failing_trial_is_reported_and_the_others_kept(tmp_path, local_ray):
+    # a market whose episode does not fit in its data fails when the trial builds its env
+    grid = '"env.lobster" = [[], ["missing_message.csv", "missing_orderbook.csv"]]'
+    study = read_study(study_file(tmp_path, "failing", seeds="[1]", grid=grid))
+    result = run_study(study, out=tmp_path)
+    assert len(result.finished) == 1 and list(result.failed) == ["ppo_p001_seed1"]
+    assert "cannot read" in result.failed["ppo_p001_seed1"]
+    assert (tmp_path / "failing" / "failed.json").is_file()
+    assert (tmp_path / "failing" / "results.parquet").is_file()
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("nme = 'x'", "unknown key nme"),
+        ("algorithms = ['a2c']", "'a2c' is not one of"),
+        ("seeds = [1, 1]", "seeds repeat"),
+        ("[grid]\nlearning_rat = [0.1]", "grid has no field learning_rat"),
+        ("[grid]\n'env.latncy' = [0.1]", "grid.env has no field latncy"),
+        ("[config]\nseed = 3", "seed is set by the study"),
+        ("[grid]\n'env.latency' = [5.0]", "config.latency"),
+        ("episodes = 'many'", "episodes must be"),
+        ("name = ", "not TOML"),
+    ],
+)
+def test_a_bad_study_file_is_a_named_error_before_anything_runs(tmp_path, capsys, text, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(StudyError, match=words):
+        read_study(path)
+    assert main(["study", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_documented_demo_study_is_a_valid_study():
+    root = Path(__file__).resolve().parents[1]
+    study = read_study(root / "studies" / "demo-seeds.toml")
+    assert study.seeds == (1, 2, 3, 4, 5) and study.episodes == 256
+    from fastlob_agents.demo import DEMO
+
+    trial = study.trials()[0]["config"]
+    for field in ("num_envs", "total_steps", "num_steps", "learning_rate", "update_epochs"):
+        assert trial[field] == getattr(DEMO, field), field
