@@ -129,6 +129,10 @@ class MarketMakingConfig:
     max_drawdown: float = math.inf
     #: terminate when |inventory| reaches max_inventory
     terminate_on_max_inventory: bool = False
+    #: post-only quotes: a quote that would cross the opposite best is re-priced one tick
+    #: behind it (counted in ``post_only_repriced``), so every fill of the market maker is a
+    #: maker fill
+    post_only: bool = False
     #: a fill is marked out at the mid at the end of the step this many steps after its own
     #: (adverse selection, markout PnL), as ``fastlob.metrics.markouts`` counts horizons
     markout_steps: int = 10
@@ -284,6 +288,8 @@ def check_config(config: MarketMakingConfig):
         raise TypeError(f"config.reward must be a RewardConfig, got {type(c.reward).__name__}")
     if not isinstance(c.terminate_on_max_inventory, bool):
         raise TypeError("config.terminate_on_max_inventory must be a bool")
+    if not isinstance(c.post_only, bool):
+        raise TypeError("config.post_only must be a bool")
     max_drawdown = c.max_drawdown
     if not (isinstance(max_drawdown, (int, float)) and max_drawdown > 0):
         raise ValueError(f"config.max_drawdown must be > 0 (inf for none), got {max_drawdown!r}")
@@ -314,6 +320,7 @@ def check_config(config: MarketMakingConfig):
         spread_capture=check_real(
             "config.reward.spread_capture", c.reward.spread_capture, 0.0, 1e9
         ),
+        post_only=c.post_only,
     )
     if params.signal_decay >= 1.0:
         raise ValueError(f"config.signal_decay must be in [0, 1), got {params.signal_decay}")
@@ -384,6 +391,7 @@ RUNNING_METRICS = {
     "rejected_quotes": _layout.M_REJECTED_QUOTES,
     "touch_steps": _layout.M_TOUCH_STEPS,
     "fill_log_dropped": _layout.M_FILL_LOG_DROPPED,
+    "post_only_repriced": _layout.M_POST_ONLY_REPRICED,
 }
 
 #: the columns of ``MarketMakingVectorEnv.flow_events``
@@ -427,7 +435,13 @@ DIVERGENCE_COUNTERS = {
     "messages": _replay.CTR_MESSAGES,
 }
 
-_INTEGER_EPISODE_KEYS = ("l", "fills", "quote_reduced", *DIVERGENCE_COUNTERS)
+_INTEGER_EPISODE_KEYS = (
+    "l",
+    "fills",
+    "quote_reduced",
+    "post_only_repriced",
+    *DIVERGENCE_COUNTERS,
+)
 
 #: keys of ``info["episode"]``: each a float64 or int64 array (N,), valid where ``_episode``
 EPISODE_KEYS = (
@@ -448,6 +462,7 @@ EPISODE_KEYS = (
     "fees",
     "quote_reduced",
     "touch_fraction",
+    "post_only_repriced",
 )
 
 
@@ -504,7 +519,8 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
     ``adverse_rate`` (fraction of fills after which the mid moved against them), the inventory's
     mean and std over steps, the mean and std of the PnL change per step, ``max_drawdown``,
     ``fees``, ``quote_reduced`` (this episode), ``touch_fraction`` (quote-steps at the best price
-    / (2 * steps)). Fills in the last ``markout_steps`` steps are marked at the final mid.
+    / (2 * steps)), ``post_only_repriced`` (quotes the post-only rule re-priced). Fills in the
+    last ``markout_steps`` steps are marked at the final mid.
     (Gymnasium's ``RecordEpisodeStatistics`` writes its own ``info["episode"]``: give it another
     ``stats_key``.)
 
@@ -829,6 +845,7 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
             ("max_drawdown", met[:, col.M_MAX_DRAWDOWN]),
             ("fees", met[:, col.M_FEES]),
             ("quote_reduced", met[:, col.M_QUOTE_REDUCED]),
+            ("post_only_repriced", met[:, col.M_POST_ONLY_REPRICED]),
         ):
             ep[key].fill(0)
             np.copyto(ep[key], source, where=done, casting="unsafe")

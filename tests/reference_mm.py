@@ -134,6 +134,12 @@ class ReferenceMM:
     # -- quotes --------------------------------------------------------------------------------
     def place(self, side, price, size):
         p = self.p
+        opposite = self.best(1 - side)
+        if p.post_only and opposite is not None:
+            crosses = price >= opposite if side == BID else price <= opposite
+            if crosses:  # re-priced one tick behind the opposite best
+                self.m["post_only_repriced"] += 1.0
+                price = opposite - 1 if side == BID else opposite + 1
         cap = p.max_inventory - self.inventory if side == BID else p.max_inventory + self.inventory
         wanted = size
         if wanted > cap:
@@ -301,4 +307,5 @@ METRICS = (
     "dropped",
     "touch",
     "fill_log_dropped",
+    "post_only_repriced",
 )

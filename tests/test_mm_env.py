@@ -44,6 +44,8 @@ CONFIGS = {
     "risk_limits": SMALL.replace(
         max_drawdown=3.0, terminate_on_max_inventory=True, latency=0.0, episode_steps=40
     ),
+    # post-only quotes: crossing ones re-priced behind the opposite best
+    "post_only": SMALL.replace(post_only=True),
     # a calibrated market's size distributions (limit and market orders apart)
     "size_distributions": SMALL.replace(
         limit_sizes=(0.5, 0.3, 0.0, 0.2), market_sizes=(0.2, 0.5, 0.3)
@@ -121,11 +123,14 @@ def test_env_matches_reference_step_by_step(name):
             assert_quotes_tracked(env, n)
         done_seen += int((terminated | truncated).sum())
         seen = np.maximum(seen, env.state.metrics.max(axis=0))
-    # every path was exercised: episode ends, maker and taker fills, position-limit cuts,
-    # self-trade prevention, markouts
+    # every path was exercised: episode ends, maker and taker fills (post-only: re-pricing and
+    # no taker fill), position-limit cuts, markouts
     assert done_seen >= 3
-    for column in (M.M_MAKER_QTY, M.M_TAKER_QTY, M.M_QUOTE_REDUCED, M.M_MARKOUT_FILLS):
+    post_only = CONFIGS[name].post_only
+    taking = M.M_POST_ONLY_REPRICED if post_only else M.M_TAKER_QTY
+    for column in (M.M_MAKER_QTY, taking, M.M_QUOTE_REDUCED, M.M_MARKOUT_FILLS):
         assert seen[column] > 0, METRICS[column]
+    assert not post_only or seen[M.M_TAKER_QTY] == 0
     assert env.state.quote_reduced.sum() > 0
 
 
@@ -419,3 +424,15 @@ def test_get_state_set_state_continues_exactly():
         assert states_equal(a, b)
     with pytest.raises(ValueError, match="num_envs"):
         MarketMakingVectorEnv(4, config=config).set_state(saved)
+
+
+def test_post_only_quotes_only_make():
+    """With post_only, random actions (half of them crossing) never trade as taker, and the
+    re-pricing is counted."""
+    env = MarketMakingVectorEnv(8, config=CONFIGS["post_only"].replace(episode_steps=60), seed=4)
+    env.reset()
+    for actions in random_actions(np.random.default_rng(3), env, 50):
+        env.step(actions)
+    assert env.running_metric("taker_qty").sum() == 0
+    assert env.running_metric("maker_qty").sum() > 0
+    assert env.running_metric("post_only_repriced").sum() > 0

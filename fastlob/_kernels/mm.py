@@ -7,14 +7,17 @@ One step of env ``n`` (length ``dt`` seconds), in this order:
    prices are fixed now: ``bid = floor(mid - bid_offset)``, ``ask = ceil(mid + ask_offset)``
    (a bid below 1 tick is posted at 1).
 2. The background flow runs for ``latency`` seconds (the quotes are on their way).
-3. The quotes reach the book, bid first. For each side: if the live quote has the same price and
-   the same requested size, it stays where it is in the queue (if the position limit now allows
-   less than it has left, it is reduced, which keeps priority); otherwise the live quote is
-   cancelled and a new limit order of the requested size, cut to what the position limit allows
-   (``max_inventory - inventory`` for a bid, ``max_inventory + inventory`` for an ask; every cut
-   is counted), goes to the back of its level. A new quote that crosses the market maker's own
-   resting opposite quote first cancels that quote (self-trade prevention, counted); one that
-   crosses anyone else's trades as a taker. Size 0 withdraws the side.
+3. The quotes reach the book, bid first. With ``post_only`` a quote that would cross the
+   opposite best (anyone's, the market maker's own included) is first re-priced one tick
+   behind it (counted), as an exchange's post-only order slides. For each side: if the live
+   quote has the same price and the same requested size, it stays where it is in the queue
+   (if the position limit now allows less than it has left, it is reduced, which keeps
+   priority); otherwise the live quote is cancelled and a new limit order of the requested
+   size, cut to what the position limit allows (``max_inventory - inventory`` for a bid,
+   ``max_inventory + inventory`` for an ask; every cut is counted), goes to the back of its
+   level. A new quote that crosses the market maker's own resting opposite quote first cancels
+   that quote (self-trade prevention, counted); one that crosses anyone else's trades as a
+   taker. Size 0 withdraws the side.
 4. The flow runs for the rest of the step, ``dt - latency``.
 5. Markouts that fell due are taken, the signals, metrics, reward and observation are written,
    and the episode ends if it reached ``episode_steps`` (truncated) or a risk limit
@@ -105,6 +108,7 @@ from fastlob._kernels.mm_layout import (
     M_MAX_DRAWDOWN,
     M_PNL_STEP_SQ,
     M_PNL_STEP_SUM,
+    M_POST_ONLY_REPRICED,
     M_QUOTE_REDUCED,
     M_QUOTED_QTY,
     M_REJECTED_QUOTES,
@@ -292,6 +296,17 @@ def _crosses(side, price, other_price):
     return price <= other_price
 
 
+@njit
+def _post_only_price(s, m, n, side, price):
+    """The post-only rule: a quote that would cross the opposite best is re-priced one tick
+    behind it (counted), so that it rests and every fill is a maker fill."""
+    opposite = s.best[n, 1 - side]
+    if opposite == EMPTY_PRICE or not _crosses(side, price, opposite):
+        return price
+    m.metrics[n, M_POST_ONLY_REPRICED] += 1.0
+    return opposite - 1 if side == BID else opposite + 1
+
+
 @njit(inline="always")
 def place_quote(s, m, p, n, side, price, size, indexed):
     """Bring the market maker's ``side`` quote to (``price``, ``size``) as described in the
@@ -299,6 +314,8 @@ def place_quote(s, m, p, n, side, price, size, indexed):
     ``indexed``: the book keeps the quote's id in its id table (a book whose other orders are
     looked up by id, as the historical market's); False for the simulator's own books."""
     order_id = MM_BID_ID if side == BID else MM_ASK_ID
+    if p.post_only:
+        price = _post_only_price(s, m, n, side, price)
     cap = p.max_inventory - m.inventory[n] if side == BID else p.max_inventory + m.inventory[n]
     wanted = size
     if wanted > cap:

@@ -121,8 +121,10 @@ M_MARKOUT_DROPPED = 20
 M_TOUCH_STEPS = 21
 #: fills not written to the per-step fill log because it was full
 M_FILL_LOG_DROPPED = 22
+#: quotes re-priced behind the opposite best by the post-only rule
+M_POST_ONLY_REPRICED = 23
 #: number of metric columns
-NUM_METRICS = 23
+NUM_METRICS = 24
 
 #: pending markouts per env (a fill beyond this many outstanding ones is counted, not marked)
 MARKOUT_CAPACITY = 64
@@ -180,6 +182,7 @@ class MMParams(NamedTuple):
     inventory_penalty: float
     target_penalty: float
     spread_capture: float
+    post_only: bool
 
 
 class MMState(NamedTuple):
