@@ -209,7 +209,7 @@ def add_agent_commands(sub) -> None:
         "--steps",
         type=POSITIVE_INT,
         default=DEMO_STEPS,
-        help=f"training env-steps (default {DEMO_STEPS:,}: about four minutes here)",
+        help=f"training env-steps (default {DEMO_STEPS:,}: about three minutes of training here)",
     )
     demo.add_argument(
         "--time-limit",
