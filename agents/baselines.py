@@ -77,6 +77,120 @@ class GueantLehalleFernandezTapia(_Strategy):
         return c + (2.0 * q + 1.0) * w / 2.0, c - (2.0 * q - 1.0) * w / 2.0
 
 
+def positive_expm(matrix: np.ndarray, tau: float, terms: int = 48) -> np.ndarray:
+    """``exp(matrix * tau)`` for an entrywise non-negative ``matrix`` (float64 (n, n)), ``tau >=
+    0``, with every entry to float64's relative precision: the scaled matrix's Taylor series
+    (``terms`` non-negative terms, more than n so that the farthest entries are exact), then
+    repeated squaring; no subtraction anywhere."""
+    scaled = matrix * tau
+    norm = float(np.abs(scaled).sum(axis=1).max())
+    squarings = max(0, int(np.ceil(np.log2(norm))) + 1) if norm > 0.0 else 0
+    scaled /= 2.0**squarings
+    result = np.eye(matrix.shape[0])
+    term = np.eye(matrix.shape[0])
+    for n in range(1, max(terms, matrix.shape[0] + 16)):
+        term = term @ scaled / n
+        result += term
+    for _ in range(squarings):
+        result = result @ result
+    return result
+
+
+@dataclass
+class CarteaJaimungalPenalva(_Strategy):
+    """The optimal quotes of the linear-quadratic problem (``fastlob.LQParams``; Cartea,
+    Jaimungal & Penalva 2015, section 10.2): with ``h(tau, q)`` the value beyond the marked
+    wealth ``x + q s`` at time-to-go ``tau`` and inventory ``q``, the optimal depths are
+    ``delta_bid = 1/k - (h(tau, q+1) - h(tau, q))`` and ``delta_ask = 1/k - (h(tau, q-1) -
+    h(tau, q))``, and ``h = log(omega) / k`` where ``omega(tau) = exp(M tau) z`` for the
+    tridiagonal ``M`` (``-phi k q^2`` on the diagonal, ``A / e`` beside it) and
+    ``z_q = exp(-alpha k q^2)``, over ``q`` in ``[-Q, Q]``.
+
+    ``omega`` spans hundreds of orders of magnitude across ``q`` (``z`` alone does), so it is
+    computed without cancellation: ``M + cI`` is entrywise non-negative for ``c = phi k Q^2``,
+    and ``exp((M + cI) tau)`` by scaling and squaring a Taylor series of non-negative terms keeps
+    every entry's relative precision (an eigendecomposition does not: it loses the small
+    entries). A side that would pass the bound is not quoted: its depth is ``unquoted_depth``.
+    """
+
+    intensity: float = 140.0
+    k: float = 1.5
+    running_penalty: float = 1.0
+    terminal_penalty: float = 1.0
+    max_inventory: int = 10
+    #: the depth returned for the side not quoted at the inventory bound (price units)
+    unquoted_depth: float = 4.0
+
+    @classmethod
+    def from_params(cls, params, **kwargs) -> CarteaJaimungalPenalva:
+        """The optimum of a ``fastlob.LQParams`` problem."""
+        return cls(
+            intensity=params.intensity,
+            k=params.decay,
+            running_penalty=params.running_penalty,
+            terminal_penalty=params.terminal_penalty,
+            max_inventory=params.max_inventory,
+            **kwargs,
+        )
+
+    def __post_init__(self):
+        q = np.arange(-self.max_inventory, self.max_inventory + 1, dtype=np.float64)
+        k = self.k
+        if self.terminal_penalty * k * self.max_inventory**2 > 600.0:
+            raise ValueError(
+                "terminal_penalty * k * max_inventory**2 must be at most 600 (exp(-alpha k Q^2) "
+                "underflows float64 beyond)"
+            )
+        self._shift = self.running_penalty * k * self.max_inventory**2
+        off = np.full(q.size - 1, self.intensity * np.exp(-1.0))
+        # M + cI: non-negative entrywise
+        self._shifted = np.diag(self._shift - self.running_penalty * k * q**2)
+        self._shifted += np.diag(off, 1) + np.diag(off, -1)
+        self._log_z = -self.terminal_penalty * k * q**2
+        self._cache: dict[float, np.ndarray] = {}
+
+    def _value_row(self, tau: float) -> np.ndarray:
+        """``h(tau, q)`` for every ``q`` in ``[-Q, Q]``: float64 (2Q+1,)."""
+        row = self._cache.get(tau)
+        if row is None:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            log_omega = np.log(positive_expm(self._shifted, tau) @ np.exp(self._log_z))
+            row = (log_omega - self._shift * tau) / self.k
+            self._cache[tau] = row
+        return row
+
+    def value_table(self, tau: np.ndarray) -> np.ndarray:
+        """``h(tau, q)`` for every ``tau`` (shape (T,)) and every ``q`` in ``[-Q, Q]``:
+        float64 (T, 2Q+1)."""
+        tau = np.maximum(np.asarray(tau, np.float64).reshape(-1), 0.0)
+        unique, inverse = np.unique(tau, return_inverse=True)
+        rows = np.stack([self._value_row(float(t)) for t in unique])
+        return rows[inverse]
+
+    def value(self, q: np.ndarray, tau: np.ndarray) -> np.ndarray:
+        """``h(tau, q)``, the optimal expected objective beyond ``x + q s``, per env."""
+        q = np.asarray(q, np.float64)
+        table = self.value_table(np.broadcast_to(tau, q.shape))
+        index = np.clip(np.rint(q).astype(np.int64) + self.max_inventory, 0, table.shape[1] - 1)
+        return table[np.arange(q.size), index]
+
+    def offsets(self, q, tau):
+        q = np.rint(np.asarray(q, np.float64)).astype(np.int64)
+        bound = self.max_inventory
+        if (np.abs(q) > bound).any():
+            raise ValueError(f"inventory beyond the bound max_inventory={bound}")
+        table = self.value_table(tau)
+        rows = np.arange(q.size)
+        i = q + bound
+        here = table[rows, i]
+        up = table[rows, np.minimum(i + 1, 2 * bound)]
+        down = table[rows, np.maximum(i - 1, 0)]
+        bid = np.where(q < bound, 1.0 / self.k - (up - here), self.unquoted_depth)
+        ask = np.where(q > -bound, 1.0 / self.k - (down - here), self.unquoted_depth)
+        return bid, ask
+
+
 @dataclass
 class FixedSpread(_Strategy):
     """Symmetric quotes ``half_spread`` either side of the mid, whatever the inventory."""

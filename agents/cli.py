@@ -113,6 +113,21 @@ def _study(args) -> int:
     return main_study(args.study_file, out=args.out, address=args.address)
 
 
+def _optimum(args) -> int:
+    from .optimum import format_result, run_optimum
+
+    result = run_optimum(
+        seeds=tuple(args.seeds),
+        algos=tuple(args.algos),
+        out=args.out,
+        steps=args.steps,
+        episodes=args.episodes,
+    )
+    print(format_result(result))
+    print(f"result: {Path(args.out) / 'optimum.json'}; figure: {Path(args.out) / 'optimum.html'}")
+    return 0
+
+
 #: the training algorithms: each a module of this package with a ``main(argv, prog)``
 ALGORITHMS = ("dqn", "ppo", "sac")
 
@@ -262,6 +277,34 @@ def add_agent_commands(sub) -> None:
         "--address", default=None, help="join this Ray cluster (default: start a local one)"
     )
     study.set_defaults(func=_study)
+
+    optimum = sub.add_parser(
+        "optimum",
+        help="train on the linear-quadratic problem whose optimum is known; compare with it",
+        description="Trains each algorithm once per seed on the linear-quadratic market-making "
+        "problem (fastlob.LinearQuadraticVectorEnv; fastlob_agents.optimum.LQ_PARAMS), plays "
+        "every trained policy, the closed-form optimum and the best fixed spread on the same "
+        "held-out paths and prints each learner's share of the optimum's objective (per seed "
+        "and its between-seed 95%% interval). Writes OUT/optimum.json and OUT/optimum.html "
+        "(the quoted depths beside the optimal ones).",
+    )
+    optimum.add_argument(
+        "--seeds", type=NON_NEGATIVE_INT, nargs="+", default=[1, 2, 3, 4, 5],
+        help="training seeds (default 1 2 3 4 5)",
+    )  # fmt: skip
+    optimum.add_argument(
+        "--algos", nargs="+", choices=("ppo", "sac"), default=["ppo"],
+        help="learners (default ppo)",
+    )  # fmt: skip
+    optimum.add_argument(
+        "--steps", type=POSITIVE_INT, default=None,
+        help="training env-steps per run (default: each learner's own, LQ_PPO / LQ_SAC)",
+    )  # fmt: skip
+    optimum.add_argument(
+        "--episodes", type=POSITIVE_INT, default=8192, help="held-out paths (default 8192)"
+    )
+    optimum.add_argument("--out", default="runs/optimum", help="where the runs and results go")
+    optimum.set_defaults(func=_optimum)
 
     sub.add_parser(
         "train",

@@ -425,7 +425,10 @@ def episode_summary(info: dict) -> dict[str, float]:
         ("adverse_rate", "charts/adverse_rate"),
         ("fills", "charts/fills"),
     ):
-        out[tag] = float(np.asarray(episode[key])[done].mean())
+        if key in episode:  # the model envs keep fewer statistics than the order book's
+            out[tag] = float(np.asarray(episode[key])[done].mean())
+    if "pnl_step_std" not in episode:
+        return out
     std = np.asarray(episode["pnl_step_std"])[done]
     mean = np.asarray(episode["pnl_step_mean"])[done]
     out["charts/sharpe"] = float(np.divide(mean, std, out=np.zeros_like(std), where=std > 0).mean())

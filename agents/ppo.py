@@ -310,15 +310,20 @@ def ppo_update(agent, optimizer, rollout, advantages, returns, config: PPOConfig
     return {f"losses/{k}": v / max(count, 1) for k, v in stats.items()}
 
 
-def train(config: PPOConfig) -> dict:
-    """Train (or resume) a run; returns its last logged metrics and the run directory."""
+def train(config: PPOConfig, env=None) -> dict:
+    """Train (or resume) a run; returns its last logged metrics and the run directory. ``env``:
+    the vector env to train on instead of ``config.env``'s market (any of fastlob's batched
+    envs with a Box action space, e.g. ``fastlob.LinearQuadraticVectorEnv``)."""
     if config.torch_threads > 0:
         torch.set_num_threads(config.torch_threads)
     device = pick_device(config.device)
     seed_everything(config.seed)
     name = config.run_name or f"ppo_{config.seed}"
     run = Run(config.runs_dir, name, config, resume=config.resume, checkpoint_keys=CHECKPOINT_KEYS)
-    env = MarketMakingVectorEnv(config.num_envs, config=config.env, seed=config.seed)
+    if env is None:
+        env = MarketMakingVectorEnv(config.num_envs, config=config.env, seed=config.seed)
+    elif env.num_envs != config.num_envs:
+        raise ValueError(f"env has {env.num_envs} envs, config.num_envs is {config.num_envs}")
     obs_dim = env.single_observation_space.shape[0]
     act_dim = env.single_action_space.shape[0]
     agent = Agent(obs_dim, act_dim, config).to(device)

@@ -301,8 +301,10 @@ class SACLearner(nn.Module):
         self.updates = state["updates"]
 
 
-def train(config: SACConfig) -> dict:
-    """Train (or resume) a run; returns its last logged metrics and the run directory."""
+def train(config: SACConfig, env=None) -> dict:
+    """Train (or resume) a run; returns its last logged metrics and the run directory. ``env``:
+    the vector env to train on instead of ``config.env``'s market (any of fastlob's batched
+    envs with a Box action space, e.g. ``fastlob.LinearQuadraticVectorEnv``)."""
     if config.torch_threads > 0:
         torch.set_num_threads(config.torch_threads)
     device = pick_device(config.device)
@@ -314,7 +316,10 @@ def train(config: SACConfig) -> dict:
         config.resume,
         checkpoint_keys=CHECKPOINT_KEYS,
     )
-    env = MarketMakingVectorEnv(config.num_envs, config=config.env, seed=config.seed)
+    if env is None:
+        env = MarketMakingVectorEnv(config.num_envs, config=config.env, seed=config.seed)
+    elif env.num_envs != config.num_envs:
+        raise ValueError(f"env has {env.num_envs} envs, config.num_envs is {config.num_envs}")
     space = env.single_action_space
     obs_dim, act_dim = env.single_observation_space.shape[0], space.shape[0]
     learner = SACLearner(obs_dim, act_dim, space.low, space.high, config).to(device)

@@ -19,7 +19,12 @@ from fastlob._kernels.book_layout import (
     UNKNOWN_ORDER,
 )
 from fastlob._version import __version__
-from fastlob.as_env import ASParams, AvellanedaStoikovVectorEnv
+from fastlob.as_env import (
+    ASParams,
+    AvellanedaStoikovVectorEnv,
+    LinearQuadraticVectorEnv,
+    LQParams,
+)
 from fastlob.book import BookBatch, OrderBook, OrderRejected, Trades
 from fastlob.env import (
     FlowParams,
@@ -33,6 +38,10 @@ from fastlob.historical import HistoricalMarket
 _gymnasium.register(
     id="fastlob/AvellanedaStoikov-v0",
     vector_entry_point="fastlob.as_env:AvellanedaStoikovVectorEnv",
+)
+_gymnasium.register(
+    id="fastlob/LinearQuadratic-v0",
+    vector_entry_point="fastlob.as_env:LinearQuadraticVectorEnv",
 )
 _gymnasium.register(
     id="fastlob/MarketMaking-v0",
@@ -64,6 +73,8 @@ __all__ = [
     "AvellanedaStoikovVectorEnv",
     "BookBatch",
     "HistoricalMarket",
+    "LQParams",
+    "LinearQuadraticVectorEnv",
     "FlowParams",
     "MarketMakingConfig",
     "MarketMakingEnv",

@@ -8,8 +8,13 @@ Each env is one market maker in the paper's model (see ``fastlob._kernels.as_mod
   probability is capped at 1 (counted in ``info["capped_probability"]``).
 - observation, float32 (3,): ``[mid, inventory, time_left]`` (price units, units, time units).
 - reward: change in marked-to-market wealth ``cash + inventory * mid`` minus
-  ``inventory_penalty * inventory**2`` per step. ``info["pnl"]`` carries the wealth itself.
+  ``inventory_penalty * inventory**2`` per step, and ``terminal_penalty * inventory**2`` at the
+  last. ``info["pnl"]`` carries the wealth itself. At ``max_inventory`` (default: no bound) the
+  side that would pass it is not quoted.
 - the episode is truncated after ``horizon / dt`` steps; it never terminates early.
+
+``LinearQuadraticVectorEnv`` is the same simulation set up as the linear-quadratic problem whose
+optimum is known in closed form (``LQParams``); there the horizon terminates the episode.
 
 ``info`` each step: float64 ``pnl``, ``cash``, ``mid``, int64 ``inventory``, bool
 ``action_clipped``, int64 ``capped_probability`` (running counts); at the end of an episode
@@ -20,6 +25,9 @@ Each env is one market maker in the paper's model (see ``fastlob._kernels.as_mod
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import gymnasium
 import numpy as np
 
@@ -27,9 +35,19 @@ from fastlob._checks import check_real
 from fastlob._kernels import as_model as _as
 from fastlob.vector import BatchedVectorEnv
 
-__all__ = ["ASParams", "AvellanedaStoikovVectorEnv"]
+__all__ = ["ASParams", "AvellanedaStoikovVectorEnv", "LQParams", "LinearQuadraticVectorEnv"]
 
 ASParams = _as.ASParams
+
+
+def _check_bound(name: str, value) -> float:
+    """An inventory bound: a whole number in [1, 1e9], or inf (no bound)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == math.inf:
+        return math.inf
+    bound = check_real(name, value, 1.0, 1e9)
+    if bound != round(bound):
+        raise ValueError(f"{name} must be a whole number of units (or inf), got {bound}")
+    return bound
 
 
 def check_as_params(params: _as.ASParams) -> _as.ASParams:
@@ -46,6 +64,8 @@ def check_as_params(params: _as.ASParams) -> _as.ASParams:
         inventory_penalty=check_real(
             "params.inventory_penalty", params.inventory_penalty, 0.0, 1e12
         ),
+        terminal_penalty=check_real("params.terminal_penalty", params.terminal_penalty, 0.0, 1e12),
+        max_inventory=_check_bound("params.max_inventory", params.max_inventory),
     )
     steps = checked.horizon / checked.dt
     if abs(steps - round(steps)) > 1e-9 * steps or round(steps) < 1:
@@ -90,6 +110,8 @@ class AvellanedaStoikovVectorEnv(BatchedVectorEnv):
         act_space = gymnasium.spaces.Box(-max_offset, max_offset, shape=(2,), dtype=np.float32)
         super().__init__(num_envs, obs_space, act_space, seed, device)
         self.state = _as.allocate_as_state(self.num_envs)
+        #: where the kernel writes the end of an episode (a subclass may name terminated)
+        self._horizon_done = self._truncated
         self.episode_steps = round(self.params.horizon / self.params.dt)
         n = self.num_envs
         self._pnl = np.zeros(n)
@@ -136,7 +158,7 @@ class AvellanedaStoikovVectorEnv(BatchedVectorEnv):
             self.action_clip_count,
             self._obs,
             self._reward,
-            self._truncated,
+            self._horizon_done,
             self._pnl,
         )
 
@@ -144,7 +166,7 @@ class AvellanedaStoikovVectorEnv(BatchedVectorEnv):
         # The same arrays every step (state and buffers, overwritten in place): only the dict is
         # new, and the episode arrays are filled without temporaries when episodes end.
         info = dict(self._info)
-        done = self._truncated
+        done = self._horizon_done
         if done.any():
             s, ep = self.state, self._episode
             for key, source in (
@@ -161,3 +183,81 @@ class AvellanedaStoikovVectorEnv(BatchedVectorEnv):
             info["episode"] = ep
             info["_episode"] = done
         return info
+
+
+class LQParams(NamedTuple):
+    """The linear-quadratic market-making problem of Cartea, Jaimungal & Penalva (2015, ch. 10.2),
+    the one whose optimal quotes Guéant, Lehalle & Fernandez-Tapia (2013) give in closed form:
+    maximise ``E[X_T + q_T S_T - alpha q_T^2 - phi * integral of q_t^2 dt]`` where market orders
+    fill a quote ``delta`` from the mid at intensity ``A exp(-k delta)``, the mid is a Brownian
+    motion of volatility ``sigma`` and the inventory stays within ``[-Q, Q]``. Its optimal
+    depths are ``fastlob_agents.baselines.CarteaJaimungalPenalva``."""
+
+    #: fill intensity scale A (fills per unit time at depth 0)
+    intensity: float = 140.0
+    #: fill intensity decay k (per price unit of depth)
+    decay: float = 1.5
+    #: mid-price volatility sigma (price units per unit time^1/2)
+    sigma: float = 2.0
+    #: horizon T
+    horizon: float = 1.0
+    #: step length dt of the simulation
+    dt: float = 0.005
+    #: running inventory penalty phi (per unit of inventory squared per unit time)
+    running_penalty: float = 1.0
+    #: terminal inventory penalty alpha (per unit of final inventory squared)
+    terminal_penalty: float = 1.0
+    #: inventory bound Q (units): the side that would pass it is not quoted
+    max_inventory: int = 10
+    #: initial mid price
+    mid0: float = 100.0
+
+    def as_params(self) -> _as.ASParams:
+        """The model's simulation: the running penalty taken as ``phi q^2 dt`` per step."""
+        return _as.ASParams(
+            mid0=self.mid0,
+            horizon=self.horizon,
+            sigma=self.sigma,
+            dt=self.dt,
+            intensity=self.intensity,
+            decay=self.decay,
+            inventory_penalty=self.running_penalty * self.dt,
+            terminal_penalty=self.terminal_penalty,
+            max_inventory=float(self.max_inventory),
+        )
+
+
+class LinearQuadraticVectorEnv(AvellanedaStoikovVectorEnv):
+    """N independent episodes of the linear-quadratic market-making problem (``LQParams``),
+    simulated as the Avellaneda-Stoikov env: one fill draw per side per step with probability
+    ``A exp(-k delta) dt``, the mid moving ``+-sigma sqrt(dt)``. The episode return is the
+    problem's objective: the wealth's change minus ``phi q^2 dt`` each step and ``alpha q_T^2``
+    at the last.
+
+    Time is part of the observation ``[mid, inventory, time_left]`` and the horizon ends the
+    problem, so the last step reports ``terminated`` (not ``truncated``): a learner must not
+    bootstrap past it. Parameters as ``AvellanedaStoikovVectorEnv``, with ``params`` an
+    ``LQParams`` and ``max_offset`` (default 4, price units) bounding each depth.
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        params: LQParams | None = None,
+        seed: int | None = 0,
+        max_offset: float = 4.0,
+        device=None,
+    ):
+        params = params if params is not None else LQParams()
+        if not isinstance(params, LQParams):
+            raise TypeError(f"params must be an LQParams, got {type(params).__name__}")
+        if isinstance(params.max_inventory, bool) or not isinstance(params.max_inventory, int):
+            raise TypeError(
+                "params.max_inventory must be an int (units), got "
+                f"{type(params.max_inventory).__name__} {params.max_inventory!r}"
+            )
+        check_real("params.running_penalty", params.running_penalty, 0.0, 1e12)
+        self.lq_params = params
+        super().__init__(num_envs, params.as_params(), seed, max_offset, device)
+        # the kernel writes the end of the horizon into the terminated buffer
+        self._horizon_done = self._terminated

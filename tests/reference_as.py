@@ -149,6 +149,9 @@ class ReferenceASEnv:
         bid_hit = self.rng.exponential() > p.decay * bid_offset - log_a_dt
         ask_hit = self.rng.exponential() > p.decay * ask_offset - log_a_dt
         up = self.rng.uniform() < 0.5
+        # at the inventory bound the side that would pass it is not quoted (its draw is made)
+        bid_hit = bid_hit and self.q < p.max_inventory
+        ask_hit = ask_hit and self.q > -p.max_inventory
         if bid_hit:
             self.q += 1
             self.cash -= self.mid - bid_offset
@@ -159,6 +162,8 @@ class ReferenceASEnv:
         self.mid = self.mid + move if up else self.mid - move
         self.t += 1
         wealth = self.cash + self.q * self.mid
-        reward = wealth - wealth_before - p.inventory_penalty * self.q * self.q
         self.done = self.t >= round(p.horizon / p.dt)
+        reward = wealth - wealth_before - p.inventory_penalty * self.q * self.q
+        if self.done:
+            reward -= p.terminal_penalty * self.q * self.q
         return self.obs(), reward, self.done, wealth

@@ -39,7 +39,8 @@ def smaller(code: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "page", ["getting-started.md", "model.md", "agents.md", "report.md", "historical.md"]
+    "page",
+    ["getting-started.md", "model.md", "agents.md", "report.md", "historical.md", "optimum.md"],
 )
 def test_the_docs_code_runs(page):
     blocks = python_blocks(DOCS / page)

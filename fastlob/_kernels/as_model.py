@@ -7,9 +7,11 @@ probability ``A exp(-k ask_offset) dt`` (it sells one unit at its ask); then the
 ``+sigma sqrt(dt)`` or ``-sigma sqrt(dt)`` with probability 1/2 each. A probability above 1 (an
 offset far through the mid) is capped at 1 and counted. Each fill is drawn as one standard
 exponential ``E`` above ``k offset - log(A dt)`` (see ``_filled``), the move from one uniform:
-per env and step, in this order, the bid's exponential, the ask's, the move's uniform. Wealth
-is marked to market: ``pnl = cash + inventory * mid``. The episode is truncated after
-``horizon / dt`` steps.
+per env and step, in this order, the bid's exponential, the ask's, the move's uniform (drawn
+also for a side that is not quoted). At the inventory bound ``max_inventory`` the side that
+would pass it is not quoted. Wealth is marked to market: ``pnl = cash + inventory * mid``; the
+reward is its change minus ``inventory_penalty * q^2`` each step and ``terminal_penalty * q^2``
+at the last. The episode ends after ``horizon / dt`` steps.
 
 Autoreset is next-step (Gymnasium's ``NEXT_STEP``): on the step after an env's episode ended
 (``prev_done``), that env ignores its action, starts a new episode and returns reward 0.
@@ -60,6 +62,10 @@ class ASParams(NamedTuple):
     decay: float = 1.5
     #: reward weight of the quadratic inventory penalty per step, lambda * q^2
     inventory_penalty: float = 0.0
+    #: weight of the penalty on the final inventory, alpha * q_T^2, taken at the last step
+    terminal_penalty: float = 0.0
+    #: inventory bound Q: at q >= Q the bid is not quoted (never filled), at q <= -Q the ask
+    max_inventory: float = math.inf
 
 
 class ASState(NamedTuple):
@@ -170,6 +176,8 @@ def step_env(s, p, n, bid_offset, ask_offset, obs, reward, truncated, pnl, steps
     bid_hit, capped_bid = _filled(s.rng, n, log_a_dt, p.decay, bid_offset)
     ask_hit, capped_ask = _filled(s.rng, n, log_a_dt, p.decay, ask_offset)
     s.capped_probability[n] += capped_bid + capped_ask
+    bid_hit = bid_hit & (q < p.max_inventory)
+    ask_hit = ask_hit & (q > -p.max_inventory)
     up = uniform(s.rng, n) < 0.5
     cash = cash - (mid - bid_offset) if bid_hit else cash
     cash = cash + (mid + ask_offset) if ask_hit else cash
@@ -183,11 +191,12 @@ def step_env(s, p, n, bid_offset, ask_offset, obs, reward, truncated, pnl, steps
     s.episode_fills[n] += bid_hit + ask_hit
     s.episode_spread[n] += bid_offset + ask_offset
     wealth = cash + q * mid
-    r = wealth - wealth_before - p.inventory_penalty * q * q
+    done = step >= steps
+    penalty = p.inventory_penalty + p.terminal_penalty if done else p.inventory_penalty
+    r = wealth - wealth_before - penalty * q * q
     s.episode_return[n] += r
     reward[n] = r
     pnl[n] = wealth
-    done = step >= steps
     truncated[n] = done
     s.prev_done[n] = done
     _write_obs(s, p, n, obs)
@@ -250,7 +259,8 @@ def step_envs(
     reward : ndarray[float32], shape (N,)
         Written: change in marked-to-market wealth minus the inventory penalty.
     truncated : ndarray[bool], shape (N,)
-        Written: the episode reached its horizon.
+        Written: the episode reached its horizon (the owner's ``truncated`` buffer, or its
+        ``terminated`` one where time is part of the state and the horizon ends the problem).
     pnl : ndarray[float64], shape (N,)
         Written: ``cash + inventory * mid`` after the step.
 

@@ -1,0 +1,239 @@
+"""``fastlob optimum``: do the learners find the optimum where it is known?
+
+PPO (and SAC) train on the linear-quadratic market-making problem
+(``fastlob.LinearQuadraticVectorEnv`` with ``LQ_PARAMS``), whose optimal quotes are known in
+closed form (``baselines.CarteaJaimungalPenalva``), one run per training seed. Every trained
+policy, the optimum and the best fixed spread then play the same held-out paths; the result
+gives each one's expected objective with its interval, each learner's share of the optimum's
+(per seed, with the between-seed mean and 95% interval), and the depths each quotes over an
+(inventory, time-to-go) grid beside the optimal depths. Written to ``OUT/optimum.json`` and
+``OUT/optimum.html``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from fastlob import LinearQuadraticVectorEnv, LQParams
+
+from .baselines import CarteaJaimungalPenalva, FixedSpread
+from .ppo import PPOConfig, PPOPolicy
+from .ppo import train as train_ppo
+from .sac import SACConfig, SACPolicy
+from .sac import train as train_sac
+
+#: the problem: the Avellaneda-Stoikov paper's market (A=140, k=1.5, sigma=2, T=1, dt=0.005)
+#: with penalties that make inventory control worth most of the objective (the best fixed spread
+#: keeps a sixth of the optimum's)
+LQ_PARAMS = LQParams(running_penalty=1.0, terminal_penalty=1.0, max_inventory=10)
+#: each depth's bound (price units): the action box, for every policy
+LQ_MAX_OFFSET = 4.0
+#: undiscounted, as the objective: time is in the observation and the horizon terminates
+LQ_PPO = PPOConfig(
+    num_envs=256,
+    total_steps=5_000_000,
+    num_steps=32,
+    gamma=1.0,
+    gae_lambda=0.95,
+    learning_rate=1e-3,
+    num_minibatches=4,
+    update_epochs=5,
+    init_log_std=-1.0,
+)
+LQ_SAC = SACConfig(num_envs=64, total_steps=1_000_000, gamma=0.999)
+CONFIGS = {"ppo": LQ_PPO, "sac": LQ_SAC}
+TRAINERS = {"ppo": train_ppo, "sac": train_sac}
+POLICIES = {"ppo": PPOPolicy, "sac": SACPolicy}
+#: the fixed spreads the best one is chosen from (half-spreads, price units)
+HALF_SPREADS = (0.4, 0.5, 0.6, 0.67, 0.8, 1.0, 1.2, 1.5, 2.0)
+#: the depth grid of the figure and the result
+GRID_INVENTORIES = tuple(range(-6, 7))
+GRID_TIMES_TO_GO = (1.0, 0.5, 0.1)
+
+
+def make_env(num_envs: int, seed: int, params: LQParams = LQ_PARAMS) -> LinearQuadraticVectorEnv:
+    return LinearQuadraticVectorEnv(num_envs, params, seed=seed, max_offset=LQ_MAX_OFFSET)
+
+
+def train_agent(algo: str, seed: int, runs_dir: str, steps: int | None = None, **fields) -> str:
+    """Train ``algo`` on the problem with ``seed``; returns the run directory (replaced if it
+    exists)."""
+    config = dataclasses.replace(
+        CONFIGS[algo],
+        seed=seed,
+        runs_dir=runs_dir,
+        run_name=f"{algo}_{seed}",
+        **({} if steps is None else {"total_steps": steps}),
+        **fields,
+    )
+    path = Path(runs_dir) / config.run_name
+    if path.exists():
+        shutil.rmtree(path)
+    env = make_env(config.num_envs, seed)
+    return TRAINERS[algo](config, env=env)["run_dir"]
+
+
+def episode_objectives(policy, episodes: int, seed: int) -> np.ndarray:
+    """Each held-out episode's objective (its return) under ``policy``: float64 (episodes,)."""
+    env = make_env(episodes, seed)
+    obs, _ = env.reset(seed=seed)
+    info: dict = {}
+    for _ in range(env.episode_steps):
+        obs, _, _, _, info = env.step(policy.act(obs))
+    return np.asarray(info["episode"]["r"], np.float64).copy()
+
+
+def depth_grid(policy, inventories=GRID_INVENTORIES, times=GRID_TIMES_TO_GO) -> dict:
+    """``{"bid": [[...]], "ask": [[...]]}``: the depths ``policy`` quotes at every time-to-go
+    (rows) and inventory (columns), the mid at its start."""
+    q = np.array(inventories, np.float32)
+    rows = {"bid": [], "ask": []}
+    for tau in times:
+        obs = np.stack([np.full(q.size, LQ_PARAMS.mid0), q, np.full(q.size, tau)], 1)
+        actions = np.clip(policy.act(obs.astype(np.float32)), -LQ_MAX_OFFSET, LQ_MAX_OFFSET)
+        rows["bid"].append(actions[:, 0].astype(float).tolist())
+        rows["ask"].append(actions[:, 1].astype(float).tolist())
+    return rows
+
+
+def _interval(values: np.ndarray) -> dict:
+    mean = float(values.mean())
+    half = 1.96 * float(values.std(ddof=1)) / math.sqrt(values.size)
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def _between_seeds(values: list[float]) -> dict:
+    from scipy.stats import t
+
+    arr = np.array(values)
+    mean = float(arr.mean())
+    half = float(t.ppf(0.975, arr.size - 1)) * float(arr.std(ddof=1)) / math.sqrt(arr.size)
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "min": float(arr.min())}
+
+
+def best_fixed_spread(episodes: int, seed: int) -> tuple[float, FixedSpread]:
+    """The fixed spread with the highest mean objective on the tuning paths ``seed``."""
+    scores = {h: episode_objectives(FixedSpread(half_spread=h), episodes, seed).mean()
+              for h in HALF_SPREADS}  # fmt: skip
+    best = max(scores, key=scores.get)
+    return best, FixedSpread(half_spread=best)
+
+
+def run_optimum(
+    seeds=(1, 2, 3, 4, 5),
+    algos=("ppo",),
+    out: str = "runs/optimum",
+    steps: int | None = None,
+    episodes: int = 8192,
+    eval_seed: int = 123_456,
+    **fields,
+) -> dict:
+    """Train every algorithm with every seed, evaluate on ``episodes`` held-out paths, write
+    ``optimum.json`` and ``optimum.html`` into ``out``; returns the result."""
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    optimum = CarteaJaimungalPenalva.from_params(LQ_PARAMS, unquoted_depth=LQ_MAX_OFFSET)
+    optimal = episode_objectives(optimum, episodes, eval_seed)
+    half, fixed = best_fixed_spread(episodes // 4, eval_seed + 1)
+    fixed_objective = episode_objectives(fixed, episodes, eval_seed)
+    result: dict = {
+        "params": LQ_PARAMS._asdict(),
+        "episodes": episodes,
+        "eval_seed": eval_seed,
+        "optimum": {
+            "closed_form": float(optimum.value(np.zeros(1), LQ_PARAMS.horizon)[0]),
+            "simulated": _interval(optimal),
+            "depths": depth_grid(optimum),
+        },
+        "fixed_spread": {"half_spread": half, **_interval(fixed_objective)},
+        "grid": {"inventories": list(GRID_INVENTORIES), "times_to_go": list(GRID_TIMES_TO_GO)},
+        "agents": {},
+    }
+    for algo in algos:
+        runs = {}
+        for seed in seeds:
+            run_dir = train_agent(algo, seed, str(out_dir), steps, **fields)
+            policy = POLICIES[algo].load(run_dir, make_env(1, 0))
+            objective = episode_objectives(policy, episodes, eval_seed)
+            runs[str(seed)] = {
+                "run_dir": run_dir,
+                **_interval(objective),
+                "share_of_optimum": float(objective.mean() / optimal.mean()),
+                "depths": depth_grid(policy),
+            }
+            print(f"{algo} seed {seed}: {runs[str(seed)]['mean']:.2f} "
+                  f"({runs[str(seed)]['share_of_optimum']:.1%} of the optimum)")  # fmt: skip
+        shares = [r["share_of_optimum"] for r in runs.values()]
+        steps_used = steps if steps is not None else CONFIGS[algo].total_steps
+        result["agents"][algo] = {
+            "total_steps": steps_used,
+            "seeds": runs,
+            "share_of_optimum": _between_seeds(shares) if len(shares) > 1 else {"mean": shares[0]},
+        }
+    (out_dir / "optimum.json").write_text(json.dumps(result, indent=2))
+    write_figure(result, out_dir / "optimum.html")
+    return result
+
+
+def write_figure(result: dict, path: Path) -> None:
+    """The depths over inventory at each time-to-go: the optimum's line, each learner's seeds."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    grid = result["grid"]
+    q = grid["inventories"]
+    times = grid["times_to_go"]
+    fig = make_subplots(
+        rows=2, cols=len(times), shared_yaxes=True, vertical_spacing=0.12,
+        subplot_titles=[f"{side} depth, time to go {t:g}" for side in ("bid", "ask")
+                        for t in times],
+    )  # fmt: skip
+    colours = {"ppo": "#d62728", "sac": "#2ca02c"}
+    for row, side in enumerate(("bid", "ask"), start=1):
+        for col in range(len(times)):
+            fig.add_trace(
+                go.Scatter(x=q, y=result["optimum"]["depths"][side][col], name="optimum",
+                           line={"color": "black", "width": 3}, legendgroup="optimum",
+                           showlegend=row == 1 and col == 0),
+                row=row, col=col + 1,
+            )  # fmt: skip
+            for algo, agent in result["agents"].items():
+                for i, (seed, run) in enumerate(agent["seeds"].items()):
+                    fig.add_trace(
+                        go.Scatter(x=q, y=run["depths"][side][col], name=f"{algo} seed {seed}",
+                                   mode="lines+markers", legendgroup=algo,
+                                   line={"color": colours.get(algo, "#1f77b4"), "dash": "dot"},
+                                   opacity=0.6, showlegend=row == 1 and col == 0 and i == 0),
+                        row=row, col=col + 1,
+                    )  # fmt: skip
+    fig.update_xaxes(title_text="inventory q")
+    fig.update_yaxes(title_text="depth from the mid", col=1)
+    fig.update_layout(height=700, title="Quoted depths: learners (one line per seed) and optimum")
+    path.write_text(fig.to_html(include_plotlyjs="cdn", full_html=True))
+
+
+def format_result(result: dict) -> str:
+    """The result as a short text table."""
+    opt = result["optimum"]
+    lines = [
+        f"optimum: closed form {opt['closed_form']:.2f}, simulated {opt['simulated']['mean']:.2f} "
+        f"[{opt['simulated']['ci_low']:.2f}, {opt['simulated']['ci_high']:.2f}]",
+        f"best fixed spread (half {result['fixed_spread']['half_spread']:g}): "
+        f"{result['fixed_spread']['mean']:.2f}",
+    ]
+    for algo, agent in result["agents"].items():
+        per_seed = ", ".join(f"{r['share_of_optimum']:.1%}" for r in agent["seeds"].values())
+        share = agent["share_of_optimum"]
+        interval = (f" [{share['ci_low']:.1%}, {share['ci_high']:.1%}]"
+                    if "ci_low" in share else "")  # fmt: skip
+        lines.append(
+            f"{algo} ({agent['total_steps']:,} steps): {share['mean']:.1%}{interval} of the "
+            f"optimum; per seed {per_seed}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,199 @@
+"""The linear-quadratic problem: its closed-form optimum against an independent numerical HJB
+solution, its env against the plain-Python reference and against the exact expectation of a
+policy, and the learners' run on it (``fastlob optimum``) at a tiny budget."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium
+import numpy as np
+import pytest
+import scipy.linalg
+from reference_as import ReferenceASEnv
+from reference_lq import discrete_policy_value, hjb_depths, hjb_solution
+
+from fastlob import LinearQuadraticVectorEnv, LQParams
+from fastlob_agents.baselines import CarteaJaimungalPenalva, FixedSpread, positive_expm
+from fastlob_agents.cli import main as cli_main
+
+DEFAULT = LQParams()
+#: another problem: few units, weak penalties, another market
+OTHER = LQParams(intensity=50.0, decay=2.5, running_penalty=0.2, terminal_penalty=0.05,
+                 max_inventory=4, horizon=2.0, dt=0.01)  # fmt: skip
+
+
+@pytest.mark.parametrize("params", [DEFAULT, OTHER], ids=["default", "other"])
+def test_closed_form_equals_the_numerical_hjb_solution(params):
+    optimum = CarteaJaimungalPenalva.from_params(params)
+    taus = np.array([0.01, 0.1, 0.5, params.horizon])
+    numerical = hjb_solution(
+        params.intensity, params.decay, params.running_penalty, params.terminal_penalty,
+        params.max_inventory, taus,
+    )  # fmt: skip
+    closed = optimum.value_table(taus)
+    assert np.abs(closed - numerical).max() < 1e-6
+    bound = params.max_inventory
+    q = np.arange(-bound, bound + 1, dtype=np.float64)
+    for row, tau in enumerate(taus):
+        bid, ask = hjb_depths(numerical[row], params.decay)
+        closed_bid, closed_ask = optimum.offsets(q, np.full(q.size, tau))
+        assert np.abs(closed_bid[:-1] - bid[:-1]).max() < 1e-5
+        assert np.abs(closed_ask[1:] - ask[1:]).max() < 1e-5
+        assert closed_bid[-1] == optimum.unquoted_depth and closed_ask[0] == optimum.unquoted_depth
+
+
+def test_optimal_depths_have_the_textbook_shape():
+    optimum = CarteaJaimungalPenalva.from_params(DEFAULT)
+    q = np.arange(-5.0, 6.0)
+    bid, ask = optimum.offsets(q, np.full(q.size, 0.5))
+    # long inventory: buy less eagerly, sell more eagerly; symmetric in q -> -q
+    assert (np.diff(bid) > 0).all() and (np.diff(ask) < 0).all()
+    assert np.allclose(bid, ask[::-1], atol=1e-12)
+    # no penalties and a bound far away (7 standard deviations of the inventory's walk): every
+    # depth near q = 0 is 1/k (the single-period optimum); near the bound it is not
+    free = CarteaJaimungalPenalva(intensity=140.0, k=1.5, running_penalty=0.0,
+                                  terminal_penalty=0.0, max_inventory=60)  # fmt: skip
+    bid, ask = free.offsets(np.arange(-4.0, 5.0), np.full(9, 0.7))
+    assert np.allclose(bid, 1 / 1.5, atol=1e-6) and np.allclose(ask, 1 / 1.5, atol=1e-6)
+    bid, _ = free.offsets(np.array([59.0]), np.array([0.7]))
+    assert bid[0] > 1 / 1.5 + 0.1
+
+
+def test_positive_expm_agrees_with_scipy_and_keeps_tiny_entries():
+    optimum = CarteaJaimungalPenalva.from_params(DEFAULT)
+    matrix = optimum._shifted
+    for tau in (0.01, 0.3, 1.0):
+        mine = positive_expm(matrix, tau)
+        theirs = scipy.linalg.expm(matrix * tau)
+        big = theirs > 1e-6 * theirs.max()
+        assert np.allclose(mine[big], theirs[big], rtol=1e-9)
+    # the corner of a tridiagonal matrix's exponential at small tau is (a tau)^n / n! to first
+    # order: an entry eigendecompositions and Pade lose
+    n, a, tau = 21, 2.0, 1e-3
+    chain = np.diag(np.full(n - 1, a), 1) + np.diag(np.full(n - 1, a), -1)
+    corner = positive_expm(chain, tau)[0, n - 1]
+    leading = (a * tau) ** (n - 1) / float(np.prod(np.arange(1, n, dtype=np.float64)))
+    assert corner == pytest.approx(leading, rel=1e-4)
+
+
+def random_depths(rng, n):
+    return rng.uniform(-5.0, 6.0, size=(n, 2)).astype(np.float32)
+
+
+def test_env_matches_reference_with_bound_and_terminal_penalty():
+    params = LQParams(running_penalty=2.0, terminal_penalty=3.0, max_inventory=2, horizon=0.05,
+                      dt=0.005)  # fmt: skip
+    n = 6
+    env = LinearQuadraticVectorEnv(n, params, seed=4, max_offset=4.0)
+    refs = [ReferenceASEnv(env.params, 4, i) for i in range(n)]
+    env.reset()
+    rng = np.random.default_rng(1)
+    at_bound = 0
+    for _ in range(35):  # three episodes and a half
+        actions = random_depths(rng, n)
+        obs, reward, terminated, truncated, info = env.step(actions)
+        clipped = np.clip(actions, -4.0, 4.0)
+        for i, ref in enumerate(refs):
+            r_obs, r_reward, r_done, r_pnl = ref.step(float(clipped[i, 0]), float(clipped[i, 1]))
+            assert obs[i].tolist() == np.array(r_obs, np.float32).tolist()
+            assert reward[i] == np.float32(r_reward)
+            assert terminated[i] == r_done and not truncated[i]
+            assert info["pnl"][i] == r_pnl
+            assert abs(ref.q) <= 2
+            at_bound += abs(ref.q) == 2
+    assert at_bound > 0
+
+
+def test_optimal_policy_in_the_env_has_its_exact_expected_objective():
+    """The simulated mean of the closed-form policy equals the exact expectation of that policy
+    in the discrete model (reference recursion), within sampling error; and that expectation
+    tends to the closed form's value as dt shrinks."""
+    optimum = CarteaJaimungalPenalva.from_params(DEFAULT)
+
+    def depths(params):
+        def policy(step, q):  # the env's float32 observation and action
+            tau = np.full(q.size, float(np.float32(params.horizon - step * params.dt)))
+            bid, ask = optimum.offsets(q, tau)
+            clip = lambda x: np.clip(x.astype(np.float32), -4.0, 4.0).astype(np.float64)  # noqa: E731
+            return clip(bid), clip(ask)
+
+        return policy
+
+    exact = discrete_policy_value(DEFAULT, depths(DEFAULT))
+    env = LinearQuadraticVectorEnv(4096, DEFAULT, seed=7)
+    obs, _ = env.reset()
+    for _ in range(env.episode_steps):
+        obs, _, terminated, _, info = env.step(optimum.act(obs))
+    assert terminated.all()
+    objective = info["episode"]["r"]
+    sem = objective.std(ddof=1) / np.sqrt(objective.size)
+    assert abs(objective.mean() - exact) < 4 * sem
+    closed = optimum.value(np.zeros(1), DEFAULT.horizon)[0]
+    gaps = [
+        abs(discrete_policy_value(p, depths(p)) - closed)
+        for p in (DEFAULT, DEFAULT._replace(dt=0.001))
+    ]
+    assert gaps[1] < gaps[0] / 3 and gaps[1] < 0.01 * closed
+    # and it is worth far more than the best fixed spread's
+    fixed = max(
+        discrete_policy_value(DEFAULT, lambda step, q, h=h: (np.full(q.size, h),) * 2)
+        for h in (0.5, 0.67, 0.8, 1.0, 1.5)
+    )
+    assert fixed < 0.5 * exact
+
+
+@pytest.mark.parametrize(
+    ("params", "word"),
+    [
+        (LQParams(max_inventory=2.5), "params.max_inventory"),
+        (LQParams(max_inventory=0), "params.max_inventory"),
+        (LQParams(running_penalty=-1.0), "params.running_penalty"),
+        (LQParams(terminal_penalty=float("nan")), "params.terminal_penalty"),
+        (LQParams(horizon=1.0, dt=0.3), "whole number"),
+    ],
+)
+def test_bad_params_name_the_field(params, word):
+    with pytest.raises((TypeError, ValueError), match=word):
+        LinearQuadraticVectorEnv(2, params)
+
+
+def test_closed_form_refuses_what_float64_cannot_hold():
+    with pytest.raises(ValueError, match="terminal_penalty"):
+        CarteaJaimungalPenalva(terminal_penalty=10.0, max_inventory=10)
+    with pytest.raises(ValueError, match="bound"):
+        CarteaJaimungalPenalva.from_params(DEFAULT).offsets(np.array([11.0]), np.array([0.5]))
+
+
+def test_gymnasium_id_and_bounds_in_the_as_env():
+    env = gymnasium.make_vec("fastlob/LinearQuadratic-v0", num_envs=3, params=OTHER)
+    assert env.unwrapped.episode_steps == 200
+    env.reset(seed=0)
+    for _ in range(200):
+        _, _, terminated, truncated, _ = env.step(np.zeros((3, 2), np.float32))
+        assert (np.abs(env.unwrapped.state.inventory) <= 4).all()
+    assert terminated.all() and not truncated.any()
+    # the fixed spread is a policy like any other there
+    assert FixedSpread(half_spread=0.5).act(np.zeros((3, 3))).shape == (3, 2)
+
+
+def test_fastlob_optimum_writes_its_result(tmp_path, capsys):
+    out = tmp_path / "optimum"
+    code = cli_main(["optimum", "--seeds", "1", "2", "--steps", "16384", "--episodes", "256",
+                     "--out", str(out)])  # fmt: skip
+    assert code == 0
+    result = json.loads((out / "optimum.json").read_text())
+    optimum = result["optimum"]
+    assert optimum["simulated"]["ci_low"] < optimum["simulated"]["ci_high"]
+    closed = optimum["closed_form"]
+    assert abs(optimum["simulated"]["mean"] - closed) < 0.05 * closed
+    assert result["fixed_spread"]["mean"] < optimum["simulated"]["mean"]
+    ppo = result["agents"]["ppo"]
+    assert set(ppo["seeds"]) == {"1", "2"}
+    assert "ci_low" in ppo["share_of_optimum"]
+    for run in ppo["seeds"].values():
+        assert len(run["depths"]["bid"]) == len(result["grid"]["times_to_go"])
+        assert len(run["depths"]["bid"][0]) == len(result["grid"]["inventories"])
+    assert (out / "optimum.html").stat().st_size > 1000
+    assert "of the optimum" in capsys.readouterr().out
+    assert cli_main(["optimum", "--seeds", "-1"]) == 2
