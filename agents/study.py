@@ -18,6 +18,12 @@ A study file (TOML, read as data: nothing in it runs)::
     [grid]                        # swept fields (dotted names): the trials are the product
     learning_rate = [1e-3, 3e-4]
     "env.latency" = [0.05, 0.2]
+    market = ["../markets/large-tick.json", "../markets/small-tick.json"]
+
+``market`` sweeps whole markets: each value is a market file (``MarketMakingConfig.to_json``;
+a path relative to the study file), read when the study is, whose fields become the trial's
+``env`` before the ``env`` fields of ``[config]`` and of the other swept fields are set on top
+(e.g. ``env = { post_only = true }`` on every market).
 
 Every trial is one training (one Numba and one torch thread) and one evaluation of the trained
 agent and the tuned baselines on the same held-out episodes (``evaluate.evaluate``). Trials are
@@ -74,6 +80,8 @@ ALGORITHMS = ("ppo", "sac", "dqn")
 DECIDING_METRIC = "utility"
 #: each trial's agent config: what a study may not set (the runner owns them)
 RUNNER_FIELDS = ("seed", "runs_dir", "run_name", "resume", "progress", "torch_threads")
+#: the grid key that sweeps market files
+MARKET = "market"
 
 
 class StudyError(ValueError):
@@ -93,6 +101,8 @@ class Study:
     risk_aversion: float
     config: dict
     grid: dict
+    #: the swept market files' env configs as plain values, by the path the file gives
+    markets: dict = dataclasses.field(default_factory=dict)
 
     def points(self) -> list[dict[str, Any]]:
         """The grid's points: {dotted field: value}, in the file's order."""
@@ -109,7 +119,7 @@ class Study:
         for algo in self.algorithms:
             for index, point in enumerate(self.points()):
                 for seed in self.seeds:
-                    plain = _with_point(self.config, point)
+                    plain = _with_point(self._base_config(point), point)
                     plain.update(seed=seed, progress=False, torch_threads=1)
                     specs.append(
                         {
@@ -123,11 +133,32 @@ class Study:
                     )
         return specs
 
+    def _base_config(self, point: dict) -> dict:
+        """The study's config, its env on top of the point's market file (if it has one)."""
+        if MARKET not in point:
+            return self.config
+        return {
+            **self.config,
+            "env": _merged(self.markets[point[MARKET]], self.config.get("env", {})),
+        }
+
+
+def _merged(base: dict, top: dict) -> dict:
+    """``base`` with ``top``'s values set on it, nested dicts merged (``flow = {...}`` changes
+    the named flow fields only)."""
+    out = dict(base)
+    for key, value in top.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both else value
+    return out
+
 
 def _with_point(config: dict, point: dict) -> dict:
     """``config`` (nested plain values) with the dotted fields of ``point`` set."""
     out = json.loads(json.dumps(config))
     for dotted, value in point.items():
+        if dotted == MARKET:  # already the base of the env
+            continue
         *parents, leaf = dotted.split(".")
         node = out
         for name in parents:
@@ -179,8 +210,26 @@ def read_study(path) -> Study:
         config=raw.get("config", {}),
         grid=raw.get("grid", {}),
     )
+    study = dataclasses.replace(study, markets=_read_markets(study.grid, path))
     _check(study, path)
     return study
+
+
+def _read_markets(grid: dict, path: Path) -> dict:
+    """The market files the grid sweeps, as plain env configs keyed by the path as written."""
+    from fastlob import MarketMakingConfig
+
+    files = grid.get(MARKET, [])
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise StudyError(f"{path}: grid.market must be a list of market file paths")
+    markets = {}
+    for name in files:
+        try:
+            config = MarketMakingConfig.from_file(path.parent / name)
+        except (OSError, TypeError, ValueError) as err:
+            raise StudyError(f"{path}: grid.market {name!r}: {err}") from None
+        markets[name] = to_plain(config)
+    return markets
 
 
 def _check(study: Study, path: Path) -> None:

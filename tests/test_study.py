@@ -162,3 +162,40 @@ def test_the_documented_demo_study_is_a_valid_study():
     trial = study.trials()[0]["config"]
     for field in ("num_envs", "total_steps", "num_steps", "learning_rate", "update_epochs"):
         assert trial[field] == getattr(DEMO, field), field
+
+
+def test_a_grid_over_market_files_sets_each_trials_env(tmp_path):
+    from fastlob import MarketMakingConfig
+
+    markets = tmp_path / "markets"
+    markets.mkdir()
+    (markets / "a.json").write_text(MarketMakingConfig(latency=0.1, max_offset=7.0).to_json())
+    (markets / "b.json").write_text(MarketMakingConfig(latency=0.2, flow_levels=12).to_json())
+    grid = 'market = ["markets/a.json", "markets/b.json"]'
+    text = TINY.format(name="m", seeds="[1]", steps=64, grid=grid).replace(
+        "env = { episode_steps = 8, warmup = 1.0 }",
+        "env = { episode_steps = 8, warmup = 1.0, flow = { informed_tilt = 0.25 } }",
+    )
+    path = tmp_path / "m.toml"
+    path.write_text(text)
+    study = read_study(path)
+    first, second = (spec["config"]["env"] for spec in study.trials())
+    assert (first["latency"], first["max_offset"], second["latency"]) == (0.1, 7.0, 0.2)
+    assert second["flow_levels"] == 12 and first["episode_steps"] == second["episode_steps"] == 8
+    # the flow's named field is set, the file's other flow fields kept
+    assert first["flow"]["informed_tilt"] == 0.25 and first["flow"]["fair_sigma"] == 0.5
+    assert [spec["swept"] for spec in study.trials()] == [
+        {"market": "markets/a.json"},
+        {"market": "markets/b.json"},
+    ]
+    path.write_text(text.replace("markets/b.json", "markets/c.json"))
+    with pytest.raises(StudyError, match="grid.market 'markets/c.json'"):
+        read_study(path)
+
+
+def test_the_documented_tick_size_study_is_a_valid_study():
+    root = Path(__file__).resolve().parents[1]
+    study = read_study(root / "studies" / "tick-size.toml")
+    large, small = (spec["config"]["env"] for spec in study.trials()[::5])
+    assert large["post_only"] and small["post_only"]
+    assert (large["initial_price"], small["initial_price"]) == (2500, 60000)
