@@ -259,3 +259,46 @@ def format_table(table: dict) -> str:
         )
         lines.append(f"{name:<20}{cells}")
     return "\n".join(lines)
+
+
+#: lots queued ahead: the buckets of :func:`fill_rates_by_queue`
+QUEUE_BREAKS = (1, 3, 10, 30)
+
+
+def fill_rates_by_queue(
+    run_dir, episodes: int = 64, seed: int = 123_456, queue_breaks=QUEUE_BREAKS
+):
+    """How often a resting quote fills, by the lots queued ahead of it: the trained agent of
+    ``run_dir`` and the baselines as ``evaluate`` tuned them (its ``baselines.json``), each
+    recorded on ``episodes`` held-out episodes of the run's market
+    (``fastlob.metrics.fill_rate_by_queue_and_size``, one size bucket). A polars frame:
+    ``agent``, ``queue`` (the bucket's label), ``fill_rate`` (maker lots filled in the next step
+    per resting lot), ``quotes`` (resting quotes in the bucket) and ``share`` (of the agent's
+    resting quotes)."""
+    import polars as pl
+
+    from fastlob import metrics
+    from fastlob.recording import record
+
+    path = Path(run_dir)
+    choices_file = path / "baselines.json"
+    if not choices_file.is_file():
+        raise RunError(f"{path}: no baselines.json (run fastlob eval on it first)")
+    config = run_config(path)
+    name, trained = load_policy(path, config)
+    policies = {name: trained, **tuned_policies(config, json.loads(choices_file.read_text()))}
+    labels = metrics.bucket_labels(queue_breaks)
+    frames = []
+    for agent, policy in policies.items():
+        rec = record(policy, held_out_market(config), episodes, seed)
+        cells = metrics.fill_rate_by_queue_and_size(rec.steps, rec.fills, queue_breaks, [])
+        frames.append(
+            cells.select(
+                pl.lit(agent).alias("agent"),
+                pl.col("queue_bucket").map_elements(labels.__getitem__, pl.String).alias("queue"),
+                "fill_rate",
+                "quotes",
+                (pl.col("quotes") / pl.col("quotes").sum()).alias("share"),
+            )
+        )
+    return pl.concat(frames)

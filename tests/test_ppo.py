@@ -161,6 +161,28 @@ def test_fastlob_train_cli_smoke(tmp_path, capsys):
     assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "cli").iterdir())
 
 
+def test_fill_rates_by_queue_for_the_agent_and_the_tuned_baselines(tmp_path):
+    from fastlob_agents.common import RunError
+    from fastlob_agents.evaluate import evaluate, fill_rates_by_queue
+    from fastlob_agents.ppo import PPOConfig, train
+
+    config = PPOConfig(
+        num_envs=4, num_steps=8, total_steps=64, hidden_size=8, update_epochs=1,
+        num_minibatches=1, progress=False, runs_dir=str(tmp_path), run_name="q",
+        env=PPOConfig().env.replace(episode_steps=12),
+    )  # fmt: skip
+    run = train(config)["run_dir"]
+    with pytest.raises(RunError, match=r"no baselines\.json"):
+        fill_rates_by_queue(run, episodes=2)
+    evaluate([run], episodes=4, tuning_episodes=2)
+    rates = fill_rates_by_queue(run, episodes=4, queue_breaks=(1, 3))
+    assert set(rates["agent"]) == {"ppo", "avellaneda_stoikov", "glft", "fixed_spread", "random"}
+    assert set(rates["queue"]) <= {"(-inf, 1)", "[1, 3)", "[3, inf)"}
+    assert ((rates["fill_rate"] >= 0) & (rates["fill_rate"] <= 1)).all()
+    shares = rates.group_by("agent").agg(pl.col("share").sum())["share"]
+    assert all(abs(x - 1.0) < 1e-12 for x in shares)
+
+
 def test_demo_trains_evaluates_and_writes_eval_json(tmp_path, capsys):
     import json
 
