@@ -216,7 +216,7 @@ def add_agent_commands(sub) -> None:
 
     demo = sub.add_parser(
         "demo",
-        help="train PPO on the default market (about five minutes), evaluate it, print the table "
+        help="train PPO on the default market (about six minutes), evaluate it, print the table "
         "and write the HTML report",
     )
     demo.add_argument("--runs-dir", default="runs", help="where runs/demo goes")
@@ -224,7 +224,7 @@ def add_agent_commands(sub) -> None:
         "--steps",
         type=POSITIVE_INT,
         default=DEMO_STEPS,
-        help=f"training env-steps (default {DEMO_STEPS:,}: about 4.5 minutes of training here)",
+        help=f"training env-steps (default {DEMO_STEPS:,}: about six minutes of training here)",
     )
     demo.add_argument(
         "--time-limit",
