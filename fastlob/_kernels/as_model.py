@@ -153,14 +153,23 @@ def _filled(rng, n, log_a_dt, decay, offset):
     return standard_exponential(rng, n) > threshold, threshold < 0.0
 
 
+@njit
+def inventory_bound(p):
+    """``max_inventory`` as an int64 (``2**62``, beyond any inventory, when unbounded)."""
+    return np.int64(p.max_inventory) if p.max_inventory < 2.0**62 else np.int64(2**62)
+
+
 @njit(inline="always")
-def step_env(s, p, n, bid_offset, ask_offset, obs, reward, truncated, pnl, steps, move, log_a_dt):
+def step_env(
+    s, p, n, bid_offset, ask_offset, obs, reward, truncated, pnl, steps, move, log_a_dt, bound
+):
     """Advance env ``n`` by one step (see the module docstring); writes its outputs.
 
-    ``steps``, ``move`` and ``log_a_dt`` are ``episode_steps(p)``, ``sigma * sqrt(dt)`` and
-    ``log_intensity_dt(p)``, computed once per call rather than once per env. The fills and the
-    mid move are selects rather than branches (a fill is a coin flip the branch predictor cannot
-    learn).
+    ``steps``, ``move``, ``log_a_dt`` and ``bound`` are ``episode_steps(p)``, ``sigma *
+    sqrt(dt)``, ``log_intensity_dt(p)`` and ``inventory_bound(p)``, computed once per call
+    rather than once per env (an integer bound: no conversion of the inventory per step). The
+    fills and the mid move are selects rather than branches (a fill is a coin flip the branch
+    predictor cannot learn).
     """
     if s.prev_done[n]:
         _reset_one(s, p, n, obs)
@@ -176,8 +185,8 @@ def step_env(s, p, n, bid_offset, ask_offset, obs, reward, truncated, pnl, steps
     bid_hit, capped_bid = _filled(s.rng, n, log_a_dt, p.decay, bid_offset)
     ask_hit, capped_ask = _filled(s.rng, n, log_a_dt, p.decay, ask_offset)
     s.capped_probability[n] += capped_bid + capped_ask
-    bid_hit = bid_hit & (q < p.max_inventory)
-    ask_hit = ask_hit & (q > -p.max_inventory)
+    bid_hit = bid_hit & (q < bound)
+    ask_hit = ask_hit & (q > -bound)
     up = uniform(s.rng, n) < 0.5
     cash = cash - (mid - bid_offset) if bid_hit else cash
     cash = cash + (mid + ask_offset) if ask_hit else cash
@@ -192,8 +201,9 @@ def step_env(s, p, n, bid_offset, ask_offset, obs, reward, truncated, pnl, steps
     s.episode_spread[n] += bid_offset + ask_offset
     wealth = cash + q * mid
     done = step >= steps
-    penalty = p.inventory_penalty + p.terminal_penalty if done else p.inventory_penalty
-    r = wealth - wealth_before - penalty * q * q
+    r = wealth - wealth_before - p.inventory_penalty * q * q
+    if done:  # once an episode: a branch the predictor learns
+        r -= p.terminal_penalty * q * q
     s.episode_return[n] += r
     reward[n] = r
     pnl[n] = wealth
@@ -213,6 +223,7 @@ def _step_range(
     steps = episode_steps(p)
     move = p.sigma * math.sqrt(p.dt)
     log_a_dt = log_intensity_dt(p)
+    bound = inventory_bound(p)
     # an unsigned env index: Numba then emits no wraparound of negative indices on each of the
     # step's twenty array accesses
     for n in range(np.uint64(start), np.uint64(stop)):
@@ -230,6 +241,7 @@ def _step_range(
             steps,
             move,
             log_a_dt,
+            bound,
         )
 
 

@@ -31,6 +31,7 @@ from fastlob._kernels.book_layout import ASK, BID, EMPTY_PRICE, NO_SLOT
 from fastlob._kernels.mm import (
     _forget_quote,
     account_trades,
+    autoreset_outputs,
     begin_step,
     finish_step,
     mid2,
@@ -197,10 +198,7 @@ def step_hist_env(s, m, d, hp, h, p, n, action, out):
     float32 (ACT_DIM,); writes its outputs into ``out`` (``mm_layout.StepOutputs``)."""
     if m.prev_done[n]:
         reset_hist_env(s, m, d, hp, h, p, n, out.obs)
-        m.fill_count[n] = 0
-        out.reward[n] = 0.0
-        out.terminated[n] = False
-        out.truncated[n] = False
+        autoreset_outputs(m, n, out)
         return
     bid, ask, bid_size, ask_size, target, captured_before = begin_step(s, m, p, n, action)
     start = h.window_start[n] + m.step[n] * p.dt

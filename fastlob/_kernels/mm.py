@@ -593,6 +593,16 @@ def begin_step(s, m, p, n, action):
 
 
 @njit(inline="always")
+def autoreset_outputs(m, n, out):
+    """The outputs of env ``n``'s autoreset step (its action ignored): no fills, reward 0,
+    neither flag; the observation is the reset's."""
+    m.fill_count[n] = 0
+    out.reward[n] = 0.0
+    out.terminated[n] = False
+    out.truncated[n] = False
+
+
+@njit(inline="always")
 def step_env(s, m, model, totals, p, n, action, out):
     """Advance env ``n`` by one step (see the module docstring); writes its outputs into
     ``out`` (:class:`mm_layout.StepOutputs`).
@@ -606,10 +616,7 @@ def step_env(s, m, model, totals, p, n, action, out):
     """
     if m.prev_done[n]:
         reset_env(s, m, model, p, n, out.obs)
-        m.fill_count[n] = 0
-        out.reward[n] = 0.0
-        out.terminated[n] = False
-        out.truncated[n] = False
+        autoreset_outputs(m, n, out)
         return
     bid, ask, bid_size, ask_size, target, captured_before = begin_step(s, m, p, n, action)
     # one call site for the flow, so that its inlined body is compiled once
