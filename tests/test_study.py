@@ -200,3 +200,9 @@ def test_the_documented_tick_size_study_is_a_valid_study():
     large, small = (spec["config"]["env"] for spec in study.trials()[::5])
     assert large["post_only"] and small["post_only"]
     assert (large["initial_price"], small["initial_price"]) == (2500, 60000)
+
+
+def test_the_documented_post_only_study_quotes_post_only_without_informed_flow():
+    root = Path(__file__).resolve().parents[1]
+    env = read_study(root / "studies" / "post-only.toml").trials()[0]["config"]["env"]
+    assert env["post_only"] and env["flow"] == {"informed_tilt": 0.0}
