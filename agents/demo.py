@@ -24,7 +24,7 @@ from .report import write_report
 
 DEMO = PPOConfig(
     num_envs=1024,
-    total_steps=15_000_000,  # about six minutes of training on the 2-core reference machine
+    total_steps=15_000_000,  # chosen by a five-seed study: docs/studies.md
     num_steps=16,
     num_minibatches=8,
     update_epochs=5,

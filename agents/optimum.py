@@ -23,14 +23,15 @@ import numpy as np
 from fastlob import LinearQuadraticVectorEnv, LQParams
 
 from .baselines import CarteaJaimungalPenalva, FixedSpread
+from .evaluate import _normal_ci
 from .ppo import PPOConfig, PPOPolicy
 from .ppo import train as train_ppo
 from .sac import SACConfig, SACPolicy
 from .sac import train as train_sac
+from .study import _t_quantile
 
 #: the problem: the Avellaneda-Stoikov paper's market (A=140, k=1.5, sigma=2, T=1, dt=0.005)
-#: with penalties that make inventory control worth most of the objective (the best fixed spread
-#: keeps a sixth of the optimum's)
+#: with penalties that make inventory control worth most of the objective
 LQ_PARAMS = LQParams(running_penalty=1.0, terminal_penalty=1.0, max_inventory=10)
 #: each depth's bound (price units): the action box, for every policy
 LQ_MAX_OFFSET = 4.0
@@ -102,18 +103,10 @@ def depth_grid(policy, inventories=GRID_INVENTORIES, times=GRID_TIMES_TO_GO) -> 
     return rows
 
 
-def _interval(values: np.ndarray) -> dict:
-    mean = float(values.mean())
-    half = 1.96 * float(values.std(ddof=1)) / math.sqrt(values.size)
-    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}
-
-
 def _between_seeds(values: list[float]) -> dict:
-    from scipy.stats import t
-
     arr = np.array(values)
     mean = float(arr.mean())
-    half = float(t.ppf(0.975, arr.size - 1)) * float(arr.std(ddof=1)) / math.sqrt(arr.size)
+    half = _t_quantile(arr.size - 1) * float(arr.std(ddof=1)) / math.sqrt(arr.size)
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "min": float(arr.min())}
 
 
@@ -148,10 +141,10 @@ def run_optimum(
         "eval_seed": eval_seed,
         "optimum": {
             "closed_form": float(optimum.value(np.zeros(1), LQ_PARAMS.horizon)[0]),
-            "simulated": _interval(optimal),
+            "simulated": _normal_ci(optimal),
             "depths": depth_grid(optimum),
         },
-        "fixed_spread": {"half_spread": half, **_interval(fixed_objective)},
+        "fixed_spread": {"half_spread": half, **_normal_ci(fixed_objective)},
         "grid": {"inventories": list(GRID_INVENTORIES), "times_to_go": list(GRID_TIMES_TO_GO)},
         "agents": {},
     }
@@ -163,7 +156,7 @@ def run_optimum(
             objective = episode_objectives(policy, episodes, eval_seed)
             runs[str(seed)] = {
                 "run_dir": run_dir,
-                **_interval(objective),
+                **_normal_ci(objective),
                 "share_of_optimum": float(objective.mean() / optimal.mean()),
                 "depths": depth_grid(policy),
             }
