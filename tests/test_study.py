@@ -204,5 +204,18 @@ def test_the_documented_tick_size_study_is_a_valid_study():
 
 def test_the_documented_post_only_study_quotes_post_only_without_informed_flow():
     root = Path(__file__).resolve().parents[1]
-    env = read_study(root / "studies" / "post-only.toml").trials()[0]["config"]["env"]
+    study = read_study(root / "studies" / "post-only.toml")
+    env = study.trials()[0]["config"]["env"]
     assert env["post_only"] and env["flow"] == {"informed_tilt": 0.0}
+    assert env["reward"] == {"inventory_penalty": 0.01}
+
+
+def test_the_post_only_penalty_was_chosen_on_other_held_out_episodes():
+    root = Path(__file__).resolve().parents[1]
+    chosen = read_study(root / "studies" / "post-only.toml")
+    sweep = read_study(root / "studies" / "post-only-penalty.toml")
+    penalties = [spec["config"]["env"]["reward"]["inventory_penalty"] for spec in sweep.trials()]
+    assert chosen.config["env"]["reward"]["inventory_penalty"] in penalties
+    assert sweep.eval_seed != chosen.eval_seed
+    swept_env = {k: v for k, v in sweep.trials()[0]["config"]["env"].items() if k != "reward"}
+    assert swept_env == {k: v for k, v in chosen.config["env"].items() if k != "reward"}
