@@ -122,6 +122,7 @@ def _optimum(args) -> int:
         out=args.out,
         steps=args.steps,
         episodes=args.episodes,
+        workers=args.workers,
     )
     print(format_result(result))
     print(f"result: {Path(args.out) / 'optimum.json'}; figure: {Path(args.out) / 'optimum.html'}")
@@ -303,6 +304,11 @@ def add_agent_commands(sub) -> None:
     optimum.add_argument(
         "--episodes", type=POSITIVE_INT, default=8192, help="held-out paths (default 8192)"
     )
+    optimum.add_argument(
+        "--workers", type=POSITIVE_INT, default=1,
+        help="runs trained at a time, each in its own process on one thread (default 1: one "
+        "after another, torch on its default threads)",
+    )  # fmt: skip
     optimum.add_argument("--out", default="runs/optimum", help="where the runs and results go")
     optimum.set_defaults(func=_optimum)
 

@@ -47,7 +47,7 @@ LQ_PPO = PPOConfig(
     update_epochs=5,
     init_log_std=-1.0,
 )
-LQ_SAC = SACConfig(num_envs=64, total_steps=1_000_000, gamma=0.999)
+LQ_SAC = SACConfig(num_envs=64, total_steps=2_000_000, gamma=0.999)
 CONFIGS = {"ppo": LQ_PPO, "sac": LQ_SAC}
 TRAINERS = {"ppo": train_ppo, "sac": train_sac}
 POLICIES = {"ppo": PPOPolicy, "sac": SACPolicy}
@@ -78,6 +78,31 @@ def train_agent(algo: str, seed: int, runs_dir: str, steps: int | None = None, *
         shutil.rmtree(path)
     env = make_env(config.num_envs, seed)
     return TRAINERS[algo](config, env=env)["run_dir"]
+
+
+def _train_in_worker(job: tuple) -> str:
+    """``train_agent`` in a worker process, its Numba kernels on one thread."""
+    import numba
+
+    numba.set_num_threads(1)
+    algo, seed, runs_dir, steps, fields = job
+    return train_agent(algo, seed, runs_dir, steps, **fields)
+
+
+def train_seeds(algo: str, seeds, runs_dir: str, steps: int | None, workers: int, **fields):
+    """Train ``algo`` once per seed, ``workers`` runs at a time in separate processes (each
+    with one torch and one Numba thread, so that a run does not depend on ``workers``);
+    returns {seed: run directory}."""
+    if workers <= 1:
+        return {seed: train_agent(algo, seed, runs_dir, steps, **fields) for seed in seeds}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    fields = {**fields, "torch_threads": 1, "progress": False}
+    jobs = [(algo, seed, runs_dir, steps, fields) for seed in seeds]
+    context = multiprocessing.get_context("spawn")  # no forked torch or Numba thread pools
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return dict(zip(seeds, pool.map(_train_in_worker, jobs), strict=True))
 
 
 def episode_objectives(policy, episodes: int, seed: int) -> np.ndarray:
@@ -125,10 +150,12 @@ def run_optimum(
     steps: int | None = None,
     episodes: int = 8192,
     eval_seed: int = 123_456,
+    workers: int = 1,
     **fields,
 ) -> dict:
-    """Train every algorithm with every seed, evaluate on ``episodes`` held-out paths, write
-    ``optimum.json`` and ``optimum.html`` into ``out``; returns the result."""
+    """Train every algorithm with every seed (``workers`` runs at a time: see
+    :func:`train_seeds`), evaluate on ``episodes`` held-out paths, write ``optimum.json`` and
+    ``optimum.html`` into ``out``; returns the result."""
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     optimum = CarteaJaimungalPenalva.from_params(LQ_PARAMS, unquoted_depth=LQ_MAX_OFFSET)
@@ -150,8 +177,8 @@ def run_optimum(
     }
     for algo in algos:
         runs = {}
-        for seed in seeds:
-            run_dir = train_agent(algo, seed, str(out_dir), steps, **fields)
+        run_dirs = train_seeds(algo, seeds, str(out_dir), steps, workers, **fields)
+        for seed, run_dir in run_dirs.items():
             policy = POLICIES[algo].load(run_dir, make_env(1, 0))
             objective = episode_objectives(policy, episodes, eval_seed)
             runs[str(seed)] = {

@@ -197,3 +197,21 @@ def test_fastlob_optimum_writes_its_result(tmp_path, capsys):
     assert (out / "optimum.html").stat().st_size > 1000
     assert "of the optimum" in capsys.readouterr().out
     assert cli_main(["optimum", "--seeds", "-1"]) == 2
+
+
+def test_fastlob_optimum_trains_the_same_runs_in_parallel_workers(tmp_path):
+    from fastlob_agents.optimum import run_optimum
+
+    tiny = {"seeds": (1, 2), "steps": 8192, "episodes": 64}
+    apart = run_optimum(out=str(tmp_path / "apart"), workers=2, **tiny)
+    alone = run_optimum(out=str(tmp_path / "alone"), torch_threads=1, progress=False, **tiny)
+    for seed in ("1", "2"):
+        parallel, serial = (
+            apart["agents"]["ppo"]["seeds"][seed],
+            alone["agents"]["ppo"]["seeds"][seed],
+        )
+        assert parallel["mean"] == serial["mean"]
+        assert parallel["depths"] == serial["depths"]
+    assert (
+        apart["agents"]["ppo"]["seeds"]["1"]["mean"] != apart["agents"]["ppo"]["seeds"]["2"]["mean"]
+    )
