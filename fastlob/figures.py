@@ -233,6 +233,45 @@ def inventory_histogram(recordings) -> go.Figure:
     return fig
 
 
+def queue_fill_rates(tables: dict[str, pl.DataFrame]) -> go.Figure:
+    """Where each agent's resting quotes wait and how often they fill there, one column per
+    market: ``{market: frame}`` with columns ``agent``, ``queue`` (the bucket of lots ahead,
+    in order), ``share`` (of the agent's resting quotes) and ``fill_rate`` (lots filled in the
+    next step per resting lot), as ``fastlob_agents.evaluate.fill_rates_by_queue`` gives. Top
+    row: the shares; bottom row: the fill rates; one bar series per agent."""
+    markets = list(tables)
+    fig = make_subplots(
+        rows=2,
+        cols=len(markets),
+        subplot_titles=[
+            f"{m}: {what}" for what in ("share of quotes", "fill rate") for m in markets
+        ],
+        vertical_spacing=0.14,
+    )
+    colours: dict[str, str] = {}  # one colour and one legend entry per agent
+    palette = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
+    for col, market in enumerate(markets, start=1):
+        table = tables[market]
+        for agent in table["agent"].unique(maintain_order=True).to_list():
+            rows = table.filter(pl.col("agent") == agent)
+            first = agent not in colours
+            colour = colours.setdefault(agent, palette[len(colours) % len(palette)])
+            for row, column in ((1, "share"), (2, "fill_rate")):
+                fig.add_bar(
+                    x=rows["queue"].to_list(),
+                    y=rows[column].to_list(),
+                    name=agent,
+                    legendgroup=agent,
+                    marker_color=colour,
+                    showlegend=first and row == 1,
+                    row=row,
+                    col=col,
+                )
+    fig.update_xaxes(title_text="lots queued ahead")
+    fig.update_layout(barmode="group", height=640, title="Fill rates by queue position")
+    return fig
+
+
 def learning_curves(metrics: pl.DataFrame, title: str = "Learning curves") -> go.Figure:
     """One panel per training chart (:data:`CURVES`) and per ``losses/*`` column of a run's
     ``metrics.parquet``, against ``global_step``; missing columns are skipped."""

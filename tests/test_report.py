@@ -197,3 +197,30 @@ def test_report_draws_every_plot_in_headless_chromium(report, tmp_path):
         # plotly marks a div it has plotted and draws its axes and traces as SVG
         assert "js-plotly-plot" in drawn[:300], f"{div} was not plotted"
         assert drawn.count('class="main-svg"') >= 2, f"{div} drew no SVG"
+
+
+def test_queue_fill_rates_puts_each_market_in_a_column_and_each_agent_in_one_colour():
+    def table(agents, shares):
+        return pl.DataFrame(
+            {
+                "agent": [a for a in agents for _ in range(2)],
+                "queue": ["0", "1-2"] * len(agents),
+                "share": shares,
+                "fill_rate": [0.5, 0.25] * len(agents),
+            }
+        )
+
+    tables = {
+        "large": table(["ppo", "avellaneda_stoikov"], [0.75, 0.25, 0.5, 0.5]),
+        "small": table(["ppo"], [1.0, 0.0]),
+    }
+    fig = figures.queue_fill_rates(tables)
+    assert len(fig.data) == 2 * (2 + 1)  # shares and fill rates, per agent per market
+    shares = [(t.name, t.xaxis, list(t.y)) for t in fig.data if t.yaxis in ("y", "y2")]
+    assert shares == [
+        ("ppo", "x", [0.75, 0.25]),
+        ("avellaneda_stoikov", "x", [0.5, 0.5]),
+        ("ppo", "x2", [1.0, 0.0]),
+    ]
+    assert [t.name for t in fig.data if t.showlegend] == ["ppo", "avellaneda_stoikov"]
+    assert len({t.marker.color for t in fig.data if t.name == "ppo"}) == 1

@@ -210,12 +210,24 @@ def test_the_documented_post_only_study_quotes_post_only_without_informed_flow()
     assert env["reward"] == {"inventory_penalty": 0.01}
 
 
-def test_the_post_only_penalty_was_chosen_on_other_held_out_episodes():
+@pytest.mark.parametrize(
+    ("chosen_file", "sweep_file"),
+    [("post-only.toml", "post-only-penalty.toml"), ("small-tick.toml", "small-tick-penalty.toml")],
+)
+def test_a_documented_penalty_was_chosen_on_other_held_out_episodes(chosen_file, sweep_file):
     root = Path(__file__).resolve().parents[1]
-    chosen = read_study(root / "studies" / "post-only.toml")
-    sweep = read_study(root / "studies" / "post-only-penalty.toml")
-    penalties = [spec["config"]["env"]["reward"]["inventory_penalty"] for spec in sweep.trials()]
-    assert chosen.config["env"]["reward"]["inventory_penalty"] in penalties
+    chosen = read_study(root / "studies" / chosen_file)
+    sweep = read_study(root / "studies" / sweep_file)
+
+    def penalty(spec):
+        return spec["config"]["env"]["reward"]["inventory_penalty"]
+
+    def market(spec):
+        return {k: v for k, v in spec["config"]["env"].items() if k != "reward"}
+
+    assert penalty(chosen.trials()[0]) in {penalty(spec) for spec in sweep.trials()}
     assert sweep.eval_seed != chosen.eval_seed
-    swept_env = {k: v for k, v in sweep.trials()[0]["config"]["env"].items() if k != "reward"}
-    assert swept_env == {k: v for k, v in chosen.config["env"].items() if k != "reward"}
+    assert market(sweep.trials()[0]) == market(chosen.trials()[0])
+    assert {k: v for k, v in sweep.config.items() if k != "env"} == {
+        k: v for k, v in chosen.config.items() if k != "env"
+    }
