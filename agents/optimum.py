@@ -47,7 +47,7 @@ LQ_PPO = PPOConfig(
     update_epochs=5,
     init_log_std=-1.0,
 )
-LQ_SAC = SACConfig(num_envs=64, total_steps=2_000_000, gamma=0.999)
+LQ_SAC = SACConfig(num_envs=64, total_steps=3_000_000, gamma=0.999)
 CONFIGS = {"ppo": LQ_PPO, "sac": LQ_SAC}
 TRAINERS = {"ppo": train_ppo, "sac": train_sac}
 POLICIES = {"ppo": PPOPolicy, "sac": SACPolicy}
