@@ -90,9 +90,9 @@ def _train_in_worker(job: tuple) -> str:
 
 
 def train_seeds(algo: str, seeds, runs_dir: str, steps: int | None, workers: int, **fields):
-    """Train ``algo`` once per seed, ``workers`` runs at a time in separate processes (each
-    with one torch and one Numba thread, so that a run does not depend on ``workers``);
-    returns {seed: run directory}."""
+    """Train ``algo`` once per seed; returns {seed: run directory}. With ``workers`` > 1, that
+    many runs at a time in separate processes, each on one torch and one Numba thread: the
+    same runs as ``workers=1`` with ``torch_threads=1``."""
     if workers <= 1:
         return {seed: train_agent(algo, seed, runs_dir, steps, **fields) for seed in seeds}
     import multiprocessing
