@@ -29,8 +29,8 @@ def simulate(env: AvellanedaStoikovVectorEnv, strategy, seed: int) -> dict:
     for _ in range(env.episode_steps):
         actions = strategy.act(obs)
         spread_sum += actions[:, 0].astype(np.float64) + actions[:, 1]
-        obs, _, _, truncated, info = env.step(actions)
-    if not truncated.all():
+        obs, _, terminated, _, info = env.step(actions)
+    if not terminated.all():
         raise RuntimeError("episodes did not end together")  # pragma: no cover
     profit = info["episode"]["pnl"].copy()
     q = info["episode"]["inventory"].astype(np.float64)

@@ -4,7 +4,9 @@ Each strategy maps inventory ``q`` and time left ``tau`` (arrays of shape (N,)) 
 ``(bid_offset, ask_offset)`` below and above the mid, in price units. ``act(obs)`` reads ``q`` and
 ``tau`` from the columns named by ``inventory_index`` and ``time_left_index`` and returns float32
 actions of shape (N, 2) ``[bid_offset, ask_offset]``, the layout of
-``fastlob.as_env.AvellanedaStoikovVectorEnv``. No per-env Python loop anywhere.
+``fastlob.as_env.AvellanedaStoikovVectorEnv``; :class:`OrderBookQuotes` runs one on
+``fastlob.MarketMakingVectorEnv``. :class:`TouchQuotes` acts on that env's observation directly
+(it reads the book's best prices). No per-env Python loop anywhere.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from fastlob.env import OBSERVATION_COLUMNS
 
 
 def _as_numpy(obs) -> np.ndarray:
@@ -252,6 +256,69 @@ class OrderBookQuotes:
         actions[:, 0] = np.clip(bid, -self.max_offset, self.max_offset)
         actions[:, 1] = np.clip(ask, -self.max_offset, self.max_offset)
         actions[:, 2:4] = self.quote_size
+        return actions
+
+
+@dataclass
+class TouchQuotes:
+    """The touch quoter with an inventory cap, on ``fastlob.MarketMakingVectorEnv``: joins the
+    best bid and the best ask as the observation shows them, ``quote_size`` lots a side, and
+    stops adding on a side once |inventory| reaches ``cap`` lots (no bid while inventory >=
+    ``cap``, no ask while inventory <= -``cap``; a fill of a quote placed below the cap may carry
+    the inventory up to ``quote_size - 1`` lots beyond it).
+
+    Its offsets are the observation's own best-level columns (``bid_levels``: best bid - mid,
+    ``ask_levels``: best ask - mid, in ticks), so that the env's pricing (bid at ``floor(mid -
+    bid_offset)``, ask at ``ceil(mid + ask_offset)``) lands exactly on the best prices: it
+    joins, never improves or crosses. A side whose best price lies beyond ``max_offset`` of the
+    mid (the action space's bound, where the offset would be clipped inside the touch) or on the
+    wrong side of the mid (an empty side observed at its last best that the other side has
+    passed) is not quoted. ``quote_size`` and ``cap`` are scalars, or arrays (N,) with one value
+    per env.
+
+    Parameters
+    ----------
+    max_inventory : float
+        The env's ``max_inventory`` (observation column 0 is inventory / max_inventory).
+    max_offset : float
+        The env's ``max_offset`` (ticks).
+    quote_size : float or ndarray[float64], shape (N,)
+        Lots per side.
+    cap : float or ndarray[float64], shape (N,)
+        |inventory| in lots at which a side stops being quoted.
+    """
+
+    max_inventory: float
+    max_offset: float
+    quote_size: float = 1.0
+    cap: float = 1.0
+
+    @classmethod
+    def for_config(cls, config, quote_size: float = 1.0, cap: float | None = None) -> TouchQuotes:
+        """Scales taken from a ``fastlob.MarketMakingConfig``; ``cap`` defaults to its
+        ``max_inventory``."""
+        return cls(
+            max_inventory=float(config.max_inventory),
+            max_offset=float(config.max_offset),
+            quote_size=quote_size,
+            cap=float(config.max_inventory) if cap is None else cap,
+        )
+
+    def act(self, obs) -> np.ndarray:
+        """float32 (N, 5) actions ``[bid_offset, ask_offset, bid_size, ask_size, 0]`` for
+        observations float32 (N, 31)."""
+        obs = _as_numpy(obs)
+        column = OBSERVATION_COLUMNS
+        q = np.rint(obs[:, column["inventory"]].astype(np.float64) * self.max_inventory)
+        bid = -obs[:, column["bid_levels"]].astype(np.float64)  # mid - best bid, ticks
+        ask = obs[:, column["ask_levels"]].astype(np.float64)  # best ask - mid, ticks
+        bid_on = (q < self.cap) & (bid >= 0.0) & (bid <= self.max_offset)
+        ask_on = (q > -self.cap) & (ask >= 0.0) & (ask <= self.max_offset)
+        actions = np.zeros((obs.shape[0], 5), np.float32)
+        actions[:, 0] = np.clip(bid, -self.max_offset, self.max_offset)
+        actions[:, 1] = np.clip(ask, -self.max_offset, self.max_offset)
+        actions[:, 2] = np.where(bid_on, self.quote_size, 0.0)
+        actions[:, 3] = np.where(ask_on, self.quote_size, 0.0)
         return actions
 
 

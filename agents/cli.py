@@ -67,6 +67,7 @@ def _add_env_config(parser, default_text: str) -> None:
 
 def _eval(args) -> int:
     from .evaluate import evaluate, format_table
+    from .tuning import format_baselines
 
     result = evaluate(
         args.runs,
@@ -80,7 +81,8 @@ def _eval(args) -> int:
         print(json.dumps(result["table"]))
     else:
         print(format_table(result["table"]))
-        print("baselines: " + json.dumps(result["baselines"]))
+        print()
+        print(format_baselines(result["baselines"]))
     return 0
 
 
@@ -191,10 +193,14 @@ def add_agent_commands(sub) -> None:
     evaluate = sub.add_parser(
         "eval",
         help="evaluate trained agents and every baseline on the same held-out episodes",
-        description="Prints mean and 95%% CI of episode PnL, Sharpe, mean-variance utility, "
-        "inventory std, fill rate, spread captured, adverse-selection rate and max drawdown for "
-        "each trained agent (run directories) and each baseline (AS and GLFT calibrated in the "
-        "simulator, fixed spread at its best width, random); writes eval.json into each run.",
+        description="Prints mean and 95%% CI of the mean-variance utility and episode PnL under "
+        "the liquidation mark (then under the mid), Sharpe, inventory std, fill ratio and "
+        "probability, spread captured, adverse-selection rate and max drawdown for each trained "
+        "agent (run directories) and each baseline (AS and GLFT calibrated in the simulator, "
+        "fixed spread, touch quoter with an inventory cap, each tuned over its quote size and "
+        "its own parameter on episodes disjoint from the evaluation's; random), then each "
+        "baseline's choice and the tuning budget in env-steps; writes eval.json and "
+        "baselines.json into each run.",
     )
     evaluate.add_argument("runs", nargs="*", help="run directories of trained agents")
     evaluate.add_argument("--episodes", type=POSITIVE_INT, default=256, help="held-out episodes")

@@ -21,6 +21,7 @@ from fastlob import MarketMakingConfig
 from .evaluate import evaluate, format_table
 from .ppo import PPOConfig, train
 from .report import write_report
+from .tuning import format_baselines
 
 DEMO = PPOConfig(
     num_envs=1024,
@@ -60,7 +61,7 @@ def run_demo(
     print(f"trained {trained['global_step']:,} env-steps in {trained['update']} updates")
     result = evaluate([trained["run_dir"]])
     print(format_table(result["table"]))
-    print(f"baselines: {result['baselines']}")
+    print(format_baselines(result["baselines"]))
     curve = pl.read_parquet(run_dir / "metrics.parquet")
     columns = [c for c in ("global_step", "charts/episode_pnl", "charts/SPS") if c in curve.columns]
     print(curve.select(columns).drop_nulls().tail(5))

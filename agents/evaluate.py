@@ -4,44 +4,53 @@ Every policy plays ``episodes`` episodes of the order-book env (one per env, all
 same held-out seed, so every policy meets the same order flow draws at the start), and each
 metric is summarised over episodes with a 95% confidence interval:
 
-- ``pnl``: episode PnL (currency), mean over episodes, normal-approximation interval;
-- ``sharpe``: per episode, mean / std of the per-step PnL change (not annualised), then averaged;
-- ``utility``: mean-variance utility ``E[PnL] - (risk_aversion / 2) Var[PnL]`` across episodes,
+- ``utility``: mean-variance utility ``E[PnL] - (risk_aversion / 2) Var[PnL]`` across episodes
+  of the PnL under the liquidation mark (the final inventory traded against the other traders'
+  book, taker fee paid: a mark the market maker's own quotes cannot push),
   percentile-bootstrap interval (2000 resamples of the episodes);
-- ``pnl_std``: std of the episode PnL across episodes (bootstrap interval);
-- ``inventory_std``, ``fill_rate``, ``spread_captured`` (ticks per filled lot),
-  ``adverse_rate`` (fills followed by an unfavourable mid move), ``max_drawdown`` (currency):
-  per-episode values from the env's ``info["episode"]``, averaged with normal intervals.
+- ``pnl``: episode PnL under the liquidation mark (currency), mean over episodes,
+  normal-approximation interval; ``pnl_std``: its std across episodes (bootstrap interval);
+- ``utility_mid``, ``pnl_mid``: the same under the mid mark (``cash + inventory * mid``);
+- ``sharpe``: per episode, mean / std of the per-step PnL change (not annualised), then averaged;
+- ``inventory_std``, ``fill_ratio`` (lots filled / lots submitted), ``fill_probability`` (share
+  of quote intervals in which the resting quote was filled), ``spread_captured`` (ticks per
+  filled lot), ``adverse_rate`` (fills followed by an unfavourable move of the other traders'
+  mid), ``max_drawdown`` (currency): per-episode values from the env's ``info["episode"]``,
+  averaged with normal intervals.
 
-Baselines: Avellaneda-Stoikov and GLFT with A, k, sigma calibrated in the simulator
-(``fastlob.calibration``) and their risk aversion, and the fixed spread's half-width, each chosen
-by the best utility on separate tuning episodes (another seed); random quotes.
+Baselines (``agents.tuning``): Avellaneda-Stoikov and GLFT with A, k, sigma calibrated in the
+simulator (``fastlob.calibration``), the fixed spread and the touch quoter with an inventory cap,
+each tuned jointly over its quote size and its own parameter (risk aversion, half-width, cap) on a
+grid widened at its edges, by the utility above on tuning episodes disjoint from the evaluation's
+(seed + 1; a historical market's train part), with the env-steps spent saved beside the choices
+in ``baselines.json``; and random quotes at 1 lot, untuned.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
-from fastlob.calibration import Calibration, calibrate
 from fastlob.env import check_config
 from fastlob.plain import from_plain
 
-from .baselines import order_book_baselines
 from .common import RunError
+from .tuning import tune_baselines, tuned_policies, utility
 
 #: metrics of the table, in order
 METRICS = (
+    "utility",
     "pnl",
     "pnl_std",
+    "utility_mid",
+    "pnl_mid",
     "sharpe",
-    "utility",
     "inventory_std",
-    "fill_rate",
+    "fill_ratio",
+    "fill_probability",
     "spread_captured",
     "adverse_rate",
     "max_drawdown",
@@ -80,77 +89,30 @@ def _bootstrap_ci(values: np.ndarray, statistic, resamples: int = 2000, seed: in
     return {"mean": float(statistic(values)), "ci_low": float(low), "ci_high": float(high)}
 
 
-def utility(pnl: np.ndarray, risk_aversion: float) -> float:
-    """Mean-variance utility E[PnL] - (risk_aversion / 2) Var[PnL] of episode PnLs."""
-    return float(np.mean(pnl) - 0.5 * risk_aversion * np.var(pnl))
-
-
 def summarize(per_episode: dict[str, np.ndarray], risk_aversion: float) -> dict[str, dict]:
     """{metric: {"mean", "ci_low", "ci_high"}} over episodes (see the module docstring)."""
-    pnl = np.asarray(per_episode["pnl"], np.float64)
+    pnl = np.asarray(per_episode["liquidation_pnl"], np.float64)
+    pnl_mid = np.asarray(per_episode["pnl"], np.float64)
     std = np.asarray(per_episode["pnl_step_std"])
     sharpe = np.divide(per_episode["pnl_step_mean"], std, out=np.zeros_like(std), where=std > 0)
     table = {
+        "utility": _bootstrap_ci(pnl, lambda x: utility(x, risk_aversion)),
         "pnl": _normal_ci(pnl),
         "pnl_std": _bootstrap_ci(pnl, lambda x: float(np.std(x))),
+        "utility_mid": _bootstrap_ci(pnl_mid, lambda x: utility(x, risk_aversion)),
+        "pnl_mid": _normal_ci(pnl_mid),
         "sharpe": _normal_ci(sharpe),
-        "utility": _bootstrap_ci(pnl, lambda x: utility(x, risk_aversion)),
     }
-    for key in ("inventory_std", "fill_rate", "spread_captured", "adverse_rate", "max_drawdown"):
+    for key in (
+        "inventory_std",
+        "fill_ratio",
+        "fill_probability",
+        "spread_captured",
+        "adverse_rate",
+        "max_drawdown",
+    ):
         table[key] = _normal_ci(np.asarray(per_episode[key], np.float64))
     return table
-
-
-@dataclass
-class TunedBaselines:
-    policies: dict
-    choices: dict
-
-
-def tune_baselines(
-    config: MarketMakingConfig, episodes: int, seed: int, risk_aversion: float
-) -> TunedBaselines:
-    """Calibrate A, k, sigma; pick AS's and GLFT's gamma and the fixed spread's width by the best
-    utility on ``episodes`` tuning episodes from ``seed``."""
-    cal = calibrate(config, num_envs=min(256, max(32, episodes)), steps=100, seed=seed)
-    best: dict[str, tuple[float, object, float]] = {}
-    for gamma in (0.001, 0.01, 0.1):
-        for name, policy in order_book_baselines(config, cal, gamma=gamma).items():
-            if name in ("avellaneda_stoikov", "glft"):
-                u = utility(play(policy, config, episodes, seed)["pnl"], risk_aversion)
-                if name not in best or u > best[name][0]:
-                    best[name] = (u, policy, gamma)
-    for half in (0.5, 1.0, 1.5, 2.0, 3.0, 5.0):
-        policy = order_book_baselines(config, cal, half_spread=half)["fixed_spread"]
-        u = utility(play(policy, config, episodes, seed)["pnl"], risk_aversion)
-        if "fixed_spread" not in best or u > best["fixed_spread"][0]:
-            best["fixed_spread"] = (u, policy, half)
-    choices = {
-        "avellaneda_stoikov_gamma": best["avellaneda_stoikov"][2],
-        "glft_gamma": best["glft"][2],
-        "fixed_spread_half_width": best["fixed_spread"][2],
-        "intensity": cal.intensity,
-        "decay": cal.decay,
-        "sigma": cal.sigma,
-    }
-    return TunedBaselines(tuned_policies(config, choices), choices)
-
-
-def tuned_policies(config: MarketMakingConfig, choices: dict) -> dict:
-    """The baselines of :func:`tune_baselines` rebuilt from its ``choices`` (as saved in a run's
-    ``baselines.json``): {name: policy}."""
-    empty = np.empty(0)
-    cal = Calibration(choices["intensity"], choices["decay"], choices["sigma"], empty, empty, empty)
-    return {
-        "avellaneda_stoikov": order_book_baselines(
-            config, cal, gamma=choices["avellaneda_stoikov_gamma"]
-        )["avellaneda_stoikov"],
-        "glft": order_book_baselines(config, cal, gamma=choices["glft_gamma"])["glft"],
-        "fixed_spread": order_book_baselines(
-            config, cal, half_spread=choices["fixed_spread_half_width"]
-        )["fixed_spread"],
-        "random": order_book_baselines(config, cal)["random"],
-    }
 
 
 def read_run_config(run_dir: Path) -> dict:
@@ -207,10 +169,22 @@ def load_policy(run_dir: Path, config: MarketMakingConfig, device: str = "cpu"):
 
 def held_out_market(config: MarketMakingConfig) -> MarketMakingConfig:
     """The market an evaluation plays: a historical market's held-out hours (its ``eval``
-    part) when ``config`` trains on its ``train`` part; else ``config`` itself."""
+    part) when ``config`` trains on its ``train`` part, in non-overlapping windows (independent
+    episodes: ``lobster_windows="tiled"``); else ``config`` itself."""
     if config.lobster and config.lobster_part == "train":
-        return config.replace(lobster_part="eval")
+        return config.replace(lobster_part="eval", lobster_windows="tiled")
     return config
+
+
+def independent_episodes(config: MarketMakingConfig, episodes: int) -> int:
+    """The episodes an evaluation of ``episodes`` plays on ``config``: all of them, except on a
+    historical market with tiled windows, where no more than the part holds without overlap
+    (more would replay the same windows and narrow the intervals without new evidence)."""
+    if not config.lobster or config.lobster_windows != "tiled":
+        return episodes
+    market = MarketMakingVectorEnv(1, config=config).market
+    seconds = config.episode_steps * config.dt
+    return min(episodes, market.independent_windows(config.lobster_part, seconds))
 
 
 def evaluate(
@@ -222,12 +196,13 @@ def evaluate(
     config: MarketMakingConfig | None = None,
 ) -> dict:
     """The table for every trained agent in ``run_dirs`` and every baseline; writes
-    ``eval.json`` (the table) and ``baselines.json`` (the tuned choices) into each run
-    directory. ``config`` is the market played (default: the one the first run trained on; the
-    default market with 200-step episodes when no run is given); on a historical market the
-    baselines are tuned on its train part and every agent plays its held-out eval part
-    (:func:`held_out_market`). Returns {"table": ...,
-    "baselines": choices}."""
+    ``eval.json`` (the table) and ``baselines.json`` (the tuned choices, every grid and the
+    tuning budget: the layout in ``agents.tuning``) into each run directory. ``config`` is the
+    market played (default: the one the first run trained on; the default market with 200-step
+    episodes when no run is given); on a historical market the baselines are tuned on its train
+    part and every agent plays its held-out eval part in non-overlapping windows, as many as it
+    holds up to ``episodes`` (:func:`held_out_market`, :func:`independent_episodes`). Returns
+    {"table": ..., "baselines": choices, "episodes": the episodes each agent played}."""
     paths = [Path(p) for p in run_dirs]
     policies = {}
     for path in paths:  # every run is opened and checked before any work
@@ -238,27 +213,41 @@ def evaluate(
     tuned = tune_baselines(config, tuning_episodes, seed + 1, risk_aversion)
     policies.update(tuned.policies)
     held_out = held_out_market(config)
+    played = independent_episodes(held_out, episodes)
     table = {
-        name: summarize(play(policy, held_out, episodes, seed), risk_aversion)
+        name: summarize(play(policy, held_out, played, seed), risk_aversion)
         for name, policy in policies.items()
     }
-    result = {"table": table, "baselines": tuned.choices}
+    result = {"table": table, "baselines": tuned.choices, "episodes": played}
     for path in paths:
         (path / "eval.json").write_text(json.dumps(table, indent=2))
         (path / "baselines.json").write_text(json.dumps(tuned.choices, indent=2))
     return result
 
 
-def format_table(table: dict) -> str:
-    """A plain-text table: one row per agent, ``mean [low, high]`` per metric."""
-    lines = [f"{'agent':<20}" + "".join(f"{m:>26}" for m in METRICS)]
-    for name, row in table.items():
-        cells = "".join(
-            f"{row[m]['mean']:>10.3f} [{row[m]['ci_low']:.2f}, {row[m]['ci_high']:.2f}]".rjust(26)
-            for m in METRICS
-        )
-        lines.append(f"{name:<20}{cells}")
-    return "\n".join(lines)
+def _number(x: float) -> str:
+    """Four significant figures, without an exponent from 1e-4 to 1e5."""
+    return f"{x:.0f}" if 1e4 <= abs(x) < 1e5 else f"{x:.4g}"
+
+
+def format_table(table: dict, per_block: int = 4) -> str:
+    """A plain-text table, ``per_block`` metrics side by side (in :data:`METRICS` order, the
+    liquidation-marked utility first), a row per agent, ``mean [low, high]`` per metric, each
+    column as wide as its widest cell; blocks separated by a blank line."""
+    names = [f"{name:<20}" for name in ("agent", *table)]
+    blocks = []
+    for first in range(0, len(METRICS), per_block):
+        columns = []
+        for m in METRICS[first : first + per_block]:
+            cells = [m] + [
+                f"{_number(row[m]['mean'])} [{_number(row[m]['ci_low'])}, "
+                f"{_number(row[m]['ci_high'])}]"
+                for row in table.values()
+            ]
+            width = max(len(c) for c in cells) + 3
+            columns.append([c.rjust(width) for c in cells])
+        blocks.append("\n".join("".join(line) for line in zip(names, *columns, strict=True)))
+    return "\n\n".join(blocks)
 
 
 #: lots queued ahead: the buckets of :func:`fill_rates_by_queue`
@@ -286,7 +275,8 @@ def fill_rates_by_queue(
         raise RunError(f"{path}: no baselines.json (run fastlob eval on it first)")
     config = run_config(path)
     name, trained = load_policy(path, config)
-    policies = {name: trained, **tuned_policies(config, json.loads(choices_file.read_text()))}
+    choices = json.loads(choices_file.read_text())
+    policies = {name: trained, **tuned_policies(config, choices, str(choices_file))}
     labels = metrics.bucket_labels(queue_breaks)
     frames = []
     for agent, policy in policies.items():

@@ -1,13 +1,29 @@
 """``fastlob optimum``: do the learners find the optimum where it is known?
 
 PPO (and SAC) train on the linear-quadratic market-making problem
-(``fastlob.LinearQuadraticVectorEnv`` with ``LQ_PARAMS``), whose optimal quotes are known in
-closed form (``baselines.CarteaJaimungalPenalva``), one run per training seed. Every trained
-policy, the optimum and the best fixed spread then play the same held-out paths; the result
-gives each one's expected objective with its interval, each learner's share of the optimum's
-(per seed, with the between-seed mean and 95% interval), and the depths each quotes over an
+(``fastlob.LinearQuadraticVectorEnv`` with ``LQ_PARAMS``), one run per training seed. Its optimum
+is known two ways:
+
+- the optimum of the discrete env the learners play (one Bernoulli fill draw per side per step,
+  the action box), by dynamic programming (``lq_dp.DiscreteOptimum``): the headline reference;
+- the closed form (``baselines.CarteaJaimungalPenalva``), the optimum of the continuous-time
+  problem, played in the discrete env, where it earns a little less than the discrete optimum.
+
+Every trained policy, both optima and the best fixed spread then play the same held-out paths; the
+result gives each one's expected objective with its interval, each learner's share of the
+discrete optimum's (``share_of_optimum``) and of the closed form's (``share_of_closed_form``),
+per seed with the between-seed mean and 95% interval, and the depths each quotes over an
 (inventory, time-to-go) grid beside the optimal depths. Written to ``OUT/optimum.json`` and
 ``OUT/optimum.html``.
+
+``optimum.json``: ``params``, ``episodes``, ``eval_seed``; ``share_reference``
+(``"discrete_optimum"``: what ``share_of_optimum`` divides by; absent in results written before
+it, whose ``share_of_optimum`` was against the closed form); ``discrete_optimum`` (``value``, the
+exact optimal expectation; ``simulated``, its mean and interval on the held-out paths;
+``depths``; ``seconds``, the dynamic programme's time); ``optimum``, the closed form
+(``closed_form``, its continuous-time value; ``discrete``, its exact expectation in the discrete
+env; ``share_of_discrete_optimum``, that over ``discrete_optimum.value``; ``simulated``;
+``depths``); ``fixed_spread``; ``grid``; ``agents``.
 """
 
 from __future__ import annotations
@@ -16,6 +32,7 @@ import dataclasses
 import json
 import math
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +41,7 @@ from fastlob import LinearQuadraticVectorEnv, LQParams
 
 from .baselines import CarteaJaimungalPenalva, FixedSpread
 from .evaluate import _normal_ci
+from .lq_dp import DiscreteOptimum, policy_value, strategy_depths
 from .ppo import PPOConfig, PPOPolicy
 from .ppo import train as train_ppo
 from .sac import SACConfig, SACPolicy
@@ -158,18 +176,33 @@ def run_optimum(
     ``optimum.html`` into ``out``; returns the result."""
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    optimum = CarteaJaimungalPenalva.from_params(LQ_PARAMS, unquoted_depth=LQ_MAX_OFFSET)
-    optimal = episode_objectives(optimum, episodes, eval_seed)
+    started = time.perf_counter()
+    discrete = DiscreteOptimum.from_params(LQ_PARAMS, max_offset=LQ_MAX_OFFSET)
+    seconds = time.perf_counter() - started
+    best = episode_objectives(discrete, episodes, eval_seed)
+    closed = CarteaJaimungalPenalva.from_params(LQ_PARAMS, unquoted_depth=LQ_MAX_OFFSET)
+    closed_objective = episode_objectives(closed, episodes, eval_seed)
+    closed_depths = strategy_depths(closed, LQ_PARAMS, LQ_MAX_OFFSET)
+    closed_discrete = float(policy_value(LQ_PARAMS, closed_depths)[0, LQ_PARAMS.max_inventory])
     half, fixed = best_fixed_spread(episodes // 4, eval_seed + 1)
     fixed_objective = episode_objectives(fixed, episodes, eval_seed)
     result: dict = {
         "params": LQ_PARAMS._asdict(),
         "episodes": episodes,
         "eval_seed": eval_seed,
+        "share_reference": "discrete_optimum",
+        "discrete_optimum": {
+            "value": discrete.value,
+            "simulated": _normal_ci(best),
+            "depths": depth_grid(discrete),
+            "seconds": seconds,
+        },
         "optimum": {
-            "closed_form": float(optimum.value(np.zeros(1), LQ_PARAMS.horizon)[0]),
-            "simulated": _normal_ci(optimal),
-            "depths": depth_grid(optimum),
+            "closed_form": float(closed.value(np.zeros(1), LQ_PARAMS.horizon)[0]),
+            "discrete": closed_discrete,
+            "share_of_discrete_optimum": closed_discrete / discrete.value,
+            "simulated": _normal_ci(closed_objective),
+            "depths": depth_grid(closed),
         },
         "fixed_spread": {"half_spread": half, **_normal_ci(fixed_objective)},
         "grid": {"inventories": list(GRID_INVENTORIES), "times_to_go": list(GRID_TIMES_TO_GO)},
@@ -181,28 +214,31 @@ def run_optimum(
         for seed, run_dir in run_dirs.items():
             policy = POLICIES[algo].load(run_dir, make_env(1, 0))
             objective = episode_objectives(policy, episodes, eval_seed)
-            runs[str(seed)] = {
+            run = {
                 "run_dir": run_dir,
                 **_normal_ci(objective),
-                "share_of_optimum": float(objective.mean() / optimal.mean()),
+                "share_of_optimum": float(objective.mean() / best.mean()),
+                "share_of_closed_form": float(objective.mean() / closed_objective.mean()),
                 "depths": depth_grid(policy),
             }
-            print(f"{algo} seed {seed}: {runs[str(seed)]['mean']:.2f} "
-                  f"({runs[str(seed)]['share_of_optimum']:.1%} of the optimum)")  # fmt: skip
-        shares = [r["share_of_optimum"] for r in runs.values()]
+            runs[str(seed)] = run
+            print(f"{algo} seed {seed}: {run['mean']:.2f} ({run['share_of_optimum']:.1%} of the "
+                  f"optimum, {run['share_of_closed_form']:.1%} of the closed form's)")  # fmt: skip
         steps_used = steps if steps is not None else CONFIGS[algo].total_steps
-        result["agents"][algo] = {
-            "total_steps": steps_used,
-            "seeds": runs,
-            "share_of_optimum": _between_seeds(shares) if len(shares) > 1 else {"mean": shares[0]},
-        }
+        result["agents"][algo] = {"total_steps": steps_used, "seeds": runs}
+        for key in ("share_of_optimum", "share_of_closed_form"):
+            shares = [r[key] for r in runs.values()]
+            result["agents"][algo][key] = (
+                _between_seeds(shares) if len(shares) > 1 else {"mean": shares[0]}
+            )
     (out_dir / "optimum.json").write_text(json.dumps(result, indent=2))
     write_figure(result, out_dir / "optimum.html")
     return result
 
 
 def write_figure(result: dict, path: Path) -> None:
-    """The depths over inventory at each time-to-go: the optimum's line, each learner's seeds."""
+    """The depths over inventory at each time-to-go: the discrete env's optimum's line, the closed
+    form's, each learner's seeds."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -215,14 +251,19 @@ def write_figure(result: dict, path: Path) -> None:
                         for t in times],
     )  # fmt: skip
     colours = {"ppo": "#d62728", "sac": "#2ca02c"}
+    references = [("closed form (continuous time)", result["optimum"]["depths"],
+                   {"color": "grey", "width": 2, "dash": "dash"})]  # fmt: skip
+    if "discrete_optimum" in result:
+        references.insert(0, ("optimum (discrete env, DP)", result["discrete_optimum"]["depths"],
+                              {"color": "black", "width": 3}))  # fmt: skip
     for row, side in enumerate(("bid", "ask"), start=1):
         for col in range(len(times)):
-            fig.add_trace(
-                go.Scatter(x=q, y=result["optimum"]["depths"][side][col], name="optimum",
-                           line={"color": "black", "width": 3}, legendgroup="optimum",
-                           showlegend=row == 1 and col == 0),
-                row=row, col=col + 1,
-            )  # fmt: skip
+            for name, depths, line in references:
+                fig.add_trace(
+                    go.Scatter(x=q, y=depths[side][col], name=name, line=line, legendgroup=name,
+                               showlegend=row == 1 and col == 0),
+                    row=row, col=col + 1,
+                )  # fmt: skip
             for algo, agent in result["agents"].items():
                 for i, (seed, run) in enumerate(agent["seeds"].items()):
                     fig.add_trace(
@@ -234,26 +275,49 @@ def write_figure(result: dict, path: Path) -> None:
                     )  # fmt: skip
     fig.update_xaxes(title_text="inventory q")
     fig.update_yaxes(title_text="depth from the mid", col=1)
-    fig.update_layout(height=700, title="Quoted depths: learners (one line per seed) and optimum")
+    fig.update_layout(
+        height=700,
+        title="Quoted depths: learners (one line per seed), the optimum of the discrete env and "
+        "the closed form",
+    )
     path.write_text(fig.to_html(include_plotlyjs="cdn", full_html=True))
 
 
+def _share(share: dict) -> str:
+    interval = (f" [{share['ci_low']:.1%}, {share['ci_high']:.1%}]"
+                if "ci_low" in share else "")  # fmt: skip
+    return f"{share['mean']:.1%}{interval}"
+
+
+def _simulated(ci: dict) -> str:
+    return f"simulated {ci['mean']:.2f} [{ci['ci_low']:.2f}, {ci['ci_high']:.2f}]"
+
+
 def format_result(result: dict) -> str:
-    """The result as a short text table."""
+    """The result as a short text table (also of a result written before ``discrete_optimum``:
+    then the shares are of the closed form's)."""
     opt = result["optimum"]
-    lines = [
-        f"optimum: closed form {opt['closed_form']:.2f}, simulated {opt['simulated']['mean']:.2f} "
-        f"[{opt['simulated']['ci_low']:.2f}, {opt['simulated']['ci_high']:.2f}]",
+    discrete = result.get("discrete_optimum")
+    if discrete is None:
+        lines = [f"optimum: closed form {opt['closed_form']:.2f}, {_simulated(opt['simulated'])}"]
+    else:
+        lines = [
+            f"optimum of the discrete env (dynamic programming): {discrete['value']:.2f}, "
+            f"{_simulated(discrete['simulated'])}",
+            f"closed form (continuous-time optimum) {opt['closed_form']:.2f}; in the discrete env "
+            f"{opt['discrete']:.2f} ({opt['share_of_discrete_optimum']:.2%} of the optimum), "
+            f"{_simulated(opt['simulated'])}",
+        ]
+    lines.append(
         f"best fixed spread (half {result['fixed_spread']['half_spread']:g}): "
-        f"{result['fixed_spread']['mean']:.2f}",
-    ]
+        f"{result['fixed_spread']['mean']:.2f}"
+    )
     for algo, agent in result["agents"].items():
         per_seed = ", ".join(f"{r['share_of_optimum']:.1%}" for r in agent["seeds"].values())
-        share = agent["share_of_optimum"]
-        interval = (f" [{share['ci_low']:.1%}, {share['ci_high']:.1%}]"
-                    if "ci_low" in share else "")  # fmt: skip
+        closed = (f" ({_share(agent['share_of_closed_form'])} of the closed form's)"
+                  if "share_of_closed_form" in agent else "")  # fmt: skip
         lines.append(
-            f"{algo} ({agent['total_steps']:,} steps): {share['mean']:.1%}{interval} of the "
-            f"optimum; per seed {per_seed}"
+            f"{algo} ({agent['total_steps']:,} steps): {_share(agent['share_of_optimum'])} of the "
+            f"optimum{closed}; per seed {per_seed}"
         )
     return "\n".join(lines)

@@ -30,9 +30,10 @@ from .evaluate import (
     run_config,
     tuned_policies,
 )
+from .tuning import format_baselines
 
 #: baselines the trained agent may be shown beside (random is never the best)
-CLASSICAL = ("avellaneda_stoikov", "glft", "fixed_spread")
+CLASSICAL = ("avellaneda_stoikov", "glft", "fixed_spread", "touch")
 
 
 def read_json(path: Path):
@@ -72,8 +73,9 @@ def report_figures(
     config = run_config(run_dir)
     name, agent = load_policy(run_dir, config)
     baseline = best_baseline(table)
-    choices = read_json(run_dir / "baselines.json")
-    policies = {name: agent, baseline: tuned_policies(config, choices)[baseline]}
+    choices_file = run_dir / "baselines.json"
+    baselines = tuned_policies(config, read_json(choices_file), str(choices_file))
+    policies = {name: agent, baseline: baselines[baseline]}
     held_out = held_out_market(config)  # a historical market's eval hours
     recordings = {label: record(p, held_out, episodes, seed) for label, p in policies.items()}
     out: dict[str, go.Figure] = {}
@@ -117,7 +119,8 @@ def write_report(
     )
     if not rows_fit or not set(CLASSICAL) <= set(table):
         raise RunError(f"{run_dir / 'eval.json'}: not an evaluation table of this fastlob")
-    figs = report_figures(run_dir, table, episodes, seed, bench)
+    figs = report_figures(run_dir, table, episodes, seed, bench)  # checks baselines.json
+    tuning = format_baselines(read_json(run_dir / "baselines.json"))
     settings = ", ".join(
         f"{k}={saved[k]}" for k in ("algo", "num_envs", "total_steps", "seed") if k in saved
     )
@@ -137,7 +140,10 @@ section {{ margin-top: 2em; }}
 <p>{html.escape(settings)}. Heatmaps: {episodes} held-out episodes from seed {seed}, the trained
 agent beside the best classical baseline by utility.</p>
 <section><h2>Evaluation (mean and 95% confidence interval over held-out episodes)</h2>
-{_table_html(table)}</section>
+{_table_html(table)}
+<p>The baselines as tuned (jointly over quote size and their own parameter, on episodes disjoint
+from the evaluation's; <code>baselines.json</code> holds every grid and utility):</p>
+<pre>{html.escape(tuning)}</pre></section>
 {body}
 </body></html>
 """

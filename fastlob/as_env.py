@@ -11,10 +11,11 @@ Each env is one market maker in the paper's model (see ``fastlob._kernels.as_mod
   ``inventory_penalty * inventory**2`` per step, and ``terminal_penalty * inventory**2`` at the
   last. ``info["pnl"]`` carries the wealth itself. At ``max_inventory`` (default: no bound) the
   side that would pass it is not quoted.
-- the episode is truncated after ``horizon / dt`` steps; it never terminates early.
+- the episode terminates after ``horizon / dt`` steps (the time left is in the observation, so
+  the horizon is part of the problem: a learner must not bootstrap across it); never earlier.
 
 ``LinearQuadraticVectorEnv`` is the same simulation set up as the linear-quadratic problem whose
-optimum is known in closed form (``LQParams``); there the horizon terminates the episode.
+optimum is known in closed form (``LQParams``).
 
 ``info`` each step: float64 ``pnl``, ``cash``, ``mid``, int64 ``inventory``, bool
 ``action_clipped``, int64 ``capped_probability`` (running counts); at the end of an episode
@@ -110,8 +111,8 @@ class AvellanedaStoikovVectorEnv(BatchedVectorEnv):
         act_space = gymnasium.spaces.Box(-max_offset, max_offset, shape=(2,), dtype=np.float32)
         super().__init__(num_envs, obs_space, act_space, seed, device)
         self.state = _as.allocate_as_state(self.num_envs)
-        #: where the kernel writes the end of an episode (a subclass may name terminated)
-        self._horizon_done = self._truncated
+        #: where the kernel writes the end of an episode: the horizon terminates it
+        self._horizon_done = self._terminated
         self.episode_steps = round(self.params.horizon / self.params.dt)
         n = self.num_envs
         self._pnl = np.zeros(n)
@@ -235,8 +236,8 @@ class LinearQuadraticVectorEnv(AvellanedaStoikovVectorEnv):
     at the last.
 
     Time is part of the observation ``[mid, inventory, time_left]`` and the horizon ends the
-    problem, so the last step reports ``terminated`` (not ``truncated``): a learner must not
-    bootstrap past it. Parameters as ``AvellanedaStoikovVectorEnv``, with ``params`` an
+    problem, so the last step reports ``terminated`` (as in every fastlob env): a learner must
+    not bootstrap past it. Parameters as ``AvellanedaStoikovVectorEnv``, with ``params`` an
     ``LQParams`` and ``max_offset`` (default 4, price units) bounding each depth.
     """
 
@@ -259,5 +260,3 @@ class LinearQuadraticVectorEnv(AvellanedaStoikovVectorEnv):
         check_real("params.running_penalty", params.running_penalty, 0.0, 1e12)
         self.lq_params = params
         super().__init__(num_envs, params.as_params(), seed, max_offset, device)
-        # the kernel writes the end of the horizon into the terminated buffer
-        self._horizon_done = self._terminated

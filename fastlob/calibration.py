@@ -209,7 +209,8 @@ class MarketFit:
     def config(self, **changes) -> MarketMakingConfig:
         """The fitted market as a ``MarketMakingConfig`` (the flow's rates and sizes, the tick
         and lot, levels, the book's capacities), with ``changes`` (any config field) applied.
-        The Hawkes part is used when significant; no informed flow (not identified here)."""
+        The Hawkes part is used when significant; no informed flow and no anchor (not identified
+        here: the fitted market is unanchored, see ``FlowParams.anchor_width``)."""
         from fastlob.env import FlowParams
 
         lam = np.array([e.value for e in self.limit_rates])

@@ -58,8 +58,12 @@ class RewardConfig:
     - target_penalty * (q - target * max_inventory)**2 + spread_capture * captured)``
 
     where ``q`` is the inventory in lots after the step, ``target`` the action's inventory target
-    and ``captured`` the spread captured by this step's fills (side x (mid - price) x lots). The
-    pure PnL is always reported separately in ``info["pnl"]``.
+    and ``captured`` the spread captured by this step's fills (side x (mid - price) x lots).
+    ``dPnL`` is the change of the PnL under ``mark``: the mid (``cash + q * mid``) or the
+    liquidation mark (``cash`` + what the inventory would fetch traded now against the other
+    traders' book, the taker fee paid: a mark the market maker's own quotes do not set). The
+    mid-marked PnL is always reported in ``info["pnl"]``, and the liquidation-marked one at the
+    end of every episode in ``info["episode"]["liquidation_pnl"]``.
     """
 
     #: multiplies the whole reward
@@ -70,6 +74,8 @@ class RewardConfig:
     target_penalty: float = 0.0
     #: weight of the spread captured (the seed design's spread-capture incentive)
     spread_capture: float = 0.0
+    #: the mark of the PnL in the reward (and the observation's PnL): "mid" or "liquidation"
+    mark: str = "mid"
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class MarketMakingConfig:
 
     #: seconds per step
     dt: float = 1.0
-    #: steps per episode (then the episode is truncated)
+    #: steps per episode (then the episode terminates: the time left is observed)
     episode_steps: int = 1000
     #: seconds from an action to its quotes reaching the book; 0 <= latency < dt
     latency: float = 0.05
@@ -99,6 +105,7 @@ class MarketMakingConfig:
     #: towards a random-walk fair value (tilt 1 per tick, 0.5 ticks per sqrt(s)). The anchor
     #: matters: with purely zero-intelligence flow nothing pulls the price back, so an agent can
     #: push the mid with its own orders and book the move on its inventory (PPO found that).
+    #: ``flow.anchor_width`` anchors it without informed flow (``markets/anchored.json``).
     flow: FlowParams = field(default_factory=lambda: FlowParams(informed_tilt=1.0, fair_sigma=0.5))
     #: D, the levels the flow places orders at (1..D ticks from the opposite best)
     flow_levels: int = 10
@@ -150,6 +157,10 @@ class MarketMakingConfig:
     #: the part of the data's time each episode's window is drawn from: "train" (the first
     #: train_fraction of it), "eval" (the rest) or "all"
     lobster_part: str = "train"
+    #: how each env's window is placed in its part: "random" (its start drawn uniformly, from
+    #: the env's generator: windows overlap) or "tiled" (env n plays the (n mod k)-th of the
+    #: part's k non-overlapping windows: independent episodes, as an evaluation needs)
+    lobster_windows: str = "random"
     #: share of the data's time span in its train part, in (0, 1)
     train_fraction: float = 0.75
     #: price units of the LOBSTER files per tick (LOBSTER writes dollars x 10000: a cent is
@@ -206,6 +217,15 @@ def check_flow_params(fp: FlowParams, name: str = "config.flow") -> FlowParams:
     if not isinstance(fp, FlowParams):
         raise TypeError(f"{name} must be a FlowParams, got {type(fp).__name__}")
     size_min = check_int(f"{name}.size_min", fp.size_min, 1, 10**6)
+    anchor = fp.anchor_width  # ticks: in (0, 1e6], or inf for no anchor
+    real = isinstance(anchor, numbers.Real) and not isinstance(anchor, bool)
+    if not (real and anchor == math.inf):
+        try:
+            anchor = check_real(f"{name}.anchor_width", anchor, 0.0, 1e6, low_open=True)
+        except ValueError:
+            raise ValueError(
+                f"{name}.anchor_width must be in (0, 1e6] ticks, or inf for no anchor, got {anchor}"
+            ) from None
     checked = FlowParams(
         market_rate=check_real(f"{name}.market_rate", fp.market_rate, 0.0, 1e6),
         size_min=size_min,
@@ -215,6 +235,7 @@ def check_flow_params(fp: FlowParams, name: str = "config.flow") -> FlowParams:
         fair_reversion=check_real(f"{name}.fair_reversion", fp.fair_reversion, 0.0, 1e6),
         hawkes_alpha=check_real(f"{name}.hawkes_alpha", fp.hawkes_alpha, 0.0, 1e6),
         hawkes_beta=check_real(f"{name}.hawkes_beta", fp.hawkes_beta, 0.0, 1e6, low_open=True),
+        anchor_width=float(anchor),
     )
     if checked.hawkes_alpha >= checked.hawkes_beta:
         raise ValueError(
@@ -321,6 +342,7 @@ def check_config(config: MarketMakingConfig):
             "config.reward.spread_capture", c.reward.spread_capture, 0.0, 1e9
         ),
         post_only=c.post_only,
+        liquidation_mark=_reward_mark(c.reward.mark) == "liquidation",
     )
     if params.signal_decay >= 1.0:
         raise ValueError(f"config.signal_decay must be in [0, 1), got {params.signal_decay}")
@@ -348,11 +370,27 @@ def check_config(config: MarketMakingConfig):
             f"config.order_capacity * the largest order (flow sizes, config.max_quote_size) must "
             f"be at most {LEVEL_QTY_MAX} (a level's quantity is int32), got {largest_level}"
         )
-    # one event's fills must always fit: the trade buffer is drained after every event
-    trades = max(64, largest_order)
+    # one event's fills must always fit: the trade buffer is drained after every event and after
+    # the two quotes of an update (each may take up to its size in fills)
+    trades = max(64, 2 * largest_order)
     book = BookParams(ladder_levels=ladder, order_capacity=capacity, trade_capacity=trades)
     model = _flow.flow_model(flow, limit_rates, cancel_rates, limit_sizes, market_sizes)
     return params, model, book
+
+
+#: the placements of ``MarketMakingConfig.lobster_windows``
+WINDOWS = ("random", "tiled")
+
+#: the marks of ``RewardConfig.mark``
+REWARD_MARKS = ("mid", "liquidation")
+
+
+def _reward_mark(mark) -> str:
+    if mark not in REWARD_MARKS:
+        raise ValueError(
+            f"config.reward.mark must be one of {', '.join(REWARD_MARKS)}, got {mark!r}"
+        )
+    return mark
 
 
 def _check_lobster(c: MarketMakingConfig) -> None:
@@ -367,6 +405,10 @@ def _check_lobster(c: MarketMakingConfig) -> None:
     if c.lobster_part not in PARTS:
         raise ValueError(
             f"config.lobster_part must be one of {', '.join(PARTS)}, got {c.lobster_part!r}"
+        )
+    if c.lobster_windows not in WINDOWS:
+        raise ValueError(
+            f"config.lobster_windows must be one of {', '.join(WINDOWS)}, got {c.lobster_windows!r}"
         )
     fraction = check_real("config.train_fraction", c.train_fraction, 0.0, 1.0)
     if not 0.0 < fraction < 1.0:
@@ -387,11 +429,14 @@ RUNNING_METRICS = {
     "markout": _layout.M_MARKOUT,
     "fees": _layout.M_FEES,
     "quote_reduced": _layout.M_QUOTE_REDUCED,
-    "self_trade_cancels": _layout.M_SELF_TRADE_CANCELS,
+    "self_cross_lots": _layout.M_SELF_CROSS_LOTS,
     "rejected_quotes": _layout.M_REJECTED_QUOTES,
     "touch_steps": _layout.M_TOUCH_STEPS,
     "fill_log_dropped": _layout.M_FILL_LOG_DROPPED,
     "post_only_repriced": _layout.M_POST_ONLY_REPRICED,
+    "quote_intervals": _layout.M_QUOTE_INTERVALS,
+    "filled_quote_intervals": _layout.M_FILLED_QUOTE_INTERVALS,
+    "liquidation_beyond_book": _layout.M_LIQUIDATION_BEYOND,
 }
 
 #: the columns of ``MarketMakingVectorEnv.flow_events``
@@ -440,6 +485,8 @@ _INTEGER_EPISODE_KEYS = (
     "fills",
     "quote_reduced",
     "post_only_repriced",
+    "self_cross_lots",
+    "liquidation_beyond_book",
     *DIVERGENCE_COUNTERS,
 )
 
@@ -448,9 +495,11 @@ EPISODE_KEYS = (
     "r",
     "l",
     "pnl",
+    "liquidation_pnl",
     "fills",
     "volume",
-    "fill_rate",
+    "fill_ratio",
+    "fill_probability",
     "spread_captured",
     "markout",
     "adverse_rate",
@@ -463,6 +512,8 @@ EPISODE_KEYS = (
     "quote_reduced",
     "touch_fraction",
     "post_only_repriced",
+    "self_cross_lots",
+    "liquidation_beyond_book",
 )
 
 
@@ -506,20 +557,31 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
     30      fraction of the episode left, 1 after reset, 0 at the last step
     ======  =================================================================================
 
-    Reward: see :class:`RewardConfig`. Episodes are truncated after ``episode_steps`` and
-    terminated early on ``max_drawdown`` or (if set) ``terminate_on_max_inventory``.
+    Reward: see :class:`RewardConfig`. Episodes terminate after ``episode_steps`` (the time left
+    is in the observation, so the horizon is part of the problem and a learner must not
+    bootstrap across it) or early on ``max_drawdown`` or (if set) ``terminate_on_max_inventory``;
+    ``truncated`` is never set.
 
     ``info`` every step (arrays (N,), each with an all-True ``_key`` mask): ``pnl``, ``cash``,
     ``fees`` (float64 currency; fees this episode), ``mid`` (float64 currency), ``inventory``
     (int64 lots), ``action_clipped`` (bool), ``quote_reduced`` (int64, ever). At the end of an
     episode ``info["episode"]`` holds the arrays in ``EPISODE_KEYS`` for the envs in
-    ``info["_episode"]``: return ``r``, length ``l``, ``pnl``, ``fills``, ``volume`` (lots),
-    ``fill_rate`` (lots filled / lots quoted), ``spread_captured`` (ticks per filled lot),
-    ``markout`` (ticks per lot, PnL of the fills at the mid ``markout_steps`` later),
-    ``adverse_rate`` (fraction of fills after which the mid moved against them), the inventory's
-    mean and std over steps, the mean and std of the PnL change per step, ``max_drawdown``,
-    ``fees``, ``quote_reduced`` (this episode), ``touch_fraction`` (quote-steps at the best price
-    / (2 * steps)), ``post_only_repriced`` (quotes the post-only rule re-priced). Fills in the
+    ``info["_episode"]``: return ``r``, length ``l``, ``pnl`` (marked at the mid),
+    ``liquidation_pnl`` (the final inventory traded against the other traders' book, taker fee
+    paid; lots beyond their book valued at the deepest price reached and counted in
+    ``liquidation_beyond_book``), ``fills``, ``volume`` (lots), ``fill_ratio`` (lots filled /
+    lots submitted: how much of what it sends trades, which falls the more often a policy
+    re-quotes), ``fill_probability`` (the share of quote intervals — a side's quote resting from
+    one update to the next, ``dt`` seconds — in which the resting quote was filled at least in
+    part), ``spread_captured`` (ticks per filled lot, against the mid just before the fill),
+    ``markout`` (ticks per lot: the fills' PnL at the other traders' mid ``markout_steps``
+    later), ``adverse_rate`` (the share of fills after which the other traders' mid moved
+    against them: from just before the event that filled a resting quote, or from just after a
+    quote update that took, so that the market maker's own quotes and impact never count), the
+    inventory's mean and std over steps, the mean and std of the PnL change per step,
+    ``max_drawdown``, ``fees``, ``quote_reduced`` (this episode), ``touch_fraction``
+    (quote-steps at the best price / (2 * steps)), ``post_only_repriced`` (quotes the post-only
+    rule re-priced), ``self_cross_lots`` (lots netted from self-crossing pairs). Fills in the
     last ``markout_steps`` steps are marked at the final mid.
     (Gymnasium's ``RecordEpisodeStatistics`` writes its own ``info["episode"]``: give it another
     ``stats_key``.)
@@ -633,7 +695,9 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         """The units and capacities of the historical market: its tick and lot, a ladder and a
         pool that hold its book and the quotes."""
         c, market = self.config, self.market
-        self.hist_params = market.window_params(c.lobster_part, c.episode_steps * c.dt)
+        self.hist_params = market.window_params(
+            c.lobster_part, c.episode_steps * c.dt, c.lobster_windows
+        )
         self.params = self.params._replace(
             tick_size=market.tick_size, lot_size=float(market.lot_size)
         )
@@ -704,6 +768,15 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         return read_only(self._mid)
 
     @property
+    def others_mid(self) -> np.ndarray:
+        """float64 (N,), a new array: each env's mid in currency with the market maker's own
+        quotes left out (the other traders' best bid and ask), the reference of markouts and
+        the adverse rate."""
+        out = np.zeros(self.num_envs)
+        _mm.others_mids(self.books, self.state, out)
+        return out * self.params.tick_size
+
+    @property
     def step_count(self) -> np.ndarray:
         """int64 (N,), read-only: steps taken in each env's current episode."""
         return read_only(self.state.step)
@@ -729,7 +802,9 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
     def step_fills(self) -> dict[str, np.ndarray]:
         """The market maker's fills in the last step, every env's in order, as copies: ``env``
         (int64), ``side`` (+1 bought, -1 sold), ``price`` and ``mid`` (just before the fill)
-        in ticks (float64), ``qty`` (lots, int64), ``taker`` (bool). At most
+        in ticks (float64), ``qty`` (lots, int64), ``taker`` (bool), ``reference_mid`` (ticks,
+        float64: the other traders' mid the fill is marked out from, just before the event
+        that filled a resting quote or just after a quote update that took). At most
         ``FILL_LOG_CAPACITY`` fills per env and step are kept (beyond: counted in
         ``running_metric("fill_log_dropped")``)."""
         counts = self.state.fill_count
@@ -743,6 +818,7 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
             "mid": log[:, _layout.FILL_MID].copy(),
             "qty": log[:, _layout.FILL_QTY].astype(np.int64),
             "taker": log[:, _layout.FILL_TAKER] > 0,
+            "reference_mid": log[:, _layout.FILL_REFERENCE_MID].copy(),
         }
 
     def quotes_for(self, actions) -> dict[str, np.ndarray]:
@@ -840,12 +916,15 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
             ("r", met[:, col.M_RETURN]),
             ("l", self.state.step),
             ("pnl", self.state.pnl),
+            ("liquidation_pnl", self.state.liquidation_pnl),
             ("fills", met[:, col.M_FILLS]),
             ("volume", met[:, col.M_FILLED_QTY]),
             ("max_drawdown", met[:, col.M_MAX_DRAWDOWN]),
             ("fees", met[:, col.M_FEES]),
             ("quote_reduced", met[:, col.M_QUOTE_REDUCED]),
             ("post_only_repriced", met[:, col.M_POST_ONLY_REPRICED]),
+            ("self_cross_lots", met[:, col.M_SELF_CROSS_LOTS]),
+            ("liquidation_beyond_book", met[:, col.M_LIQUIDATION_BEYOND]),
         ):
             ep[key].fill(0)
             np.copyto(ep[key], source, where=done, casting="unsafe")
@@ -853,7 +932,10 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
             for key, column in DIVERGENCE_COUNTERS.items():
                 ep[key].fill(0)
                 np.copyto(ep[key], self.hist.counters[:, column], where=done)
-        ratio("fill_rate", met[:, col.M_FILLED_QTY], met[:, col.M_QUOTED_QTY])
+        ratio("fill_ratio", met[:, col.M_FILLED_QTY], met[:, col.M_QUOTED_QTY])
+        ratio(
+            "fill_probability", met[:, col.M_FILLED_QUOTE_INTERVALS], met[:, col.M_QUOTE_INTERVALS]
+        )
         ratio("spread_captured", met[:, col.M_SPREAD_CAPTURED], met[:, col.M_FILLED_QTY])
         ratio("markout", met[:, col.M_MARKOUT], met[:, col.M_MARKOUT_QTY])
         ratio("adverse_rate", met[:, col.M_ADVERSE_FILLS], met[:, col.M_MARKOUT_FILLS])

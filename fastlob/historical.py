@@ -171,9 +171,13 @@ class HistoricalMarket:
             return (self.split_time, self.split_time)
         return float(self.data.times[first]), float(self.data.times[stop - 1])
 
-    def window_params(self, part: str, episode_seconds: float) -> _h.HistParams:
-        """The kernel's description of ``part`` for windows of ``episode_seconds``; a
-        ``ValueError`` naming the part when it holds no such window."""
+    def window_params(
+        self, part: str, episode_seconds: float, windows: str = "random"
+    ) -> _h.HistParams:
+        """The kernel's description of ``part`` for windows of ``episode_seconds``, drawn at
+        random (``windows="random"``) or tiled without overlap (``"tiled"``: env n plays the
+        (n mod k)-th of the part's k = :meth:`independent_windows` windows); a ``ValueError``
+        naming the part when it holds no such window."""
         first, stop = self.part_rows(part)
         start, end = self.part_seconds(part)
         if stop - first < 1 or end - start < episode_seconds:
@@ -183,7 +187,16 @@ class HistoricalMarket:
                 f"(config.episode_steps * config.dt = {episode_seconds:.6g} s): shorten the "
                 f"episode, or give the part more of the data (train_fraction)"
             )
+        if windows == "tiled":
+            tiles = self.independent_windows(part, episode_seconds)
+            return _h.HistParams(first, stop, start, end - episode_seconds, tiles, episode_seconds)
         return _h.HistParams(first, stop, start, end - episode_seconds)
+
+    def independent_windows(self, part: str, episode_seconds: float) -> int:
+        """How many non-overlapping windows of ``episode_seconds`` fit in ``part``: the number
+        of independent episodes it holds."""
+        start, end = self.part_seconds(part)
+        return int((end - start) // episode_seconds)
 
     @property
     def nbytes(self) -> int:

@@ -10,6 +10,12 @@ Per-fill records (one row per fill): ``episode``, ``step`` (the step during whic
 ``side`` (+1 the market maker bought, -1 sold), ``price``, ``qty`` (lots) and ``mid`` (just
 before the fill), prices in the same units as the steps' ``mid``.
 
+Markouts and adverse selection are measured against the other traders' mid, so that the market
+maker's own quotes (which set the mid when one rests alone at the touch) and its own impact never
+count as the market's move: from the fill's ``reference_mid`` to the steps' ``others_mid`` at the
+horizon, the columns ``fastlob.recording`` writes. Frames without them (records from elsewhere)
+are measured from ``mid`` to ``mid``.
+
 Every function returns one row per episode (or per episode and horizon), so that the caller
 aggregates across episodes with whatever statistics it wants.
 """
@@ -103,9 +109,11 @@ def inventory_stats(steps: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def fill_rate(fills: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
-    """``fill_rate = sum(filled qty) / sum(quoted qty)`` per episode (needs ``quoted_qty`` in the
-    steps; 0 for an episode that quoted nothing)."""
+def fill_ratio(fills: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
+    """``fill_ratio = sum(filled qty) / sum(quoted qty)`` per episode (needs ``quoted_qty`` in the
+    steps; 0 for an episode that quoted nothing): how much of what was sent traded, which falls
+    the more often a policy re-quotes. Not the probability that a resting quote fills (see
+    :func:`fill_rate_by_queue_and_size`, per resting lot)."""
     quoted = steps.group_by(_KEY).agg(pl.col("quoted_qty").sum().alias("quoted"))
     filled = fills.group_by(_KEY).agg(pl.col("qty").sum().alias("filled"))
     out = quoted.join(filled, on="episode", how="left").fill_null(0)
@@ -114,7 +122,7 @@ def fill_rate(fills: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col("quoted") > 0)
         .then(pl.col("filled") / pl.col("quoted"))
         .otherwise(0.0)
-        .alias("fill_rate"),
+        .alias("fill_ratio"),
     )
 
 
@@ -136,16 +144,26 @@ def turnover(fills: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _markout_mids(fills: pl.DataFrame, steps: pl.DataFrame):
+    """The mid column a horizon is marked at (in ``steps``) and the one a fill is marked from
+    (in ``fills``): the other traders' mids where the frames have them (module docstring)."""
+    later = "others_mid" if "others_mid" in steps.columns else "mid"
+    reference = "reference_mid" if "reference_mid" in fills.columns else "mid"
+    return later, reference
+
+
 def markouts(fills: pl.DataFrame, steps: pl.DataFrame, horizons=(1, 5, 10)) -> pl.DataFrame:
     """For each horizon h (steps) and episode: ``markout = sum(side * (mid_{t+h} - price) * qty)
     / sum(qty)`` (the fills' PnL per lot marked at the mid h steps after the step t of the fill)
     and ``adverse_rate`` = the fraction of fills with ``side * (mid_{t+h} - mid) < 0`` (the mid
-    moved against the fill). Fills whose horizon falls after the episode's last step are left
-    out (``fills`` counts those marked)."""
-    mids = steps.select("episode", "step", pl.col("mid").alias("mid_later"))
+    moved against the fill), both against the other traders' mid (module docstring). Fills
+    whose horizon falls after the episode's last step are left out (``fills`` counts those
+    marked)."""
+    later, reference = _markout_mids(fills, steps)
+    mids = steps.select("episode", "step", pl.col(later).alias("mid_later"))
     side, qty = pl.col("side"), pl.col("qty")
     marked_pnl = (side * (pl.col("mid_later") - pl.col("price")) * qty).sum() / qty.sum()
-    adverse = (side * (pl.col("mid_later") - pl.col("mid")) < 0).mean()
+    adverse = (side * (pl.col("mid_later") - pl.col(reference)) < 0).mean()
     frames = []
     for h in horizons:
         marked = fills.with_columns((pl.col("step") + h).alias("later")).join(
@@ -306,8 +324,9 @@ def adverse_by_time_and_volatility(
 ) -> pl.DataFrame:
     """Adverse-selection rate by time of episode and recent volatility.
 
-    A fill at step t is adverse when ``side * (mid_{t+horizon} - mid) < 0`` (as in
-    :func:`markouts`; fills whose horizon falls after the episode are left out). Its time is
+    A fill at step t is adverse when ``side * (mid_{t+horizon} - mid) < 0``, against the other
+    traders' mid (as in :func:`markouts`; fills whose horizon falls after the episode are left
+    out). Its time is
     ``t / episode_steps`` (``episode_steps`` defaults to the longest episode in ``steps``) and
     its volatility :func:`realized_volatility` at step t (fills before two mid changes are known
     are left out). Per cell: ``adverse_rate`` (fraction of fills) and ``fills``; cells indexed
@@ -316,8 +335,9 @@ def adverse_by_time_and_volatility(
     time_breaks = _check_breaks("time_breaks", time_breaks)
     volatility_breaks = _check_breaks("volatility_breaks", volatility_breaks)
     length = episode_steps if episode_steps is not None else steps["step"].max()
-    later = steps.select("episode", (pl.col("step") - horizon).alias("step"), "mid").rename(
-        {"mid": "mid_later"}
+    later_mid, reference = _markout_mids(fills, steps)
+    later = steps.select(
+        "episode", (pl.col("step") - horizon).alias("step"), pl.col(later_mid).alias("mid_later")
     )
     marked = (
         fills.join(later, on=["episode", "step"], how="inner")
@@ -325,7 +345,7 @@ def adverse_by_time_and_volatility(
         .filter(pl.col("volatility").is_not_null())
         .with_columns((pl.col("step") / length).alias("time"))
     )
-    adverse = pl.col("side") * (pl.col("mid_later") - pl.col("mid")) < 0
+    adverse = pl.col("side") * (pl.col("mid_later") - pl.col(reference)) < 0
     return (
         marked.with_columns(
             _bucket("time", time_breaks).alias("time_bucket"),

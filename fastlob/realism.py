@@ -17,6 +17,10 @@ T (so that a short sample and a whole day both get 500 steps; ``unit`` in the ou
   and 25 units, averaged over market orders;
 - ``event_rates``: messages per second by type (1..7) and market orders per second.
 
+The mid's response to a one-sided push (``push_response``): on independent books of a market,
+a market buy sweeps the asks and the flow then runs alone; the mean displacement of the mid and
+its half-life say whether the market is anchored (the push decays) or not (it stays).
+
 Distances: for a distribution, the Wasserstein-1 distance and the Kolmogorov-Smirnov statistic
 (as LOB-Bench reports them); for a curve or profile, the L1 distance relative to the real one
 (``sum |sim - real| / sum |real|``). Each is small when the markets agree, so two market files
@@ -26,12 +30,15 @@ can be ranked on one data set.
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from fastlob._checks import check_int, check_real
 from fastlob.calibration import market_orders
+from fastlob.data.simulated import FlowBooks
 
 #: the data's span in clock units
 CLOCK_STEPS = 500
@@ -269,3 +276,121 @@ td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}</style>
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+@dataclass(frozen=True)
+class PushResponse:
+    """The mid's mean response to a one-sided push (see :func:`push_response`)."""
+
+    #: float64 (T + 1,): seconds since the push, 0 (right after it) first
+    times: np.ndarray
+    #: float64 (T + 1,): mean over books of the mid's displacement from its value before the
+    #: push (ticks)
+    displacement: np.ndarray
+    #: float64 (T + 1,): standard error of that mean
+    stderr: np.ndarray
+    #: seconds until the mean displacement first falls to half its value right after the push
+    #: (linearly interpolated between the two samples around it); NaN when it never does
+    #: within the horizon (see ``decayed``)
+    half_life: float
+    #: whether the mean displacement fell to half its initial value within the horizon
+    decayed: bool
+    #: books the push emptied the ask side of (their last known ask is the push's last fill)
+    emptied: int
+    #: number of books
+    num_envs: int
+
+    @property
+    def initial(self) -> float:
+        """Mean displacement right after the push (ticks)."""
+        return float(self.displacement[0])
+
+
+def push_response(
+    config,
+    push_lots: int,
+    seconds: float = 60.0,
+    num_envs: int = 256,
+    seed: int = 0,
+    interval: float = 1.0,
+) -> PushResponse:
+    """The mid's response to a one-sided push in the market of ``config``.
+
+    Each of ``num_envs`` independent books is set up as the simulator resets an env (see
+    :class:`fastlob.data.simulated.FlowBooks`) and runs ``config.warmup`` seconds of flow (in spans
+    of a second). At t = 0 a market buy of ``push_lots`` lots sweeps the asks of every book; the
+    flow then runs alone (no market maker) for ``seconds``, in spans of ``interval`` seconds (the
+    fair value moves at each span's start, as at each of the simulator's steps), and the mid (from
+    the last known best of an empty side) is recorded after each span. An anchored market pulls the
+    mean displacement back to 0; in an unanchored one (no informed flow and ``flow.anchor_width =
+    inf``) it stays. A push that does not move the mean mid up has no half-life.
+
+    Parameters
+    ----------
+    config : MarketMakingConfig
+        The market (a simulated one: its flow, levels, capacities, warm-up).
+    push_lots : int
+        Size of the market buy, lots. A push that empties the ask side of a book is counted in
+        ``emptied``; that book's last known ask is then the push's last fill.
+    seconds : float
+        Horizon after the push, seconds (rounded up to whole intervals).
+    num_envs : int
+        Number of independent books.
+    seed : int
+        Seed of the books' generators.
+    interval : float
+        Seconds between two recorded mids (at most ``seconds``).
+
+    Returns
+    -------
+    PushResponse
+        The mean displacement of the mid from its value before the push (ticks) at each
+        recorded time, its standard error, and the half-life.
+
+    Examples
+    --------
+    >>> from fastlob import MarketMakingConfig
+    >>> market = MarketMakingConfig().replace(flow={"informed_tilt": 0.0, "anchor_width": 2.0})
+    >>> response = push_response(market, push_lots=4, seconds=20, interval=0.1)
+    >>> response.decayed, response.half_life < 2.0
+    (True, True)
+    """
+    push_lots = check_int("push_lots", push_lots, 1, 2**31 - 1)
+    seconds = check_real("seconds", seconds, 0.0, 30 * 86_400.0, low_open=True)
+    interval = check_real("interval", interval, 0.0, seconds, low_open=True)
+    market = FlowBooks(config, num_envs, seed, trade_capacity=push_lots + 64)
+    num_envs = market.num_envs
+    market.run(config.warmup, 1.0)  # in spans of a second, so that each span's fills fit
+    before = market.mids()
+    emptied = market.push(push_lots)
+    spans = math.ceil(seconds / interval - 1e-9)
+    displacement = np.zeros((spans + 1, num_envs))
+    displacement[0] = market.mids() - before
+    for k in range(1, spans + 1):
+        market.run(interval)
+        displacement[k] = market.mids() - before
+    mean = displacement.mean(axis=1)
+    stderr = (
+        displacement.std(axis=1, ddof=1) / math.sqrt(num_envs)
+        if num_envs > 1
+        else np.full(spans + 1, np.nan)
+    )
+    times = interval * np.arange(spans + 1)
+    half = 0.5 * mean[0]
+    below = np.flatnonzero(mean[1:] <= half) + 1 if mean[0] > 0 else np.zeros(0, np.int64)
+    if below.size:
+        k = int(below[0])
+        drop = mean[k - 1] - mean[k]
+        frac = (mean[k - 1] - half) / drop if drop > 0 else 1.0
+        half_life = float(times[k - 1] + frac * interval)
+    else:
+        half_life = math.nan
+    return PushResponse(
+        times=times,
+        displacement=mean,
+        stderr=stderr,
+        half_life=half_life,
+        decayed=bool(below.size),
+        emptied=emptied,
+        num_envs=num_envs,
+    )

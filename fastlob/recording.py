@@ -5,17 +5,19 @@ layout ``fastlob.metrics`` reads.
 from ``seed``) with ``policy.act(obs) -> actions`` and returns a :class:`Recording`:
 
 - ``steps``: ``episode``, ``step`` (1-based), ``pnl``, ``cash`` (currency), ``inventory`` (lots),
-  ``mid`` (currency), ``quoted_qty`` (lots that reached the book this step), ``at_touch`` (live
-  quotes at the best price of their side, 0-2), ``spread_ticks`` (the market's spread),
-  ``bid_queue`` and ``ask_queue`` (lots ahead of the quotes at the end of the step, -1 without
-  one), ``bid_left`` and ``ask_left`` (lots resting in the quotes at the end of the step, 0
-  without one), ``bid_size`` and ``ask_size`` (lots the step's action asked for),
+  ``mid`` (currency), ``others_mid`` (currency: the mid of the other traders' quotes, the
+  market maker's own left out), ``quoted_qty`` (lots that reached the book this step),
+  ``at_touch`` (live quotes at the best price of their side, 0-2), ``spread_ticks`` (the
+  market's spread), ``bid_queue`` and ``ask_queue`` (lots ahead of the quotes at the end of
+  the step, -1 without one), ``bid_left`` and ``ask_left`` (lots resting in the quotes at the
+  end of the step, 0 without one), ``bid_size`` and ``ask_size`` (lots the step's action asked for),
   ``quote_spread`` (ticks between the step's ask and bid prices as the simulator sets them from
   the mid at the start of the step; null unless both sizes are at least one lot),
   ``time_left``;
 - ``fills``: ``episode``, ``step``, ``side`` (+1 bought, -1 sold), ``price``, ``mid`` (just
-  before the fill, currency), ``qty`` (lots), ``taker`` (bool), from the simulator's per-step fill
-  log (``MarketMakingVectorEnv.step_fills``);
+  before the fill, currency), ``qty`` (lots), ``taker`` (bool), ``reference_mid`` (the other
+  traders' mid the fill is marked out from, currency), from the simulator's per-step fill log
+  (``MarketMakingVectorEnv.step_fills``);
 - ``episode``: the env's ``info["episode"]`` arrays at the end.
 """
 
@@ -38,6 +40,7 @@ FILL_SCHEMA = {
     "mid": pl.Float64,
     "qty": pl.Int64,
     "taker": pl.Boolean,
+    "reference_mid": pl.Float64,
 }
 
 
@@ -73,6 +76,7 @@ def record(policy, config: MarketMakingConfig, episodes: int, seed: int) -> Reco
                 "cash": info["cash"][alive],
                 "inventory": info["inventory"][alive],
                 "mid": info["mid"][alive],
+                "others_mid": env.others_mid[alive],
                 "quoted_qty": quoted_qty[alive] - quoted[alive],
                 "at_touch": touch_steps[alive] - touch[alive],
                 "spread_ticks": obs[alive, COLUMN["spread"]],
@@ -98,6 +102,7 @@ def record(policy, config: MarketMakingConfig, episodes: int, seed: int) -> Reco
                     "mid": fills["mid"][kept] * tick,
                     "qty": fills["qty"][kept],
                     "taker": fills["taker"][kept],
+                    "reference_mid": fills["reference_mid"][kept] * tick,
                 }
             )
         if "episode" in info:

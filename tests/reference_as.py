@@ -136,7 +136,7 @@ class ReferenceASEnv:
         return [self.mid, self.q, self.p.horizon - self.t * self.p.dt]
 
     def step(self, bid_offset: float, ask_offset: float):
-        """Returns (obs, reward, truncated, pnl)."""
+        """Returns (obs, reward, done at the horizon, pnl)."""
         if self.done:
             self.reset()
             return self.obs(), 0.0, False, 0.0

@@ -32,6 +32,7 @@ class ReferenceFlow:
         hawkes_beta=1.0,
         limit_size_cdf=(),
         market_size_cdf=(),
+        anchor_width=math.inf,
     ):
         self.book, self.rng = book, rng
         self.limit_rates, self.cancel_rates = list(limit_rates), list(cancel_rates)
@@ -42,6 +43,7 @@ class ReferenceFlow:
         self.hawkes_alpha, self.hawkes_beta = hawkes_alpha, hawkes_beta
         # cumulative probabilities of sizes 1..K lots; empty: uniform in [size_min, size_max]
         self.limit_size_cdf, self.market_size_cdf = list(limit_size_cdf), list(market_size_cdf)
+        self.anchor_width = anchor_width  # ticks beyond the fair value; inf: no anchor
         self.excite = 0.0
         self.integral = [0.0, 0.0, 0.0, 0.0]  # limit, market, cancel (sum of p), candidates
         self.events = [0, 0, 0, 0, 0, 0]  # limit, market, cancel, rejected, buys, candidates
@@ -58,6 +60,15 @@ class ReferenceFlow:
     @staticmethod
     def price_at(side, opposite, distance):
         return opposite - distance if side == BID else opposite + distance
+
+    def anchored(self, side, opposite):
+        """The reference a limit order on ``side`` is placed from: the opposite best, capped at
+        floor(v + w) for a buy and ceil(v - w) for a sell (unchanged when w is inf)."""
+        if math.isinf(self.anchor_width):
+            return opposite
+        if side == BID:
+            return min(opposite, math.floor(self.fair[0] + self.anchor_width))
+        return max(opposite, math.ceil(self.fair[0] - self.anchor_width))
 
     def side_orders(self, side):
         """All resting orders of a side (the market maker's included), as the engine counts."""
@@ -161,7 +172,7 @@ class ReferenceFlow:
                     if within < acc:
                         distance = i + 1
                         break
-                price = self.price_at(side, self.ref_best(1 - side), distance)
+                price = self.price_at(side, self.anchored(side, self.ref_best(1 - side)), distance)
                 size = self.draw_size(self.limit_size_cdf)
                 status, fills = (1, []) if price < 1 else self.book.limit(SIGN[side], price, size)
                 self.fills += fills

@@ -3,10 +3,11 @@ reference market maker (ReferenceMM: quotes, accounting, reward, observation) on
 that the file's messages go through, written the plain way.
 
 Every message is applied as documented (a submission rests with the file's id, a cancellation or
-deletion finds its order or else takes from the synthetic orders at its price, an execution is
-an immediate-or-cancel order at the execution price), and after every message the whole visible
-window is brought in line with the file's row, counting only the file's orders (the kernel does
-that only when the deepest level differs; doing it always here checks that shortcut).
+deletion finds its order or else takes from the synthetic orders at its price, an execution
+fills the orders resting at exactly its price, oldest first), and after every message the whole
+visible window is brought in line with the file's row, counting only the file's orders (the
+kernel does that only when the deepest level differs; doing it always here checks that
+shortcut).
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ class ReferenceHistorical(ReferenceMM):
         self.step_flow = 0
         self.phase = 0
         self.cash, self.inventory, self.pnl, self.peak = 0.0, 0, 0.0, 0.0
+        self.liquidation_pnl = 0.0
         self.quote = [None, None]
+        self.rested, self.hit = [False, False], [False, False]
         self.step_index, self.prev_done = 0, False
         self.alpha, self.signed_flow = 0.0, 0.0
         self.m = dict.fromkeys(METRICS, 0.0)
@@ -104,14 +107,15 @@ class ReferenceHistorical(ReferenceMM):
         kind, order_id, size, price, direction = msg
         c = self.counters
         c["messages"] += 1
-        before = self.mid2()
+        before, others_before = self.mid2(), self.others_mid2()
         if kind == 1:
             status, fills = self.book.limit(direction, price, size, order_id)
             if status != OK:
                 c["rejected"] += 1
             elif fills:
                 c["submit_traded_qty"] += sum(q for _, _, q in fills)
-                self.account([(m, order_id, direction, px, q) for m, px, q in fills], before)
+                trades = [(m, order_id, direction, px, q) for m, px, q in fills]
+                self.account(trades, before, others_before)
         elif kind in (2, 3):
             if order_id in self.book.orders:
                 if kind == 3 and self.book.orders[order_id][2] != size:
@@ -125,12 +129,25 @@ class ReferenceHistorical(ReferenceMM):
                 )
                 c["cancel_beyond_qty" if beyond else "cancel_missing_qty"] += left
         elif kind == 4:
-            remaining, fills = self.book._sweep(-direction, price, size)
+            remaining, fills = self.execute_at(direction, price, size)
             c["exec_missing_qty"] += remaining
             if order_id < SYNTHETIC and any(m != order_id for m, _, _ in fills):
                 c["exec_other_maker"] += 1
             c["fills"] += len(fills)
-            self.account([(m, None, -direction, px, q) for m, px, q in fills], before)
+            trades = [(m, None, -direction, px, q) for m, px, q in fills]
+            self.account(trades, before, others_before)
+
+    def execute_at(self, sign, price, size):
+        """Fill ``size`` lots of the orders resting at exactly ``price`` on side ``sign``,
+        oldest first; returns (the lots left unfilled, the fills)."""
+        fills = []
+        while size > 0 and (sign, price) in self.book.levels:
+            maker = self.book.levels[(sign, price)][0]
+            take = min(size, self.book.orders[maker][2])
+            fills.append((maker, price, take))
+            self.book.cancel(maker, take)
+            size -= take
+        return size, fills
 
     def reduce_unknown(self, sign, price, qty):
         for oid in list(self.book.levels.get((sign, price), [])):

@@ -2,8 +2,10 @@
 ReferenceFlow.
 
 It follows the documented step literally: quote prices from the mid, flow for the latency, the
-quotes (keep / reduce / cancel and replace, position limit, self-trade prevention), flow for the
-rest of the step, then markouts, signals, accounting, reward, episode end and observation. The
+quotes as one update (post-only against the other traders' best, position limit, self-crossing
+pairs netted, keep / reduce / cancel and replace), flow for the rest of the step, then markouts
+at the other traders' mid, signals, accounting (the mid and the liquidation mark), reward,
+episode end and observation. The
 same draws happen in the same order and every float is computed by the same expression, so the
 kernel and this reference agree bit for bit.
 """
@@ -35,6 +37,7 @@ class ReferenceMM:
         self.limit_rates, self.cancel_rates = list(limit_rates), list(cancel_rates)
         self.book_params = book_params
         self.rng = XorShift64Star(int(rng_state))
+        self.ask_first = False  # process the quote update's sides in the other order
         self.status_rejected = 0
 
     # -- market data ---------------------------------------------------------------------------
@@ -49,6 +52,56 @@ class ReferenceMM:
 
     def live(self, side):
         return side in self.book.orders  # the quote's id is its side index
+
+    def others_best(self, side):
+        """The best price of ``side`` among orders that are not the market maker's quotes."""
+        prices = [
+            price
+            for oid, (sign, price, _) in self.book.orders.items()
+            if sign == SIGN[side] and oid >= 2
+        ]
+        if not prices:
+            return None
+        return max(prices) if side == BID else min(prices)
+
+    def others_mid2(self):
+        total = 0
+        for side in (BID, ASK):
+            price = self.others_best(side)
+            if price is None:
+                price = self.best(side)
+            if price is None:
+                price = self.flow.last_best[side]
+            total += price
+        return total
+
+    def liquidation_value(self, count):
+        """The inventory traded against the other traders' book, level by level, taker fee
+        paid; lots beyond it at the deepest price reached (counted when ``count``)."""
+        p, q = self.p, self.inventory
+        if q == 0:
+            return 0.0
+        side = BID if q > 0 else ASK
+        levels = {}
+        for oid, (sign, price, qty) in self.book.orders.items():
+            if sign == SIGN[side] and oid >= 2:
+                levels[price] = levels.get(price, 0) + qty
+        remaining, ticks = abs(q), 0.0
+        last = self.flow.last_best[side]
+        for price in sorted(levels, reverse=(side == BID)):
+            if remaining == 0:
+                break
+            take = min(remaining, levels[price])
+            ticks += price * take
+            remaining -= take
+            last = price
+        if remaining > 0:
+            ticks += last * remaining
+            if count:
+                self.m["liquidation_beyond"] += remaining
+        notional = ticks * p.tick_size * p.lot_size
+        fee = p.taker_fee * notional
+        return notional - fee if q > 0 else -(notional + fee)
 
     # -- reset ---------------------------------------------------------------------------------
     def reset(self):
@@ -74,6 +127,7 @@ class ReferenceMM:
             fair=(float(p.initial_price), float(p.initial_price)),
             hawkes_alpha=fp.hawkes_alpha,
             hawkes_beta=fp.hawkes_beta,
+            anchor_width=fp.anchor_width,
             limit_size_cdf=self.size_cdfs[0],
             market_size_cdf=self.size_cdfs[1],
         )
@@ -81,7 +135,9 @@ class ReferenceMM:
         if p.warmup > 0.0:
             self.run_flow(p.warmup, account=False)
         self.cash, self.inventory, self.pnl, self.peak = 0.0, 0, 0.0, 0.0
+        self.liquidation_pnl = 0.0
         self.quote = [None, None]  # (price, requested size) of each live quote
+        self.rested, self.hit = [False, False], [False, False]
         self.step_index, self.prev_done = 0, False
         self.alpha, self.signed_flow, self.step_flow = 0.0, 0.0, 0
         self.m = {k: 0.0 for k in METRICS}
@@ -90,7 +146,7 @@ class ReferenceMM:
         return self.observation(self.prev_mid2)
 
     # -- fills ---------------------------------------------------------------------------------
-    def agent_fill(self, sign, price, qty, fee_rate, mid2_before, taker):
+    def agent_fill(self, sign, price, qty, fee_rate, mid2_before, markout_mid2, taker):
         p = self.p
         notional = price * p.tick_size * (qty * p.lot_size)
         fee = fee_rate * notional
@@ -105,74 +161,102 @@ class ReferenceMM:
             self.m["dropped"] += 1.0
         else:
             due = self.step_index + 1 + p.markout_steps
-            self.markouts.append([due, sign * qty, mid2_before, price])
+            self.markouts.append([due, sign * qty, markout_mid2, price])
 
-    def account(self, trades, mid2_before):
+    def account(self, trades, mid2_before, markout_mid2):
         """trades: (maker, taker id or None, taker side, price, qty)."""
+        p = self.p
         for maker, taker, taker_side, price, qty in trades:
             self.step_flow += taker_side * qty
             if maker < 2:
                 if maker not in self.book.orders:
                     self.quote[maker] = None
-                self.agent_fill(SIGN[maker], price, qty, self.p.maker_fee, mid2_before, False)
+                self.hit[maker] = True
+                self.agent_fill(
+                    SIGN[maker], price, qty, p.maker_fee, mid2_before, markout_mid2, False
+                )
             elif taker is not None and 0 <= taker < 2:
-                self.agent_fill(taker_side, price, qty, self.p.taker_fee, mid2_before, True)
+                self.agent_fill(
+                    taker_side, price, qty, p.taker_fee, mid2_before, markout_mid2, True
+                )
 
     def run_flow(self, duration, account=True):
         self.flow.begin_span(duration)
         t = 0.0
         while True:
-            before = self.mid2()
+            before, others_before = self.mid2(), self.others_mid2()
             self.flow.trades = []
             t = self.flow.next_event(t, duration)
             if t < 0.0:
                 return
             if account:
                 trades = [(m, None, side, px, q) for m, side, px, q in self.flow.trades]
-                self.account(trades, before)
+                self.account(trades, before, others_before)
 
     # -- quotes --------------------------------------------------------------------------------
-    def place(self, side, price, size):
+    def close_intervals(self):
+        for side in (BID, ASK):
+            if self.rested[side]:
+                self.m["quote_intervals"] += 1.0
+                if self.hit[side]:
+                    self.m["filled_quote_intervals"] += 1.0
+        self.rested, self.hit = [False, False], [False, False]
+
+    def place_quotes(self, bid, ask, bid_size, ask_size, ask_first=False):
+        """Both quotes as one update; ``ask_first`` processes the sides in the other order
+        (the outcome must not depend on it)."""
         p = self.p
-        opposite = self.best(1 - side)
-        if p.post_only and opposite is not None:
-            crosses = price >= opposite if side == BID else price <= opposite
-            if crosses:  # re-priced one tick behind the opposite best
-                self.m["post_only_repriced"] += 1.0
-                price = opposite - 1 if side == BID else opposite + 1
-        cap = p.max_inventory - self.inventory if side == BID else p.max_inventory + self.inventory
-        wanted = size
-        if wanted > cap:
-            wanted = cap
-            self.m["reduced"] += 1.0
-        if self.live(side) and self.quote[side] == (price, size):
-            left = self.book.orders[side][2]
-            if left > wanted:
-                self.book.cancel(side, left - wanted)
-                if wanted == 0:
-                    self.quote[side] = None
-            return
-        if self.live(side):
-            self.book.cancel(side)
-        self.quote[side] = None
-        if wanted <= 0:
-            return
-        other = 1 - side
-        if self.live(other):
-            other_price = self.book.orders[other][1]
-            if (price >= other_price) if side == BID else (price <= other_price):
-                self.book.cancel(other)
-                self.quote[other] = None
-                self.m["stp"] += 1.0
+        self.close_intervals()
         before = self.mid2()
-        status, fills = self.book.limit(SIGN[side], price, wanted, side)
-        if status != OK:
-            self.m["rejected"] += 1.0
-            return
-        self.m["quoted"] += wanted
-        self.account([(m, side, SIGN[side], px, q) for m, px, q in fills], before)
-        if self.live(side):
-            self.quote[side] = (price, size)
+        prices, sizes = [bid, ask], [bid_size, ask_size]
+        if p.post_only:
+            others = [self.others_best(BID), self.others_best(ASK)]
+            for side in (BID, ASK):
+                opposite = others[1 - side]
+                if opposite is None:
+                    continue
+                if prices[side] >= opposite if side == BID else prices[side] <= opposite:
+                    self.m["post_only_repriced"] += 1.0
+                    prices[side] = opposite - 1 if side == BID else opposite + 1
+        caps = [p.max_inventory - self.inventory, p.max_inventory + self.inventory]
+        lots = list(sizes)
+        for side in (BID, ASK):
+            if lots[side] > caps[side]:
+                lots[side] = caps[side]
+                self.m["reduced"] += 1.0
+        if lots[BID] > 0 and lots[ASK] > 0 and prices[BID] >= prices[ASK]:
+            netted = min(lots)
+            lots = [lots[BID] - netted, lots[ASK] - netted]
+            self.m["self_cross"] += netted
+        order = (ASK, BID) if ask_first else (BID, ASK)
+        replace = []
+        for side in order:
+            if self.live(side) and self.quote[side] == (prices[side], sizes[side]):
+                left = self.book.orders[side][2]
+                if left > lots[side]:
+                    self.book.cancel(side, left - lots[side])
+                    if lots[side] <= 0:
+                        self.quote[side] = None
+                continue
+            if self.live(side):
+                self.book.cancel(side)
+            self.quote[side] = None
+            replace.append(side)
+        fills = []
+        for side in replace:
+            if lots[side] <= 0:
+                continue
+            status, made = self.book.limit(SIGN[side], prices[side], lots[side], side)
+            if status != OK:
+                self.m["rejected"] += 1.0
+                continue
+            self.m["quoted"] += lots[side]
+            fills += [(m, side, SIGN[side], px, q) for m, px, q in made]
+            if self.live(side):
+                self.quote[side] = (prices[side], sizes[side])
+        if fills:
+            self.account(fills, before, self.others_mid2())
+        self.rested = [self.live(BID), self.live(ASK)]
 
     # -- step ----------------------------------------------------------------------------------
     def step(self, action):
@@ -191,11 +275,10 @@ class ReferenceMM:
         for phase in range(2):
             self.run_flow(p.latency if phase == 0 else p.dt - p.latency)
             if phase == 0:
-                self.place(BID, bid, bid_size)
-                self.place(ASK, ask, ask_size)
+                self.place_quotes(bid, ask, bid_size, ask_size, self.ask_first)
         now = self.mid2()
         self.step_index += 1
-        self.take_markouts(now, everything=False)
+        self.take_markouts(everything=False)
         decay = p.signal_decay
         self.alpha = decay * self.alpha + (1.0 - decay) * (0.5 * (now - self.prev_mid2))
         self.signed_flow = decay * self.signed_flow + (1.0 - decay) * self.step_flow
@@ -212,6 +295,15 @@ class ReferenceMM:
         self.peak = max(self.peak, self.pnl)
         drawdown = self.peak - self.pnl
         self.m["max_dd"] = max(self.m["max_dd"], drawdown)
+        breach = drawdown > p.max_drawdown or (
+            p.terminate_on_max_inventory and abs(q) >= p.max_inventory
+        )
+        done = breach or self.step_index >= p.episode_steps
+        if p.liquidation_mark or done:
+            wealth = self.cash + self.liquidation_value(count=done)
+            if p.liquidation_mark:
+                change = wealth - self.liquidation_pnl
+            self.liquidation_pnl = wealth
         tick_value = p.tick_size * p.lot_size
         miss = q - target
         r = p.reward_scale * (
@@ -221,16 +313,14 @@ class ReferenceMM:
             + p.spread_capture * (self.m["spread"] - captured_before)
         )
         self.m["return"] += r
-        breach = drawdown > p.max_drawdown or (
-            p.terminate_on_max_inventory and abs(q) >= p.max_inventory
-        )
-        by_time = self.step_index >= p.episode_steps
-        self.prev_done = breach or by_time
-        if self.prev_done:
-            self.take_markouts(now, everything=True)
-        return self.observation(now), np.float32(r), breach, by_time and not breach
+        self.prev_done = done
+        if done:
+            self.take_markouts(everything=True)
+            self.close_intervals()
+        return self.observation(now), np.float32(r), done, False
 
-    def take_markouts(self, now, everything):
+    def take_markouts(self, everything):
+        now = self.others_mid2()
         while self.markouts and (everything or self.markouts[0][0] <= self.step_index):
             _, signed, mid_before, price = self.markouts.pop(0)
             sign = 1 if signed > 0 else -1
@@ -245,7 +335,8 @@ class ReferenceMM:
         p = self.p
         o = [0.0] * OBS_DIM
         o[0] = self.inventory / p.max_inventory
-        o[1] = self.pnl / (p.tick_size * p.lot_size * p.max_inventory)
+        pnl = self.liquidation_pnl if p.liquidation_mark else self.pnl
+        o[1] = pnl / (p.tick_size * p.lot_size * p.max_inventory)
         bid, ask = self.best(BID), self.best(ASK)
         bid_qty = 0 if bid is None else self.book.level_qty(1, bid)
         ask_qty = 0 if ask is None else self.book.level_qty(-1, ask)
@@ -302,10 +393,13 @@ METRICS = (
     "max_dd",
     "fees",
     "reduced",
-    "stp",
+    "self_cross",
     "rejected",
     "dropped",
     "touch",
     "fill_log_dropped",
     "post_only_repriced",
+    "quote_intervals",
+    "filled_quote_intervals",
+    "liquidation_beyond",
 )

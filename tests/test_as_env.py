@@ -59,10 +59,11 @@ def test_kernel_matches_reference_step_by_step_through_autoresets():
         obs, reward, terminated, truncated, info = env.step(actions)
         clipped = np.clip(actions, -6.0, 6.0)
         for i, ref in enumerate(refs):
-            r_obs, r_reward, r_trunc, r_pnl = ref.step(float(clipped[i, 0]), float(clipped[i, 1]))
+            r_obs, r_reward, r_done, r_pnl = ref.step(float(clipped[i, 0]), float(clipped[i, 1]))
             assert obs[i].tolist() == np.array(r_obs, np.float32).tolist()
             assert reward[i] == np.float32(r_reward)
-            assert truncated[i] == r_trunc and not terminated[i]
+            # the horizon terminates (time is observed); nothing truncates
+            assert terminated[i] == r_done and not truncated[i]
             assert info["pnl"][i] == r_pnl
     assert env.action_clip_count.sum() > 0
     assert info["capped_probability"].sum() > 0
@@ -101,7 +102,7 @@ def test_autoreset_contract_step_by_step():
     actions = np.ones((3, 2), np.float32)
     for t in range(1, 11):
         obs, reward, terminated, truncated, info = env.step(actions)
-        assert truncated.all() == (t == 10)
+        assert terminated.all() == (t == 10) and not truncated.any()
         assert np.allclose(obs[:, 2], SHORT.horizon - t * SHORT.dt, atol=1e-6)
     assert set(info["episode"]) >= {"r", "l", "pnl", "inventory", "fills", "mean_spread"}
     assert info["_episode"].all() and (info["episode"]["l"] == 10).all()
@@ -144,8 +145,8 @@ def rollout(seed, num_envs=64, steps=25):
     rng = np.random.default_rng(1)
     out = []
     for _ in range(steps):
-        obs, reward, _, truncated, info = env.step(random_actions(rng, num_envs))
-        out.append((obs.copy(), reward.copy(), truncated.copy(), info["pnl"].copy()))
+        obs, reward, terminated, _, info = env.step(random_actions(rng, num_envs))
+        out.append((obs.copy(), reward.copy(), terminated.copy(), info["pnl"].copy()))
     return out
 
 
@@ -229,8 +230,8 @@ def test_torch_outputs_share_memory_on_cpu_and_wrappers_work():
     )
     wrapped.reset(seed=0)
     for _ in range(10):
-        obs, reward, _terminated, truncated, info = wrapped.step(torch.ones(3, 2))
-    assert isinstance(obs, torch.Tensor) and truncated.all()
+        obs, reward, terminated, _truncated, info = wrapped.step(torch.ones(3, 2))
+    assert isinstance(obs, torch.Tensor) and terminated.all()
     assert np.allclose(info["stats"]["r"], info["episode"]["r"], atol=1e-3)
 
 

@@ -23,6 +23,7 @@ SMALLER = {
     "episodes=64": "episodes=8",
     "episode_steps=200": "episode_steps=40",
     "MarketMakingVectorEnv(64,": "MarketMakingVectorEnv(4,",
+    "seconds=60, num_envs=1000": "seconds=5, num_envs=16",
 }
 
 

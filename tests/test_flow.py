@@ -44,6 +44,16 @@ INFORMED = {
         "informed_tilt": 0.5,
         "fair_sigma": 1.0,
     },
+    # anchored flows: the fair value fixed 4 ticks above the book, random-walking, or mean
+    # reverting under informed flow, at widths below, near and above the spread
+    "anchored_fixed": {"anchor_width": 1.0},
+    "anchored_walk": {"anchor_width": 2.5, "fair_sigma": 2.0},
+    "anchored_ou_informed": {
+        "anchor_width": 0.5,
+        "informed_tilt": 1.0,
+        "fair_sigma": 3.0,
+        "fair_reversion": 0.5,
+    },
 }
 
 
@@ -56,6 +66,9 @@ INFORMED = {
         (3, 2, 5, "uninformed"),
         (4, 1, 5, "hawkes"),
         (5, 2, 10, "hawkes_informed"),
+        (6, 1, 5, "anchored_fixed"),
+        (7, 2, 10, "anchored_walk"),
+        (8, 1, 3, "anchored_ou_informed"),
     ],
 )
 def test_flow_matches_reference_event_by_event(seed, size_max, levels, informed):
@@ -82,6 +95,7 @@ def test_flow_matches_reference_event_by_event(seed, size_max, levels, informed)
         fair=(MID + 4.0, float(MID)),
         hawkes_alpha=params.hawkes_alpha,
         hawkes_beta=params.hawkes_beta,
+        anchor_width=params.anchor_width,
     )
     total = 0
     for _ in range(40):  # 40 spans of 0.5 s

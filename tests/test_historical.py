@@ -168,9 +168,9 @@ def log_fills(ref):
     ref.fill_log = []
     fill = ref.agent_fill
 
-    def agent_fill(sign, price, qty, fee_rate, mid2_before, taker):
+    def agent_fill(sign, price, qty, fee_rate, mid2_before, markout_mid2, taker):
         ref.fill_log.append((sign, float(price), qty, taker))
-        return fill(sign, price, qty, fee_rate, mid2_before, taker)
+        return fill(sign, price, qty, fee_rate, mid2_before, markout_mid2, taker)
 
     ref.agent_fill = agent_fill
 
@@ -253,8 +253,8 @@ def test_gymnasium_registration_and_checker(simulated, simulated_files):
     wrapped = gymnasium.wrappers.vector.RecordEpisodeStatistics(vec, stats_key="stats")
     wrapped.reset(seed=0)
     for _ in range(ON_SIMULATED.episode_steps):
-        _, _, _, truncated, info = wrapped.step(np.ones((3, 5), np.float32))
-    assert truncated.all() and np.allclose(info["stats"]["r"], info["episode"]["r"], atol=1e-3)
+        _, _, terminated, _, info = wrapped.step(np.ones((3, 5), np.float32))
+    assert terminated.all() and np.allclose(info["stats"]["r"], info["episode"]["r"], atol=1e-3)
     single = gymnasium.make(
         "fastlob/HistoricalMarketMaking-v0", market=simulated, config=ON_SIMULATED
     )
@@ -314,3 +314,32 @@ def test_bad_windows_and_bad_data_get_named_errors(simulated, simulated_files, t
         HistoricalMarket(broken, orderbook)
     with pytest.raises(AttributeError, match="historical market"):
         MarketMakingVectorEnv(1).data_row  # noqa: B018
+
+
+def test_tiled_windows_are_the_parts_non_overlapping_windows(simulated, simulated_files):
+    """An evaluation's episodes on a historical market are independent: env n plays the
+    (n mod k)-th of the held-out part's k non-overlapping windows, and an evaluation plays no
+    more episodes than there are such windows."""
+    from fastlob_agents.evaluate import held_out_market, independent_episodes
+
+    config = ON_SIMULATED.replace(lobster_part="eval", lobster_windows="tiled")
+    seconds = config.episode_steps * config.dt
+    start, end = simulated.part_seconds("eval")
+    k = simulated.independent_windows("eval", seconds)
+    assert k == int((end - start) // seconds) and k >= 3
+    env = MarketMakingVectorEnv(k + 2, config=config, market=simulated, seed=7)
+    env.reset()
+    starts = env.hist.window_start.copy()
+    np.testing.assert_allclose(starts, start + (np.arange(k + 2) % k) * seconds)
+    assert (np.diff(starts[:k]) >= seconds - 1e-9).all() and starts[k - 1] + seconds <= end
+    for _ in range(config.episode_steps):  # without quotes each book replays its own window
+        _, _, _, _, info = env.step(never_quote(k + 2))
+    for n in range(k + 2):
+        np.testing.assert_array_equal(env.depth(5)[n], file_row(simulated, info["data_row"][n]))
+    on_file = ON_SIMULATED.replace(lobster=tuple(map(str, simulated_files)))
+    held = held_out_market(on_file)
+    assert (held.lobster_part, held.lobster_windows) == ("eval", "tiled")
+    assert independent_episodes(held, 10_000) == k and independent_episodes(held, 2) == 2
+    assert independent_episodes(on_file, 10_000) == 10_000  # random windows: as asked
+    with pytest.raises(ValueError, match=r"config\.lobster_windows"):
+        MarketMakingVectorEnv(1, config=config.replace(lobster_windows="sliding"), market=simulated)

@@ -97,12 +97,12 @@ def test_the_envs_public_surface_is_read_only_and_follows_the_state():
             view[...] = 0
     action = np.tile(np.float32([-3.0, 1.0, 2.0, 1.0, 0.0]), (3, 1))  # the bid crosses: a fill
     for _ in range(4):
-        obs, _, _, truncated, info = env.step(action)
+        obs, _, terminated, _, info = env.step(action)
         np.testing.assert_array_equal(env.observation, obs)
-        np.testing.assert_array_equal(env.truncated, truncated)
+        np.testing.assert_array_equal(env.terminated, terminated)
         np.testing.assert_array_equal(env.inventory, info["inventory"])
         np.testing.assert_array_equal(env.mid, info["mid"])
-    assert (env.step_count == 4).all() and env.truncated.all()
+    assert (env.step_count == 4).all() and env.terminated.all()
     assert (env.running_metric("quoted_qty") > 0).all()
     with pytest.raises(ValueError, match="quoted_qty"):
         env.running_metric("nothing")

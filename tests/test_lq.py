@@ -1,6 +1,7 @@
 """The linear-quadratic problem: its closed-form optimum against an independent numerical HJB
 solution, its env against the plain-Python reference and against the exact expectation of a
-policy, and the learners' run on it (``fastlob optimum``) at a tiny budget."""
+policy, the discrete env's own optimum (dynamic programming) against that expectation, the env
+and the continuous limit, and the learners' run on it (``fastlob optimum``) at a tiny budget."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ from reference_lq import discrete_policy_value, hjb_depths, hjb_solution
 from fastlob import LinearQuadraticVectorEnv, LQParams
 from fastlob_agents.baselines import CarteaJaimungalPenalva, FixedSpread, positive_expm
 from fastlob_agents.cli import main as cli_main
+from fastlob_agents.lq_dp import (
+    DiscreteOptimum,
+    policy_value,
+    solve_discrete_optimum,
+    strategy_depths,
+)
 
 DEFAULT = LQParams()
 #: another problem: few units, weak penalties, another market
@@ -143,6 +150,138 @@ def test_optimal_policy_in_the_env_has_its_exact_expected_objective():
     assert fixed < 0.5 * exact
 
 
+def table_policy(depths):
+    """``discrete_policy_value``'s policy from a depth table (steps, 2Q + 1, 2)."""
+    return lambda step, q: (depths[step, :, 0], depths[step, :, 1])
+
+
+def closed_form_depths(params):
+    """What the closed form quotes in the env (float32 observation and action, the box)."""
+    optimum = CarteaJaimungalPenalva.from_params(params)
+    return strategy_depths(optimum, params, max_offset=4.0)
+
+
+@pytest.mark.parametrize("params", [DEFAULT, OTHER], ids=["default", "other"])
+def test_discrete_optimum_depths_have_its_value_under_the_reference_recursion(params):
+    solution = solve_discrete_optimum(params, max_offset=4.0)
+    bound = params.max_inventory
+    assert solution.depths.shape == (round(params.horizon / params.dt), 2 * bound + 1, 2)
+    exact = discrete_policy_value(params, table_policy(solution.depths))
+    assert exact == pytest.approx(solution.value, rel=1e-9)
+    # as the env plays it: each depth rounded to float32
+    rounded = solution.depths.astype(np.float32).astype(np.float64)
+    assert discrete_policy_value(params, table_policy(rounded)) == pytest.approx(exact, rel=1e-9)
+    # the solver's policy evaluation is the reference's, on another policy
+    closed = closed_form_depths(params)
+    assert policy_value(params, closed)[0, bound] == pytest.approx(
+        discrete_policy_value(params, table_policy(closed)), rel=1e-12
+    )
+    # the sides that would pass the bound are not quoted: the unquoted depth, the box's bound
+    assert (solution.depths[:, -1, 0] == 4.0).all() and (solution.depths[:, 0, 1] == 4.0).all()
+    assert (np.abs(solution.depths) <= 4.0).all()
+
+
+@pytest.mark.parametrize("params", [DEFAULT, OTHER], ids=["default", "other"])
+def test_discrete_optimum_beats_the_closed_form_and_every_perturbation(params):
+    solution = solve_discrete_optimum(params, max_offset=4.0)
+    closed = discrete_policy_value(params, table_policy(closed_form_depths(params)))
+    assert solution.value > closed
+    rng = np.random.default_rng(3)
+    quoted = np.ones_like(solution.depths, bool)
+    quoted[:, -1, 0] = quoted[:, 0, 1] = False  # no effect there: nothing to lose
+    for scale in (1e-4, 1e-3, 1e-2, 1e-1):
+        for _ in range(3):
+            noise = rng.normal(0.0, scale, solution.depths.shape) * quoted
+            perturbed = np.clip(solution.depths + noise, -4.0, 4.0)
+            assert discrete_policy_value(params, table_policy(perturbed)) < solution.value
+    # one state at a time, far from the start: the loss still shows
+    perturbed = solution.depths.copy()
+    perturbed[-1, params.max_inventory, 0] += 0.05
+    assert discrete_policy_value(params, table_policy(perturbed)) < solution.value
+
+
+def one_step_values(params, values_next, step, bid, ask):
+    """The expected objective from ``step`` at every inventory (rows) for every pair of depths
+    (columns of ``bid`` and ``ask``, the same length), given the values after the step: the four
+    fill outcomes spelled out, as in ``discrete_policy_value``."""
+    steps = round(params.horizon / params.dt)
+    bound = params.max_inventory
+    q = np.arange(-bound, bound + 1, dtype=np.float64)[:, None]
+    p_bid = np.minimum(1.0, params.intensity * params.dt * np.exp(-params.decay * bid)) * (
+        q < bound
+    )
+    p_ask = np.minimum(1.0, params.intensity * params.dt * np.exp(-params.decay * ask)) * (
+        q > -bound
+    )
+    penalty = params.running_penalty * params.dt + (
+        params.terminal_penalty if step == steps - 1 else 0.0
+    )
+    total = 0.0
+    for b, a, prob in ((1, 0, p_bid * (1 - p_ask)), (0, 1, p_ask * (1 - p_bid)),
+                       (1, 1, p_bid * p_ask), (0, 0, (1 - p_bid) * (1 - p_ask))):  # fmt: skip
+        nxt = np.clip(q + b - a, -bound, bound)
+        after = values_next[(nxt + bound).astype(np.int64)]
+        total = total + prob * (b * bid + a * ask - penalty * nxt**2 + after)
+    return total
+
+
+def test_discrete_optimum_is_the_best_pair_of_depths_on_a_grid_at_every_state():
+    """The Bellman equation with the maximum over both depths found by brute force: no pair on
+    a 0.02 grid of the box beats the solver's depths (the two sides interact through the step
+    where both fill), and the best pair comes within the grid's resolution of its value."""
+    params = DEFAULT
+    solution = solve_discrete_optimum(params, max_offset=4.0)
+    # the box on a 0.02 grid, and the depth below which a fill is certain (the objective has a
+    # kink there, where the depth of a side unloading a large inventory sits)
+    capped = np.log(params.intensity * params.dt) / params.decay
+    grid = np.append(np.linspace(-4.0, 4.0, 401), capped)
+    bid, ask = (a.reshape(1, -1) for a in np.meshgrid(grid, grid))
+    steps = solution.depths.shape[0]
+    for step in (0, steps // 2, steps - 2, steps - 1):
+        best = one_step_values(params, solution.values[step + 1], step, bid, ask).max(axis=1)
+        depths = solution.depths[step]
+        mine = one_step_values(params, solution.values[step + 1], step, depths[:, :1],
+                               depths[:, 1:])[:, 0]  # fmt: skip
+        assert mine == pytest.approx(solution.values[step], rel=1e-12)
+        assert (best <= mine + 1e-12 * np.abs(mine)).all()
+        assert (mine - best < 1e-3).all()
+
+
+def test_discrete_optimum_in_the_env_has_its_value():
+    """The DP policy played by the env: it quotes its table (read back through the float32
+    observation) and its simulated mean is its value within sampling error."""
+    policy = DiscreteOptimum.from_params(DEFAULT, max_offset=4.0)
+    table = policy.solution.depths
+    assert (strategy_depths(policy, DEFAULT, 4.0) == table.astype(np.float32)).all()
+    env = LinearQuadraticVectorEnv(4096, DEFAULT, seed=11)
+    obs, _ = env.reset()
+    for _ in range(env.episode_steps):
+        obs, _, terminated, _, info = env.step(policy.act(obs))
+    assert terminated.all() and not env.action_clip_count.any()
+    objective = info["episode"]["r"]
+    sem = objective.std(ddof=1) / np.sqrt(objective.size)
+    assert abs(objective.mean() - policy.value) < 4 * sem
+    with pytest.raises(ValueError, match="bound"):
+        policy.offsets(np.array([11.0]), np.array([0.5]))
+
+
+def test_discrete_optimum_tends_to_the_closed_form_as_dt_shrinks():
+    optimum = CarteaJaimungalPenalva.from_params(DEFAULT)
+    closed = optimum.value(np.zeros(1), DEFAULT.horizon)[0]
+    q = np.arange(-6.0, 7.0)
+    closed_bid, closed_ask = optimum.offsets(q, np.full(q.size, 0.5))
+    gaps, depth_gaps = [], []
+    for dt in (0.005, 0.001):
+        params = DEFAULT._replace(dt=dt)
+        solution = solve_discrete_optimum(params, max_offset=4.0)
+        gaps.append(abs(solution.value - closed))
+        row = solution.depths[round(0.5 / dt), q.astype(int) + DEFAULT.max_inventory]
+        depth_gaps.append(max(np.abs(row[:, 0] - closed_bid).max(),
+                              np.abs(row[:, 1] - closed_ask).max()))  # fmt: skip
+    assert gaps[1] < gaps[0] / 3 and gaps[1] < 0.01 * closed
+    assert depth_gaps[1] < depth_gaps[0] / 3 and depth_gaps[1] < 0.02
+
+
 @pytest.mark.parametrize(
     ("params", "word"),
     [
@@ -183,19 +322,38 @@ def test_fastlob_optimum_writes_its_result(tmp_path, capsys):
                      "--out", str(out)])  # fmt: skip
     assert code == 0
     result = json.loads((out / "optimum.json").read_text())
-    optimum = result["optimum"]
+    optimum = result["optimum"]  # the closed form
     assert optimum["simulated"]["ci_low"] < optimum["simulated"]["ci_high"]
     closed = optimum["closed_form"]
     assert abs(optimum["simulated"]["mean"] - closed) < 0.05 * closed
     assert result["fixed_spread"]["mean"] < optimum["simulated"]["mean"]
+    # the closed form's exact expectation in the discrete env, by the reference recursion
+    params = LQParams(**result["params"])
+    assert params == DEFAULT
+    exact = discrete_policy_value(params, table_policy(closed_form_depths(params)))
+    assert optimum["discrete"] == pytest.approx(exact, rel=1e-9)
+    # the headline reference: the discrete env's optimum, above the closed form played there
+    assert result["share_reference"] == "discrete_optimum"
+    discrete = result["discrete_optimum"]
+    assert discrete["value"] > optimum["discrete"] > closed
+    assert optimum["share_of_discrete_optimum"] == pytest.approx(exact / discrete["value"])
+    simulated = discrete["simulated"]
+    assert abs(simulated["mean"] - discrete["value"]) < 0.05 * discrete["value"]
+    assert len(discrete["depths"]["ask"]) == len(result["grid"]["times_to_go"])
     ppo = result["agents"]["ppo"]
     assert set(ppo["seeds"]) == {"1", "2"}
-    assert "ci_low" in ppo["share_of_optimum"]
+    assert "ci_low" in ppo["share_of_optimum"] and "ci_low" in ppo["share_of_closed_form"]
     for run in ppo["seeds"].values():
         assert len(run["depths"]["bid"]) == len(result["grid"]["times_to_go"])
         assert len(run["depths"]["bid"][0]) == len(result["grid"]["inventories"])
+        assert run["share_of_optimum"] == pytest.approx(run["mean"] / simulated["mean"])
+        assert run["share_of_closed_form"] == pytest.approx(
+            run["mean"] / optimum["simulated"]["mean"]
+        )
     assert (out / "optimum.html").stat().st_size > 1000
-    assert "of the optimum" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "of the optimum" in printed and "of the closed form" in printed
+    assert "dynamic programming" in printed
     assert cli_main(["optimum", "--seeds", "-1"]) == 2
 
 

@@ -20,7 +20,7 @@ EVERY_FIELD_CHANGED = MarketMakingConfig(
     dt=0.5, episode_steps=33, latency=0.1, tick_size=0.05, lot_size=10.0, initial_price=5000,
     initial_depth=3, warmup=2.5, flow_levels=4,
     flow=FlowParams(market_rate=0.5, size_min=2, size_max=3, informed_tilt=0.25, fair_sigma=0.3,
-                    fair_reversion=0.1, hawkes_alpha=0.4, hawkes_beta=2.0),
+                    fair_reversion=0.1, hawkes_alpha=0.4, hawkes_beta=2.0, anchor_width=2.5),
     limit_rates=(1.0, 0.8, 0.6, 0.4), cancel_rates=(0.5, 0.5, 0.4, 0.3),
     limit_sizes=(0.6, 0.4), market_sizes=(0.2, 0.3, 0.5), ladder_levels=256,
     order_capacity=200, max_inventory=7, max_quote_size=4, max_offset=6.0, maker_fee=-0.0001,
@@ -28,8 +28,9 @@ EVERY_FIELD_CHANGED = MarketMakingConfig(
     markout_steps=4,
     signal_decay=0.8, depth_scale=5.0,
     reward=RewardConfig(scale=2.0, inventory_penalty=0.01, target_penalty=0.02,
-                        spread_capture=0.5),
-    lobster=("message.csv", "orderbook.csv"), lobster_part="eval", train_fraction=0.6,
+                        spread_capture=0.5, mark="liquidation"),
+    lobster=("message.csv", "orderbook.csv"), lobster_part="eval", lobster_windows="tiled",
+    train_fraction=0.6,
     lobster_tick=100, lobster_lot=100,
 )  # fmt: skip
 

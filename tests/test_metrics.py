@@ -67,7 +67,7 @@ def test_inventory_stats():
 
 
 def test_fill_rate_spread_captured_turnover():
-    assert column(M.fill_rate(FILLS, STEPS), "fill_rate") == pytest.approx([4 / 10, 1 / 2])
+    assert column(M.fill_ratio(FILLS, STEPS), "fill_ratio") == pytest.approx([4 / 10, 1 / 2])
     # (10 - 9.5) * 1 + (-1) * (10.5 - 11) * 2 + (9.5 - 9) * 1 = 2.0 over 4 lots
     assert column(M.spread_captured(FILLS), "spread_captured")[0] == pytest.approx(0.5)
     turnover = M.turnover(FILLS).sort("episode")

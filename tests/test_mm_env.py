@@ -44,11 +44,18 @@ CONFIGS = {
     "risk_limits": SMALL.replace(
         max_drawdown=3.0, terminate_on_max_inventory=True, latency=0.0, episode_steps=40
     ),
+    # the zero-intelligence flow anchored to a moving fair value, no informed flow
+    "anchored": SMALL.replace(flow=FlowParams(fair_sigma=1.0, anchor_width=1.0)),
     # post-only quotes: crossing ones re-priced behind the opposite best
     "post_only": SMALL.replace(post_only=True),
     # a calibrated market's size distributions (limit and market orders apart)
     "size_distributions": SMALL.replace(
         limit_sizes=(0.5, 0.3, 0.0, 0.2), market_sizes=(0.2, 0.5, 0.3)
+    ),
+    # the reward under the liquidation mark, with a taker fee to pay on it
+    "liquidation_mark": SMALL.replace(
+        reward=RewardConfig(scale=0.5, inventory_penalty=0.1, mark="liquidation"),
+        taker_fee=0.0005,
     ),
 }
 
@@ -128,7 +135,15 @@ def test_env_matches_reference_step_by_step(name):
     assert done_seen >= 3
     post_only = CONFIGS[name].post_only
     taking = M.M_POST_ONLY_REPRICED if post_only else M.M_TAKER_QTY
-    for column in (M.M_MAKER_QTY, taking, M.M_QUOTE_REDUCED, M.M_MARKOUT_FILLS):
+    for column in (
+        M.M_MAKER_QTY,
+        taking,
+        M.M_QUOTE_REDUCED,
+        M.M_MARKOUT_FILLS,
+        M.M_ADVERSE_FILLS,
+        M.M_SELF_CROSS_LOTS,
+        M.M_FILLED_QUOTE_INTERVALS,
+    ):
         assert seen[column] > 0, METRICS[column]
     assert not post_only or seen[M.M_TAKER_QTY] == 0
     assert env.state.quote_reduced.sum() > 0
@@ -192,8 +207,13 @@ def test_episode_statistics_agree_with_the_steps():
     drawdown = (np.maximum.accumulate(np.maximum(path, 0.0), axis=0) - path).max(axis=0)
     np.testing.assert_allclose(ep["max_drawdown"], drawdown, atol=1e-9)
     assert set(ep) == set(__import__("fastlob.env", fromlist=["x"]).EPISODE_KEYS)
-    assert ((ep["fill_rate"] >= 0) & (ep["fill_rate"] <= 1)).all()
-    assert ((ep["adverse_rate"] >= 0) & (ep["adverse_rate"] <= 1)).all()
+    for key in ("fill_ratio", "fill_probability", "adverse_rate"):
+        assert ((ep[key] >= 0) & (ep[key] <= 1)).all(), key
+    # trading the inventory against the other traders' book never fetches more than the mid
+    flat = info["inventory"] == 0
+    assert (ep["liquidation_pnl"] <= ep["pnl"]).all()
+    np.testing.assert_array_equal(ep["liquidation_pnl"][flat], ep["pnl"][flat])
+    assert (~flat).any() and (ep["liquidation_pnl"][~flat] < ep["pnl"][~flat]).all()
 
 
 def test_autoreset_contract_step_by_step():
@@ -205,7 +225,8 @@ def test_autoreset_contract_step_by_step():
     actions = np.tile(np.float32([1, 1, 1, 1, 0]), (3, 1))
     for t in range(1, 6):
         obs, reward, terminated, truncated, info = env.step(actions)
-        assert truncated.all() == (t == 5) and not terminated.any()
+        # the horizon terminates: the time left is in the observation
+        assert terminated.all() == (t == 5) and not truncated.any()
         np.testing.assert_allclose(obs[:, M.OBS_TIME_LEFT], (5 - t) / 5)
     assert info["_episode"].all()
     # the step after the end: the action is ignored, reward 0, a fresh episode starts
@@ -346,6 +367,7 @@ def test_bad_actions_raise_and_leave_state_unchanged(actions, exc, word):
         ({"flow": FlowParams(size_min=3, size_max=2)}, "config.flow.size_max"),
         ({"flow": FlowParams(hawkes_alpha=2.0, hawkes_beta=1.0)}, "hawkes_alpha"),
         ({"reward": RewardConfig(inventory_penalty=-1.0)}, "config.reward.inventory_penalty"),
+        ({"reward": RewardConfig(mark="last")}, "config.reward.mark"),
         ({"max_drawdown": 0.0}, "config.max_drawdown"),
     ],
 )
@@ -374,8 +396,8 @@ def test_registration_wrappers_torch_and_single_env_checker():
     )
     wrapped.reset(seed=0)
     for _ in range(SMALL.episode_steps):
-        obs, reward, _terminated, truncated, info = wrapped.step(torch.ones(3, 5))
-    assert isinstance(obs, torch.Tensor) and truncated.all()
+        obs, reward, terminated, _truncated, info = wrapped.step(torch.ones(3, 5))
+    assert isinstance(obs, torch.Tensor) and terminated.all()
     assert np.allclose(info["stats"]["r"], info["episode"]["r"], atol=1e-3)
 
     single = gymnasium.make("fastlob/MarketMaking-v0", config=SMALL)

@@ -175,8 +175,16 @@ def test_fill_rates_by_queue_for_the_agent_and_the_tuned_baselines(tmp_path):
     with pytest.raises(RunError, match=r"no baselines\.json"):
         fill_rates_by_queue(run, episodes=2)
     evaluate([run], episodes=4, tuning_episodes=2)
+    import json
+    from pathlib import Path
+
+    choices = json.loads((Path(run) / "baselines.json").read_text())["baselines"]
+    table = json.loads((Path(run) / "eval.json").read_text())
+    assert set(table) == {"ppo", *choices} and all("utility" in row for row in table.values())
+    assert all(isinstance(row["params"]["size"], int) for row in choices.values())
     rates = fill_rates_by_queue(run, episodes=4, queue_breaks=(1, 3))
-    assert set(rates["agent"]) == {"ppo", "avellaneda_stoikov", "glft", "fixed_spread", "random"}
+    quoting = {name for name, row in choices.items() if row["params"]["size"] > 0}
+    assert {"ppo", *quoting} == set(rates["agent"])  # a baseline that stands aside rests nothing
     assert set(rates["queue"]) <= {"(-inf, 1)", "[1, 3)", "[3, inf)"}
     assert ((rates["fill_rate"] >= 0) & (rates["fill_rate"] <= 1)).all()
     shares = rates.group_by("agent").agg(pl.col("share").sum())["share"]
@@ -191,7 +199,7 @@ def test_demo_trains_evaluates_and_writes_eval_json(tmp_path, capsys):
     run_demo(runs_dir=str(tmp_path), steps=2 * 1024 * 16, seed=3)  # two updates
     first = (tmp_path / "demo" / "eval.json").read_bytes()
     table = json.loads(first)
-    assert {"ppo", "avellaneda_stoikov", "glft", "fixed_spread", "random"} <= set(table)
+    assert {"ppo", "avellaneda_stoikov", "glft", "fixed_spread", "touch", "random"} <= set(table)
     for row in table.values():
         assert "utility" in row and row["utility"]["ci_low"] <= row["utility"]["ci_high"]
     out = capsys.readouterr().out

@@ -102,7 +102,7 @@ def test_cache_lines_per_step_counts_the_rows_every_env_writes():
 
 
 def test_unprefetched_lines_leave_out_what_the_step_prefetches():
-    # the metrics row (184 bytes) is prefetched whole and the observation row is written
+    # the metrics row (216 bytes) is prefetched whole and the observation row is written
     # without a prefetch: the first vanishes from the unprefetched count, the second stays
     # (8 envs counted over 10 steps: with 4 over 3 the share moved with where the arrays lay,
     # 0.46-0.54 of the total; with 8 over 10 it is 0.40)

@@ -27,7 +27,7 @@ def test_readme_tour_runs_and_shows_true_values():
     assert scope["status"].shape == (8, 256) and scope["depth"].shape == (8, 10, 4)
     assert np.isin(scope["status"], [0, 5]).all()
     exec(blocks[2].replace("num_envs=1000", "num_envs=50"), scope)  # the AS model tour
-    assert scope["profit"].shape == (50,) and scope["truncated"].all()
+    assert scope["profit"].shape == (50,) and scope["terminated"].all()
     assert 40 < scope["profit"].mean() < 90  # the paper's gamma = 0.1 mean is 65
 
 

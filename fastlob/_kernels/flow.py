@@ -4,7 +4,8 @@ Per book, in continuous time, simulated event by event (Gillespie) and matched t
 event arrives, through the matching kernels:
 
 - a limit order at distance ``i`` (1..D) ticks from the opposite best quote arrives at rate
-  ``limit_rates[i - 1]`` on each side (a buy at ``best_ask - i``, a sell at ``best_bid + i``);
+  ``limit_rates[i - 1]`` on each side (a buy at ``best_ask - i``, a sell at ``best_bid + i``;
+  with the anchor, below, the opposite best is capped by the fair value);
 - a market order arrives at rate ``market_rate`` on each side;
 - every resting order at distance ``i`` from the opposite best is cancelled at rate
   ``cancel_rates[i - 1]`` (orders farther than D ticks at ``cancel_rates[D - 1]``).
@@ -37,6 +38,19 @@ span, as a random walk with volatility ``fair_sigma`` ticks per sqrt(second), or
 A market order is then a buy with probability ``1 / (1 + exp(-informed_tilt * (v - mid)))``, so
 order flow leans towards the fair value and quotes on the wrong side of it are picked off:
 adverse selection is real. With ``informed_tilt = 0`` buys and sells are equally likely.
+
+Anchor (off by default): with ``anchor_width = w`` finite, a limit order's distance is measured
+from the opposite best capped by the fair value ``v``: a buy at distance ``i`` is placed at
+``min(best_ask, floor(v + w)) - i``, a sell at ``max(best_bid, ceil(v - w)) + i``. Without it
+(``w = inf``) nothing pulls the price back when the informed flow is off: a push of one side
+(a sweep, or quotes held away from the touch) moves the new orders of the other side with it,
+and the move is permanent. With it, a buy is never placed above ``floor(v + w) - 1`` nor a
+sell below ``ceil(v - w) + 1``, so the side that was not pushed keeps receiving orders around
+``v`` and the book returns to the fair value once a push stops (the half-life is measured by
+``fastlob.realism.push_response``); within about ``w`` of ``v`` the book wanders as without it.
+The fair value moves as the informed flow's (``fair_sigma``, ``fair_reversion``) and stays at
+the initial price when ``fair_sigma = 0``; ``informed_tilt`` may stay 0. Limit orders never
+cross the book, anchored or not. The anchor draws nothing.
 
 The market maker's own orders (ids below ``FIRST_FLOW_ID``: its bid and its ask quote) are not
 background orders: the flow never cancels them. Books driven by the flow assign their ids from
@@ -155,6 +169,11 @@ class FlowParams(NamedTuple):
     hawkes_alpha: float = 0.0
     #: Hawkes market orders: decay rate of that excitation (1/s); needs alpha / beta < 1
     hawkes_beta: float = 1.0
+    #: anchor: a limit order's distance is measured from the opposite best capped at this many
+    #: ticks beyond the fair value (a buy's from ``min(best_ask, floor(v + w))``, a sell's from
+    #: ``max(best_bid, ceil(v - w))``), so that the book returns to the fair value after a
+    #: push; inf (the default) is the unanchored Cont-Stoikov-Talreja flow
+    anchor_width: float = math.inf
 
 
 class FlowModel(NamedTuple):
@@ -242,6 +261,20 @@ def _price_at_distance(side, opposite_best, distance):
     if side == BID:
         return opposite_best - distance
     return opposite_best + distance
+
+
+@njit
+def _anchored_reference(side, opposite_best, fair, anchor_width):
+    """The price a limit order on ``side`` is placed below (a buy) or above (a sell):
+    ``opposite_best``, capped by the fair value ``fair`` plus (a buy) or minus (a sell)
+    ``anchor_width`` ticks, rounded towards the fair value; ``opposite_best`` itself when the
+    width is infinite (the unanchored flow). The cap never moves the reference beyond the
+    opposite best, so an order at distance >= 1 never crosses the book."""
+    if math.isinf(anchor_width):
+        return opposite_best
+    if side == BID:
+        return min(opposite_best, math.floor(fair + anchor_width))
+    return max(opposite_best, math.ceil(fair - anchor_width))
 
 
 @njit
@@ -404,7 +437,12 @@ def draw_event(s, n, model, fs, totals, t, duration):
                 if within < acc:
                     distance = i + 1
                     break
-            opposite = _reference_best(s, n, 1 - side, fs.last_best)
+            opposite = _anchored_reference(
+                side,
+                _reference_best(s, n, 1 - side, fs.last_best),
+                fs.flow_state[n, FAIR_VALUE],
+                fp.anchor_width,
+            )
             price = _price_at_distance(side, opposite, distance)
             size = _draw_size(fs.rng, n, fp, model.limit_size_cdf)
             fs.events[n, EVENT_LIMIT] += 1

@@ -6,16 +6,19 @@ the mid now; the file's messages with times in ``(t, t + latency]`` go through t
 quotes reach it; the messages in ``(t + latency, t + dt]``; then the markouts, reward and
 observation. A message is applied as the replay applies it (``replay.apply_data_event``): a
 submission rests at the back of its level's queue (behind the market maker's quote if that
-came first), an execution is the aggressor's order for the file's size at the file's price, so
-the queue decides whether it reaches the quote. The file cannot react to the market maker, so a
+came first), an execution fills the orders resting at the file's price for the file's size, in
+their queue's order, so the queue decides whether it reaches the quote (a quote at a better price
+than the file traded at is not filled by it). The file cannot react to the market maker, so a
 message that finds less than the file says (an order the market maker's trades removed or
 changed) is applied as far as it can be and counted (``replay.CTR_*``, per env, this episode).
 After each message the visible window follows the file's row (``replay.sync_side``); the test
 that it needs doing at all compares one number per side (``HistData.deepest``).
 
 At reset env ``n`` draws its window's start ``t0`` uniformly in ``[earliest_start,
-latest_start]`` from its own generator; its book is the orderbook row of the last message at or
-before ``t0`` (each level one synthetic order), and the step ``k`` spans
+latest_start]`` from its own generator, or, with ``tiles > 0``, takes the ``(n mod tiles)``-th
+of the part's non-overlapping windows, ``t0 = earliest_start + (n mod tiles) * window`` (for an
+evaluation whose episodes must be independent); its book is the orderbook row of the last
+message at or before ``t0`` (each level one synthetic order), and the step ``k`` spans
 ``(t0 + k dt, t0 + (k + 1) dt]``.
 """
 
@@ -35,11 +38,15 @@ from fastlob._kernels.mm import (
     begin_step,
     finish_step,
     mid2,
-    place_quote,
+    others_mid2,
+    place_quotes,
     start_episode,
 )
 from fastlob._kernels.mm_drivers import CHUNK
 from fastlob._kernels.replay import (
+    COL_TYPE,
+    EVENT_EXECUTE,
+    EVENT_SUBMIT,
     NUM_COUNTERS,
     SYNTHETIC_ID_BASE,
     apply_data_event,
@@ -80,6 +87,11 @@ class HistParams(NamedTuple):
     earliest_start: float
     #: latest start of a window (a window of episode_steps * dt seconds ends in the part)
     latest_start: float
+    #: 0: each window's start is drawn; else the number of non-overlapping windows of the part,
+    #: env n playing the (n mod tiles)-th
+    tiles: int = 0
+    #: the length of a window (seconds): the step between tiled windows' starts
+    window: float = 0.0
 
 
 class HistState(NamedTuple):
@@ -143,7 +155,10 @@ def reset_hist_env(s, m, d, hp, h, p, n, obs):
     clear_book(s, n)
     for side in (BID, ASK):
         _forget_quote(m, n, side)
-    t0 = hp.earliest_start + uniform(m.rng, n) * (hp.latest_start - hp.earliest_start)
+    if hp.tiles > 0:
+        t0 = hp.earliest_start + (n % hp.tiles) * hp.window
+    else:
+        t0 = hp.earliest_start + uniform(m.rng, n) * (hp.latest_start - hp.earliest_start)
     row = _row_at_or_before(d.times, hp.first_row, hp.stop_row, t0)
     h.next_synthetic[n] = load_row(s, n, d.rows[row], SYNTHETIC_ID_BASE)
     h.next_row[n] = row + 1
@@ -173,11 +188,16 @@ def run_data(s, m, d, hp, h, p, n, until):
     """Apply env ``n``'s messages up to time ``until`` (within the part), accounting the market
     maker's fills after each and keeping the visible window."""
     r = h.next_row[n]
+    before = 0
+    others_before = 0
     while r < hp.stop_row and d.times[r] <= until:
-        before = mid2(s, m, n)
+        kind = d.messages[r, COL_TYPE]
+        if kind == EVENT_SUBMIT or kind == EVENT_EXECUTE:  # the messages that can trade
+            before = mid2(s, m, n)
+            others_before = others_mid2(s, m, n)
         apply_data_event(s, n, d.messages[r], h.counters[n])
         if s.trade_count[n] > 0:
-            account_trades(s, m, p, n, before)
+            account_trades(s, m, p, n, before, others_before)
         for side in (BID, ASK):
             if _window_moved(s, m, n, side, d.deepest[r, side]):
                 col = 2 if side == BID else 0
@@ -206,8 +226,7 @@ def step_hist_env(s, m, d, hp, h, p, n, action, out):
         until = start + p.latency if phase == 0 else start + p.dt
         run_data(s, m, d, hp, h, p, n, until)
         if phase == 0:
-            place_quote(s, m, p, n, BID, bid, bid_size, True)
-            place_quote(s, m, p, n, ASK, ask, ask_size, True)
+            place_quotes(s, m, p, n, bid, ask, bid_size, ask_size, True)
     finish_step(s, m, p, n, target, captured_before, out)
 
 

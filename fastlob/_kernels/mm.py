@@ -7,33 +7,45 @@ One step of env ``n`` (length ``dt`` seconds), in this order:
    prices are fixed now: ``bid = floor(mid - bid_offset)``, ``ask = ceil(mid + ask_offset)``
    (a bid below 1 tick is posted at 1).
 2. The background flow runs for ``latency`` seconds (the quotes are on their way).
-3. The quotes reach the book, bid first. With ``post_only`` a quote that would cross the
-   opposite best (anyone's, the market maker's own included) is first re-priced one tick
-   behind it (counted), as an exchange's post-only order slides. For each side: if the live
-   quote has the same price and the same requested size, it stays where it is in the queue
-   (if the position limit now allows less than it has left, it is reduced, which keeps
-   priority); otherwise the live quote is cancelled and a new limit order of the requested
-   size, cut to what the position limit allows (``max_inventory - inventory`` for a bid,
-   ``max_inventory + inventory`` for an ask; every cut is counted), goes to the back of its
-   level. A new quote that crosses the market maker's own resting opposite quote first cancels
-   that quote (self-trade prevention, counted); one that crosses anyone else's trades as a
-   taker. Size 0 withdraws the side.
+3. Both quotes reach the book as one update, whose outcome does not depend on the order of
+   the sides. The other traders' best prices are read first (the market maker's own quotes
+   left out). With ``post_only`` a quote that would cross the other traders' opposite best is
+   re-priced one tick behind it (counted), as an exchange's post-only order slides; it never
+   slides against the market maker's own quote. Each size is cut to what the position limit
+   allows from the inventory now (``max_inventory - inventory`` for the bid,
+   ``max_inventory + inventory`` for the ask; every cut is counted). Self-trade rule: the
+   market maker never trades with itself, so a pair whose bid would reach its ask is netted
+   lot for lot (the crossing lots are withdrawn from both sides: no trade, no fee; counted in
+   lots), as an exchange's decrement-and-cancel self-trade prevention does. Then, per side: if
+   the live quote has the same price and the same requested size, it stays where it is in the
+   queue (cut, which keeps priority, if it now has more lots than allowed); otherwise it is
+   cancelled, and once both sides' cancellations are done a new limit order of the allowed
+   size goes to the back of its level. A new quote that crosses the other traders' opposite
+   best trades as a taker (without ``post_only``); the two sides take from disjoint sides of
+   the book, and their fills are accounted together after the update. Size 0 withdraws the
+   side.
 4. The flow runs for the rest of the step, ``dt - latency``.
 5. Markouts that fell due are taken, the signals, metrics, reward and observation are written,
-   and the episode ends if it reached ``episode_steps`` (truncated) or a risk limit
-   (terminated).
+   and the episode ends if it reached ``episode_steps`` or a risk limit; both are reported as
+   ``terminated`` (the time left is in the observation, so the horizon is part of the problem,
+   not a cut of it).
 
 Every fill is accounted the moment it happens, at its execution price (the resting order's),
 from the book's trade buffer, which is drained after every event: cash (float64) moves by
 ``price * tick_size * qty * lot_size``, a fee of ``maker_fee`` or ``taker_fee`` times that
 notional is paid (a negative fee is a rebate), and the mark-to-market PnL is
-``cash + inventory * lot_size * mid * tick_size`` (cash starts at 0). The market maker's quotes
-are order ids 0 (bid) and 1 (ask); the flow never cancels them (see ``flow.FIRST_FLOW_ID``). The
-simulator tracks its quotes' slots and remaining lots itself (``quote_slot``, ``quote_left``),
-from its own operations and the fills, so that it never looks them up: they enter the book
-through ``book.tracked_limit_order`` and leave it by slot. The flow's orders are never looked up
-by id either, so the owner sets the books' ``index_limit`` to 0 and no id enters the id table
-(no probe, insert or backward-shift delete on any order).
+``cash + inventory * lot_size * mid * tick_size`` (cash starts at 0). The liquidation mark values
+the inventory instead by trading it against the other traders' book now (a long position sold
+into their bids level by level, a short one bought from their asks), the taker fee paid; lots
+beyond their book are valued at the deepest price reached and counted. It is taken at the end of
+every step when the reward uses it (``RewardConfig.mark``) and at the end of every episode.
+
+The market maker's quotes are order ids 0 (bid) and 1 (ask); the flow never cancels them (see
+``flow.FIRST_FLOW_ID``). The simulator tracks its quotes' slots and remaining lots itself
+(``quote_slot``, ``quote_left``), from its own operations and the fills, so that it never looks
+them up: they enter the book through ``book.tracked_limit_order`` and leave it by slot. The
+flow's orders are never looked up by id either, so the owner sets the books' ``index_limit`` to
+0 and no id enters the id table (no probe, insert or backward-shift delete on any order).
 
 The data layout is ``mm_layout``; the parallel drivers that reset and step N envs in one call
 are ``mm_drivers``.
@@ -51,7 +63,10 @@ import math
 import numpy as np
 
 from fastlob._kernels.book import (
+    _away_step,
+    _crosses,
     _level,
+    _next_level,
     _reduce,
     _remove,
     clear_book,
@@ -77,8 +92,10 @@ from fastlob._kernels.flow import (
     FAIR_LEVEL,
     FAIR_VALUE,
     FIRST_FLOW_ID,
+    KIND_MARKET,
+    apply_event,
     begin_span,
-    next_event,
+    draw_event,
     rate_totals,
 )
 from fastlob._kernels.mm_layout import (
@@ -91,15 +108,18 @@ from fastlob._kernels.mm_layout import (
     FILL_MID,
     FILL_PRICE,
     FILL_QTY,
+    FILL_REFERENCE_MID,
     FILL_SIDE,
     FILL_TAKER,
     M_ADVERSE_FILLS,
     M_FEES,
     M_FILL_LOG_DROPPED,
     M_FILLED_QTY,
+    M_FILLED_QUOTE_INTERVALS,
     M_FILLS,
     M_INVENTORY_SQ,
     M_INVENTORY_SUM,
+    M_LIQUIDATION_BEYOND,
     M_MAKER_QTY,
     M_MARKOUT,
     M_MARKOUT_DROPPED,
@@ -109,11 +129,12 @@ from fastlob._kernels.mm_layout import (
     M_PNL_STEP_SQ,
     M_PNL_STEP_SUM,
     M_POST_ONLY_REPRICED,
+    M_QUOTE_INTERVALS,
     M_QUOTE_REDUCED,
     M_QUOTED_QTY,
     M_REJECTED_QUOTES,
     M_RETURN,
-    M_SELF_TRADE_CANCELS,
+    M_SELF_CROSS_LOTS,
     M_SPREAD_CAPTURED,
     M_TAKER_QTY,
     M_TOUCH_STEPS,
@@ -163,6 +184,80 @@ def _mark_to_market(m, p, n, mid2_now):
     return m.cash[n] + m.inventory[n] * p.lot_size * (0.5 * mid2_now * p.tick_size)
 
 
+@njit(inline="always")
+def _others_best(s, m, n, side):
+    """The best price of ``side`` held by an order that is not the market maker's quote, or
+    EMPTY_PRICE. Differs from the book's best only when the quote rests alone at the best."""
+    best = s.best[n, side]
+    if best == EMPTY_PRICE or m.quote_slot[n, side] == NO_SLOT or m.quote_price[n, side] != best:
+        return best
+    if s.level_qty[n, side, _level(s, best)] != m.quote_left[n, side]:
+        return best  # others queue at the quote's price too
+    return _next_level(s, n, side, best, s.worst[n, side], _away_step(side))
+
+
+@njit
+def others_mid2(s, m, n):
+    """Twice the mid of the other traders' book: the market maker's quotes left out (a side
+    where only the quote rests counts at the quote's price; an empty side at its last best)."""
+    total = 0
+    for side in (BID, ASK):
+        price = _others_best(s, m, n, side)
+        if price == EMPTY_PRICE:
+            price = s.best[n, side]
+        if price == EMPTY_PRICE:
+            price = m.last_best[n, side]
+        total += price
+    return total
+
+
+@njit
+def others_mids(s, m, out):
+    """Write ``out`` (float64 (N,)): each env's other traders' mid in ticks (:func:`others_mid2`
+    halved). Reads the state only."""
+    for n in range(out.shape[0]):
+        out[n] = 0.5 * others_mid2(s, m, n)
+
+
+@njit
+def _liquidation_value(s, m, p, n, count):
+    """Money the inventory of env ``n`` would fetch traded now against the other traders'
+    book (a long position sold into their bids level by level from the best, a short one bought
+    from their asks), the taker fee paid: the proceeds of a sale, minus the cost of a purchase.
+    Lots beyond their book are valued at the deepest price reached (the last best if none) and,
+    when ``count``, added to ``M_LIQUIDATION_BEYOND``."""
+    q = m.inventory[n]
+    if q == 0:
+        return 0.0
+    side = BID if q > 0 else ASK
+    remaining = abs(q)
+    ticks = 0.0  # sum of price x lots taken
+    last = m.last_best[n, side]
+    price = s.best[n, side]
+    worst = s.worst[n, side]
+    away = _away_step(side)
+    own_price = m.quote_price[n, side] if m.quote_slot[n, side] != NO_SLOT else EMPTY_PRICE
+    while remaining > 0 and price != EMPTY_PRICE:
+        available = s.level_qty[n, side, _level(s, price)]
+        if price == own_price:
+            available -= m.quote_left[n, side]
+        if available > 0:
+            take = min(remaining, available)
+            ticks += price * take
+            remaining -= take
+            last = price
+        if price == worst:
+            break
+        price += away
+    if remaining > 0:
+        ticks += last * remaining
+        if count:
+            m.metrics[n, M_LIQUIDATION_BEYOND] += remaining
+    notional = ticks * p.tick_size * p.lot_size
+    fee = p.taker_fee * notional
+    return notional - fee if q > 0 else -(notional + fee)
+
+
 # ---------------------------------------------------------------------------------------------
 # fills
 # ---------------------------------------------------------------------------------------------
@@ -175,7 +270,7 @@ def _next_markout_slot(m, n):
 
 
 @njit
-def _push_markout(m, p, n, signed_qty, mid2_before, price):
+def _push_markout(m, p, n, signed_qty, reference_mid2, price):
     if m.markout_pending[n] == MARKOUT_CAPACITY:
         m.metrics[n, M_MARKOUT_DROPPED] += 1.0
         return
@@ -184,13 +279,13 @@ def _push_markout(m, p, n, signed_qty, mid2_before, price):
     # markout_steps later, as fastlob.metrics.markouts counts horizons
     m.markouts[n, slot, MARKOUT_DUE] = m.step[n] + 1 + p.markout_steps
     m.markouts[n, slot, MARKOUT_QTY] = signed_qty
-    m.markouts[n, slot, MARKOUT_MID2] = mid2_before
+    m.markouts[n, slot, MARKOUT_MID2] = reference_mid2
     m.markouts[n, slot, MARKOUT_PRICE] = price
     m.markout_pending[n] += 1
 
 
 @njit
-def _log_fill(m, n, sign, price, qty, mid2_before, taker):
+def _log_fill(m, n, sign, price, qty, mid2_before, markout_mid2, taker):
     k = m.fill_count[n]
     if k == FILL_LOG_CAPACITY:
         m.metrics[n, M_FILL_LOG_DROPPED] += 1.0
@@ -200,11 +295,12 @@ def _log_fill(m, n, sign, price, qty, mid2_before, taker):
     m.fill_log[n, k, FILL_QTY] = qty
     m.fill_log[n, k, FILL_MID] = 0.5 * mid2_before
     m.fill_log[n, k, FILL_TAKER] = 1.0 if taker else 0.0
+    m.fill_log[n, k, FILL_REFERENCE_MID] = 0.5 * markout_mid2
     m.fill_count[n] = k + 1
 
 
 @njit(inline="always")
-def _agent_fill(m, p, n, sign, price, qty, fee_rate, mid2_before, taker):
+def _agent_fill(m, p, n, sign, price, qty, fee_rate, mid2_before, markout_mid2, taker):
     """Account one fill of the market maker: ``sign`` +1 bought, -1 sold."""
     notional = price * p.tick_size * (qty * p.lot_size)
     fee = fee_rate * notional
@@ -216,8 +312,8 @@ def _agent_fill(m, p, n, sign, price, qty, fee_rate, mid2_before, taker):
     row[n, M_FILLED_QTY] += qty
     row[n, M_TAKER_QTY if taker else M_MAKER_QTY] += qty
     row[n, M_SPREAD_CAPTURED] += sign * (0.5 * mid2_before - price) * qty
-    _push_markout(m, p, n, sign * qty, mid2_before, price)
-    _log_fill(m, n, sign, price, qty, mid2_before, taker)
+    _push_markout(m, p, n, sign * qty, markout_mid2, price)
+    _log_fill(m, n, sign, price, qty, mid2_before, markout_mid2, taker)
 
 
 @njit
@@ -229,11 +325,12 @@ def _forget_quote(m, n, side):
 
 
 @njit(inline="always")
-def account_trades(s, m, p, n, mid2_before):
+def account_trades(s, m, p, n, mid2_before, markout_mid2):
     """Account every fill in book ``n``'s trade buffer, then empty it.
 
-    ``mid2_before`` is twice the mid just before the event that made the fills (the reference of
-    spread captured and of the markout's mid move).
+    ``mid2_before`` is twice the mid just before the event that made the fills (the reference
+    of spread captured), ``markout_mid2`` twice the other traders' mid the fills are marked
+    out from (``MARKOUT_MID2``).
     """
     for k in range(s.trade_count[n]):
         qty = s.trades[n, k, TRADE_QTY]
@@ -245,12 +342,15 @@ def account_trades(s, m, p, n, mid2_before):
         if maker < FIRST_FLOW_ID:
             side = BID if maker == MM_BID_ID else ASK
             m.quote_left[n, side] -= qty
+            m.quote_hit[n, side] = True
             if m.quote_left[n, side] == 0:
                 _forget_quote(m, n, side)
             sign = 1 if side == BID else -1
-            _agent_fill(m, p, n, sign, price, qty, p.maker_fee, mid2_before, False)
+            _agent_fill(m, p, n, sign, price, qty, p.maker_fee, mid2_before, markout_mid2, False)
         elif 0 <= taker < FIRST_FLOW_ID:
-            _agent_fill(m, p, n, taker_side, price, qty, p.taker_fee, mid2_before, True)
+            _agent_fill(
+                m, p, n, taker_side, price, qty, p.taker_fee, mid2_before, markout_mid2, True
+            )
     s.trade_count[n] = 0
 
 
@@ -265,19 +365,27 @@ def run_flow(s, m, model, totals, p, n, duration, account):
     seconds, accounting the market maker's fills after every event (or only emptying the trade
     buffer when ``account`` is False).
 
+    Only a market order trades (the flow's limit orders are placed behind the opposite best),
+    so the mids a fill is referred to are read before market orders only.
+
     ``totals`` is ``flow.rate_totals(model)``, computed once by the caller for all its envs (the
     loop over the rate curves is not hoisted by the compiler: the stores of a step might alias
     the rate arrays as far as it knows)."""
     begin_span(model, m, n, duration)  # m holds the flow's state (flow.FlowState's fields)
     t = 0.0
+    before = 0
+    others_before = 0
     while True:
-        before = mid2(s, m, n)
-        t = next_event(s, n, model, m, totals, t, duration)
+        t, kind, direction, price, size, slot = draw_event(s, n, model, m, totals, t, duration)
         if t < 0.0:
             return
+        if account and kind == KIND_MARKET:
+            before = mid2(s, m, n)
+            others_before = others_mid2(s, m, n)
+        apply_event(s, n, m, kind, direction, price, size, slot)
         if s.trade_count[n] > 0:
             if account:
-                account_trades(s, m, p, n, before)
+                account_trades(s, m, p, n, before, others_before)
             else:
                 s.trade_count[n] = 0
 
@@ -289,18 +397,10 @@ def warm_up(s, m, model, p, n):
 
 
 @njit
-def _crosses(side, price, other_price):
-    """Would a ``side`` order at ``price`` trade with an opposite order at ``other_price``?"""
-    if side == BID:
-        return price >= other_price
-    return price <= other_price
-
-
-@njit
 def _post_only_price(s, m, n, side, price):
-    """The post-only rule: a quote that would cross the opposite best is re-priced one tick
-    behind it (counted), so that it rests and every fill is a maker fill."""
-    opposite = s.best[n, 1 - side]
+    """The post-only rule: a quote that would cross the other traders' opposite best is
+    re-priced one tick behind it (counted), so that it rests and every fill is a maker fill."""
+    opposite = _others_best(s, m, n, 1 - side)
     if opposite == EMPTY_PRICE or not _crosses(side, price, opposite):
         return price
     m.metrics[n, M_POST_ONLY_REPRICED] += 1.0
@@ -308,53 +408,68 @@ def _post_only_price(s, m, n, side, price):
 
 
 @njit(inline="always")
-def place_quote(s, m, p, n, side, price, size, indexed):
-    """Bring the market maker's ``side`` quote to (``price``, ``size``) as described in the
-    module docstring (keep, reduce, or cancel and replace); accounts any taker fills.
-    ``indexed``: the book keeps the quote's id in its id table (a book whose other orders are
-    looked up by id, as the historical market's); False for the simulator's own books."""
-    order_id = MM_BID_ID if side == BID else MM_ASK_ID
-    if p.post_only:
-        price = _post_only_price(s, m, n, side, price)
-    cap = p.max_inventory - m.inventory[n] if side == BID else p.max_inventory + m.inventory[n]
-    wanted = size
-    if wanted > cap:
-        wanted = cap
+def _within_limit(m, n, size, cap):
+    """``size`` lots cut to ``cap``, the lots the position limit allows (the cut counted)."""
+    if size > cap:
         m.metrics[n, M_QUOTE_REDUCED] += 1.0
         m.quote_reduced[n] += 1
-    live = m.quote_slot[n, side] != NO_SLOT
-    if live and m.quote_price[n, side] == price and m.quote_size[n, side] == size:
+        return cap
+    return size
+
+
+@njit(inline="always")
+def _close_quote_intervals(m, n):
+    """Count the quote intervals that end now (a side's quote rested since the last update),
+    and those in which the quote was filled."""
+    for side in (BID, ASK):
+        if m.quote_rested[n, side]:
+            m.metrics[n, M_QUOTE_INTERVALS] += 1.0
+            if m.quote_hit[n, side]:
+                m.metrics[n, M_FILLED_QUOTE_INTERVALS] += 1.0
+        m.quote_rested[n, side] = False
+        m.quote_hit[n, side] = False
+
+
+@njit(inline="always")
+def _keep_or_cancel(s, m, n, side, price, size, lots):
+    """The live ``side`` quote stays in its place if it has the same price and requested size
+    (cut to ``lots`` if it has more left, withdrawn if ``lots`` is 0); returns True then.
+    Otherwise it is cancelled (if there is one) and False is returned: a new quote goes in."""
+    slot = m.quote_slot[n, side]
+    if slot == NO_SLOT:
+        return False
+    if m.quote_price[n, side] == price and m.quote_size[n, side] == size:
         left = m.quote_left[n, side]
-        if left > wanted:
-            if wanted <= 0:
-                _remove(s, n, m.quote_slot[n, side])
+        if left > lots:
+            if lots <= 0:
+                _remove(s, n, slot)
                 _forget_quote(m, n, side)
             else:
-                _reduce(s, n, m.quote_slot[n, side], left - wanted)  # keeps priority
-                m.quote_left[n, side] = wanted
+                _reduce(s, n, slot, left - lots)  # keeps priority
+                m.quote_left[n, side] = lots
+        return True
+    _remove(s, n, slot)  # by slot: no id lookup
+    _forget_quote(m, n, side)
+    return False
+
+
+@njit(inline="always")
+def _submit_quote(s, m, n, side, price, size, lots, indexed):
+    """A new ``side`` quote of ``lots`` lots at ``price`` (``size`` the requested lots); its
+    fills as a taker stay in the trade buffer. ``indexed``: the book keeps the quote's id in its
+    id table (a book whose other orders are looked up by id, as the historical market's)."""
+    if lots <= 0:
         return
-    if live:
-        _remove(s, n, m.quote_slot[n, side])  # by slot: no id lookup
-        _forget_quote(m, n, side)
-    if wanted <= 0:
-        return
-    other = 1 - side
-    if m.quote_slot[n, other] != NO_SLOT and _crosses(side, price, m.quote_price[n, other]):
-        _remove(s, n, m.quote_slot[n, other])
-        _forget_quote(m, n, other)
-        m.metrics[n, M_SELF_TRADE_CANCELS] += 1.0
-    before = mid2(s, m, n)
+    order_id = MM_BID_ID if side == BID else MM_ASK_ID
     direction = 1 if side == BID else -1
     if indexed:
-        status = limit_order(s, n, direction, price, wanted, order_id)
+        status = limit_order(s, n, direction, price, lots, order_id)
     else:
-        status = tracked_limit_order(s, n, direction, price, wanted, order_id)
+        status = tracked_limit_order(s, n, direction, price, lots, order_id)
     if status != OK:
         m.metrics[n, M_REJECTED_QUOTES] += 1.0
         return
-    m.metrics[n, M_QUOTED_QTY] += wanted
-    if s.trade_count[n] > 0:
-        account_trades(s, m, p, n, before)  # it traded as a taker first
+    m.metrics[n, M_QUOTED_QTY] += lots
     # a remainder that rests is the newest entry of the list of resting orders
     resting = s.side_orders[n, BID] + s.side_orders[n, ASK]
     slot = s.live_slot[n, resting - 1] if resting > 0 else NO_SLOT
@@ -363,6 +478,38 @@ def place_quote(s, m, p, n, side, price, size, indexed):
         m.quote_size[n, side] = size
         m.quote_slot[n, side] = slot
         m.quote_left[n, side] = s.order_qty[n, slot]
+
+
+@njit(inline="always")
+def place_quotes(s, m, p, n, bid, ask, bid_size, ask_size, indexed):
+    """Bring both of the market maker's quotes to (``bid``, ``bid_size``) and (``ask``,
+    ``ask_size``) as one update (step 3 of the module docstring); accounts any taker fills.
+    ``indexed`` as :func:`_submit_quote`."""
+    _close_quote_intervals(m, n)
+    before = mid2(s, m, n)
+    if p.post_only:  # both read the other traders' book before either quote moves
+        bid = _post_only_price(s, m, n, BID, bid)
+        ask = _post_only_price(s, m, n, ASK, ask)
+    q = m.inventory[n]
+    bid_lots = _within_limit(m, n, bid_size, p.max_inventory - q)
+    ask_lots = _within_limit(m, n, ask_size, p.max_inventory + q)
+    if bid_lots > 0 and ask_lots > 0 and bid >= ask:
+        netted = min(bid_lots, ask_lots)
+        bid_lots -= netted
+        ask_lots -= netted
+        m.metrics[n, M_SELF_CROSS_LOTS] += netted
+    keep_bid = _keep_or_cancel(s, m, n, BID, bid, bid_size, bid_lots)
+    keep_ask = _keep_or_cancel(s, m, n, ASK, ask, ask_size, ask_lots)
+    if not keep_bid:
+        _submit_quote(s, m, n, BID, bid, bid_size, bid_lots, indexed)
+    if not keep_ask:
+        _submit_quote(s, m, n, ASK, ask, ask_size, ask_lots, indexed)
+    if s.trade_count[n] > 0:
+        # the quotes traded as takers: marked out from the other traders' mid after the update,
+        # so that the market maker's own impact is not counted as the market's move
+        account_trades(s, m, p, n, before, others_mid2(s, m, n))
+    for side in (BID, ASK):
+        m.quote_rested[n, side] = m.quote_slot[n, side] != NO_SLOT
 
 
 @njit
@@ -410,18 +557,24 @@ def _as_clipped(actions, n, column, low, high):
 
 
 @njit(inline="always")
-def _take_markouts(m, n, mid2_now, everything):
-    """Mark out the pending fills that are due (all of them if ``everything``)."""
+def _take_markouts(s, m, n, everything):
+    """Mark out the pending fills that are due (all of them if ``everything``) at the other
+    traders' mid now."""
+    if m.markout_pending[n] == 0:
+        return
+    if not everything and m.markouts[n, m.markout_head[n], MARKOUT_DUE] > m.step[n]:
+        return
+    now = others_mid2(s, m, n)
     while m.markout_pending[n] > 0:
         slot = m.markout_head[n]
         if not everything and m.markouts[n, slot, MARKOUT_DUE] > m.step[n]:
             return
         signed = m.markouts[n, slot, MARKOUT_QTY]
         sign = 1 if signed > 0 else -1
-        m.metrics[n, M_MARKOUT] += signed * (0.5 * mid2_now - m.markouts[n, slot, MARKOUT_PRICE])
+        m.metrics[n, M_MARKOUT] += signed * (0.5 * now - m.markouts[n, slot, MARKOUT_PRICE])
         m.metrics[n, M_MARKOUT_FILLS] += 1.0
         m.metrics[n, M_MARKOUT_QTY] += abs(signed)
-        if sign * (mid2_now - m.markouts[n, slot, MARKOUT_MID2]) < 0:
+        if sign * (now - m.markouts[n, slot, MARKOUT_MID2]) < 0:
             m.metrics[n, M_ADVERSE_FILLS] += 1.0
         m.markout_head[n] = (slot + 1) % MARKOUT_CAPACITY
         m.markout_pending[n] -= 1
@@ -478,7 +631,8 @@ def _write_quote_features(s, m, p, n, side, mid2_now, obs):
 def write_obs(s, m, p, n, mid2_now, obs):
     """Write env ``n``'s observation row (see the OBS_* columns)."""
     obs[n, OBS_INVENTORY] = m.inventory[n] / p.max_inventory
-    obs[n, OBS_PNL] = m.pnl[n] / (p.tick_size * p.lot_size * p.max_inventory)
+    pnl = m.liquidation_pnl[n] if p.liquidation_mark else m.pnl[n]
+    obs[n, OBS_PNL] = pnl / (p.tick_size * p.lot_size * p.max_inventory)
     bid_qty = 0
     ask_qty = 0
     if s.best[n, BID] != EMPTY_PRICE:
@@ -532,6 +686,7 @@ def start_episode(s, m, p, n, obs):
     m.cash[n] = 0.0
     m.inventory[n] = 0
     m.pnl[n] = 0.0
+    m.liquidation_pnl[n] = 0.0
     m.peak_pnl[n] = 0.0
     m.step[n] = 0
     m.prev_done[n] = False
@@ -541,6 +696,9 @@ def start_episode(s, m, p, n, obs):
     m.metrics[n, :] = 0.0
     m.markout_head[n] = 0
     m.markout_pending[n] = 0
+    for side in (BID, ASK):
+        m.quote_rested[n, side] = False
+        m.quote_hit[n, side] = False
     now = mid2(s, m, n)
     m.prev_mid2[n] = now
     write_obs(s, m, p, n, now, obs)
@@ -553,7 +711,7 @@ def _end_of_step(s, m, p, n):
     Returns (twice the mid, PnL change, drawdown, inventory)."""
     now = mid2(s, m, n)
     m.step[n] += 1
-    _take_markouts(m, n, now, False)
+    _take_markouts(s, m, n, False)
     decay = p.signal_decay
     m.alpha[n] = decay * m.alpha[n] + (1.0 - decay) * (0.5 * (now - m.prev_mid2[n]))
     m.signed_flow[n] = decay * m.signed_flow[n] + (1.0 - decay) * m.step_flow[n]
@@ -624,8 +782,7 @@ def step_env(s, m, model, totals, p, n, action, out):
         duration = p.latency if phase == 0 else p.dt - p.latency
         run_flow(s, m, model, totals, p, n, duration, True)
         if phase == 0:
-            place_quote(s, m, p, n, BID, bid, bid_size, False)
-            place_quote(s, m, p, n, ASK, ask, ask_size, False)
+            place_quotes(s, m, p, n, bid, ask, bid_size, ask_size, False)
     finish_step(s, m, p, n, target, captured_before, out)
 
 
@@ -635,6 +792,15 @@ def finish_step(s, m, p, n, target, captured_before, out):
     the episode's end and the observation (step 5 of the module docstring). ``target`` is the
     inventory target in lots, ``captured_before`` the spread captured before the step."""
     now, change, drawdown, q = _end_of_step(s, m, p, n)
+    breach = drawdown > p.max_drawdown or (
+        p.terminate_on_max_inventory and abs(q) >= p.max_inventory
+    )
+    done = breach or m.step[n] >= p.episode_steps
+    if p.liquidation_mark or done:
+        wealth = m.cash[n] + _liquidation_value(s, m, p, n, done)
+        if p.liquidation_mark:
+            change = wealth - m.liquidation_pnl[n]
+        m.liquidation_pnl[n] = wealth
     tick_value = p.tick_size * p.lot_size
     miss = q - target
     r = p.reward_scale * (
@@ -645,13 +811,10 @@ def finish_step(s, m, p, n, target, captured_before, out):
     )
     m.metrics[n, M_RETURN] += r
     out.reward[n] = r
-    breach = drawdown > p.max_drawdown or (
-        p.terminate_on_max_inventory and abs(q) >= p.max_inventory
-    )
-    done_by_time = m.step[n] >= p.episode_steps
-    out.terminated[n] = breach
-    out.truncated[n] = done_by_time and not breach
-    m.prev_done[n] = breach or done_by_time
-    if m.prev_done[n]:
-        _take_markouts(m, n, now, True)
+    out.terminated[n] = done
+    out.truncated[n] = False
+    m.prev_done[n] = done
+    if done:
+        _take_markouts(s, m, n, True)
+        _close_quote_intervals(m, n)
     write_obs(s, m, p, n, now, out.obs)

@@ -59,7 +59,7 @@ def _clipped_offset(actions, n, column, low, high):
 @njit(inline="always")
 def _prefetch_env(s, m, n, actions, low, high):
     """Ask for the cache lines of env ``n`` that its next step touches and that can be found
-    from its scalars alone: its metrics row (23 float64, up to 4 lines), the head of its
+    from its scalars alone: its metrics row (27 float64, up to 5 lines), the head of its
     markout ring and the record the next fill would take, the first rows of its fill log and
     trade buffer, the last entry of its live-order list (moved on every removal), on each side
     the level at the best, the line of levels behind it (the observation reads five a side), the
@@ -69,10 +69,9 @@ def _prefetch_env(s, m, n, actions, low, high):
     level (a moved quote is unlinked there) and the free slot (a new quote takes it). The flow's
     own events (random by construction) are not predicted. Reads a few of env ``n``'s scalars,
     writes nothing."""
-    prefetch(m.metrics, (n, 0))
     words_per_line = CACHE_LINE // m.metrics.itemsize
-    prefetch(m.metrics, (n, words_per_line))
-    prefetch(m.metrics, (n, 2 * words_per_line))
+    for word in range(0, NUM_METRICS, words_per_line):
+        prefetch(m.metrics, (n, word))
     prefetch(m.metrics, (n, NUM_METRICS - 1))
     prefetch(m.markouts, (n, m.markout_head[n], 0))
     prefetch(m.markouts, (n, _next_markout_slot(m, n), 0))

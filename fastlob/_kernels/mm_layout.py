@@ -111,8 +111,9 @@ M_MAX_DRAWDOWN = 15
 M_FEES = 16
 #: quotes cut by the position limit
 M_QUOTE_REDUCED = 17
-#: own quotes cancelled to prevent a self-trade
-M_SELF_TRADE_CANCELS = 18
+#: lots withdrawn from both sides of a self-crossing pair of quotes (the market maker never
+#: trades with itself: the crossing lots are netted, no trade, no fee)
+M_SELF_CROSS_LOTS = 18
 #: quotes the book rejected (outside the ladder, pool full)
 M_REJECTED_QUOTES = 19
 #: fills not marked out because the markout buffer was full
@@ -121,10 +122,17 @@ M_MARKOUT_DROPPED = 20
 M_TOUCH_STEPS = 21
 #: fills not written to the per-step fill log because it was full
 M_FILL_LOG_DROPPED = 22
-#: quotes re-priced behind the opposite best by the post-only rule
+#: quotes re-priced behind the other traders' opposite best by the post-only rule
 M_POST_ONLY_REPRICED = 23
+#: quote intervals (a side's quote resting from one quote update to the next, or to the end)
+M_QUOTE_INTERVALS = 24
+#: quote intervals in which the resting quote was filled, at least in part
+M_FILLED_QUOTE_INTERVALS = 25
+#: lots of the final inventory that the other traders' book could not take at the liquidation
+#: mark (valued at the deepest price reached)
+M_LIQUIDATION_BEYOND = 26
 #: number of metric columns
-NUM_METRICS = 24
+NUM_METRICS = 27
 
 #: pending markouts per env (a fill beyond this many outstanding ones is counted, not marked)
 MARKOUT_CAPACITY = 64
@@ -135,7 +143,9 @@ MARKOUT_CAPACITY = 64
 MARKOUT_DUE = 0
 #: signed lots (+ bought)
 MARKOUT_QTY = 1
-#: twice the mid just before the fill (ticks)
+#: twice the other traders' mid (the market maker's quotes left out) the fill is marked from:
+#: just before the event that filled a resting quote, just after a quote update that took
+#: (so that the market maker's own impact is never counted)
 MARKOUT_MID2 = 2
 #: execution price (ticks)
 MARKOUT_PRICE = 3
@@ -155,8 +165,10 @@ FILL_QTY = 2
 FILL_MID = 3
 #: 1 if the market maker was the taker
 FILL_TAKER = 4
+#: the other traders' mid the fill is marked out from (ticks; see ``MARKOUT_MID2``)
+FILL_REFERENCE_MID = 5
 #: width of a fill-log row
-FILL_LOG_WIDTH = 5
+FILL_LOG_WIDTH = 6
 
 
 class MMParams(NamedTuple):
@@ -183,6 +195,7 @@ class MMParams(NamedTuple):
     target_penalty: float
     spread_capture: float
     post_only: bool
+    liquidation_mark: bool
 
 
 class MMState(NamedTuple):
@@ -196,11 +209,18 @@ class MMState(NamedTuple):
     cash: np.ndarray  #: float64 (N,) money
     inventory: np.ndarray  #: int64 (N,) lots
     pnl: np.ndarray  #: float64 (N,) cash + inventory * lot_size * mid * tick_size
+    #: float64 (N,) cash + the inventory traded against the other traders' book (taker fee
+    #: paid), at the last step's end where the reward uses it and at the episode's end
+    liquidation_pnl: np.ndarray
     peak_pnl: np.ndarray  #: float64 (N,) running maximum of the PnL this episode
     quote_price: np.ndarray  #: int64 (N, 2) price of the live quote per side, or EMPTY_PRICE
     quote_size: np.ndarray  #: int64 (N, 2) requested size of that quote (before any cut)
     quote_slot: np.ndarray  #: int64 (N, 2) its slot in the order pool, or NO_SLOT
     quote_left: np.ndarray  #: int64 (N, 2) its remaining lots
+    #: bool (N, 2) a quote rested on the side after the last quote update
+    quote_rested: np.ndarray
+    #: bool (N, 2) that quote has been filled since, at least in part
+    quote_hit: np.ndarray
     step: np.ndarray  #: int64 (N,) steps taken this episode
     prev_done: np.ndarray  #: bool (N,) the last step ended the episode
     prev_mid2: np.ndarray  #: int64 (N,) twice the mid at the end of the last step
@@ -230,11 +250,14 @@ def allocate_mm_state(num_envs: int) -> MMState:
         cash=np.zeros(n),
         inventory=np.zeros(n, np.int64),
         pnl=np.zeros(n),
+        liquidation_pnl=np.zeros(n),
         peak_pnl=np.zeros(n),
         quote_price=np.full((n, 2), EMPTY_PRICE, np.int64),
         quote_size=np.zeros((n, 2), np.int64),
         quote_slot=np.full((n, 2), NO_SLOT, np.int64),
         quote_left=np.zeros((n, 2), np.int64),
+        quote_rested=np.zeros((n, 2), np.bool_),
+        quote_hit=np.zeros((n, 2), np.bool_),
         step=np.zeros(n, np.int64),
         prev_done=np.zeros(n, np.bool_),
         prev_mid2=np.zeros(n, np.int64),

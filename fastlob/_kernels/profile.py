@@ -7,7 +7,14 @@ from __future__ import annotations
 import numpy as np
 
 from fastlob._kernels import mm, mm_layout
-from fastlob._kernels.flow import FlowModel, apply_event, begin_span, draw_event, rate_totals
+from fastlob._kernels.flow import (
+    KIND_MARKET,
+    FlowModel,
+    apply_event,
+    begin_span,
+    draw_event,
+    rate_totals,
+)
 from fastlob._kernels.mm_drivers import CHUNK
 from fastlob._kernels.rng import xorshift64
 from fastlob._numba import njit, prange
@@ -47,8 +54,7 @@ def _quote_range(s, m, p, actions, start, stop):
         )
         bid_size = mm.lots_of(float(actions[n, mm_layout.ACT_BID_SIZE]))
         ask_size = mm.lots_of(float(actions[n, mm_layout.ACT_ASK_SIZE]))
-        mm.place_quote(s, m, p, n, 0, bid, bid_size, False)
-        mm.place_quote(s, m, p, n, 1, ask, ask_size, False)
+        mm.place_quotes(s, m, p, n, bid, ask, bid_size, ask_size, False)
 
 
 @njit(parallel=True)
@@ -91,11 +97,15 @@ def _logged_flow_range(s, m, fp, lr, cr, lc, mc, p, duration, log, log_count, st
         begin_span(model, fs, n, duration)
         t = 0.0
         count = 0
+        before = 0
+        others_before = 0
         while True:
-            before = mm.mid2(s, m, n)
             t, kind, direction, price, size, slot = draw_event(s, n, model, fs, totals, t, duration)
             if t < 0.0:
                 break
+            if kind == KIND_MARKET:
+                before = mm.mid2(s, m, n)
+                others_before = mm.others_mid2(s, m, n)
             apply_event(s, n, fs, kind, direction, price, size, slot)
             if count < log.shape[1]:
                 log[n, count, LOG_KIND] = kind
@@ -105,7 +115,7 @@ def _logged_flow_range(s, m, fp, lr, cr, lc, mc, p, duration, log, log_count, st
                 log[n, count, LOG_SLOT] = slot
             count += 1
             if s.trade_count[n] > 0:
-                mm.account_trades(s, m, p, n, before)
+                mm.account_trades(s, m, p, n, before, others_before)
         log_count[n] = count
 
 

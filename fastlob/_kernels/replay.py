@@ -7,8 +7,9 @@ aggregate "synthetic" order per level. Everything else, every add, cancel and ex
 through the matching kernels, and the window is then compared with the file's row.
 
 Orders that rested before the sample starts are unknown by id; cancels of such orders reduce the
-synthetic orders at their price, and executions are the aggressor's immediate-or-cancel orders
-at the execution price, which fill whatever is at the front of the queue.
+synthetic orders at their price, and an execution fills, for its size, the orders resting at its
+price in their queue's order (whatever is at the front of the queue; never an order at a better
+price, which the file did not trade).
 
 The same functions, for any book ``n`` and with an order the file does not know (a market
 maker's quote, ``own_slot``) in the book, run the historical market (``historical``).
@@ -19,11 +20,10 @@ from __future__ import annotations
 from fastlob._kernels.book import (
     _away_step,
     _level,
-    _plan_sweep,
+    _record_trade,
     _reduce,
     _reject,
     _remove,
-    _sweep,
     depth_into,
     find_slot,
     limit_order,
@@ -92,7 +92,7 @@ CTR_REJECTED = 5
 CTR_DELETE_SIZE_DIFFERS = 6
 #: fills recorded by executions
 CTR_FILLS = 7
-#: quantity of executions that found nothing to fill at their price or better
+#: quantity of executions that found nothing to fill at their price
 CTR_EXEC_MISSING_QTY = 8
 #: quantity of submissions that traded on arrival (the file's limit orders never do)
 CTR_SUBMIT_TRADED_QTY = 9
@@ -166,15 +166,39 @@ def _reduce_unknown(s, n, side, price, qty):
 
 
 @njit
-def _limited_order(s, n, direction, price, qty):
-    """An immediate-or-cancel order of ``qty`` lots that trades at ``price`` or better and never
-    rests; returns the quantity it could not fill (all of it if its fills would not fit)."""
-    side = BID if direction == 1 else ASK
-    _, fills = _plan_sweep(s, n, side, price, qty)
+def _execute_at_price(s, n, side, price, qty):
+    """An execution of ``qty`` lots against the orders resting at exactly ``price`` on
+    ``side``, in their queue's order: better-priced orders are not touched (the file traded at
+    ``price``, not better). Returns the quantity it could not fill (all of it if its fills would
+    not fit the trade buffer)."""
+    head = s.level_head[n, side, _level(s, price)]
+    # the price check guards against a ring level that holds another price (far outside)
+    if head == NO_SLOT or s.order_price[n, head] != price:
+        return qty
+    fills = 0
+    remaining = qty
+    slot = head
+    while remaining > 0 and slot != NO_SLOT:
+        remaining -= min(remaining, s.order_qty[n, slot])
+        fills += 1
+        slot = s.order_next[n, slot]
     if s.trade_count[n] + fills > s.trades.shape[1]:
         _reject(s, n, REJECT_TRADE_BUFFER_FULL)
         return qty
-    return _sweep(s, n, side, price, qty, AUTO_ID)
+    remaining = qty
+    while remaining > 0:
+        slot = s.level_head[n, side, _level(s, price)]
+        if slot == NO_SLOT:
+            break
+        maker_qty = s.order_qty[n, slot]
+        take = min(remaining, maker_qty)
+        _record_trade(s, n, s.order_id[n, slot], AUTO_ID, 1 - side, price, take)
+        remaining -= take
+        if take == maker_qty:
+            _remove(s, n, slot)
+        else:
+            _reduce(s, n, slot, take)
+    return remaining
 
 
 @njit
@@ -225,8 +249,8 @@ def apply_data_event(s, n, msg, counters):
             else:
                 _reduce(s, n, slot, size)
     elif kind == EVENT_EXECUTE:
-        # the resting order was hit by an incoming order of the other direction
-        counters[CTR_EXEC_MISSING_QTY] += _limited_order(s, n, -direction, price, size)
+        # the resting order was hit by an incoming order of the other direction, at its price
+        counters[CTR_EXEC_MISSING_QTY] += _execute_at_price(s, n, side, price, size)
         known = order_id < SYNTHETIC_ID_BASE
         for t in range(first, s.trade_count[n]):
             if known and s.trades[n, t, TRADE_MAKER_ID] != order_id:

@@ -19,9 +19,20 @@ import numpy as np
 
 from fastlob._checks import check_fits_memory, check_int, check_real
 from fastlob._kernels import export as _export
+from fastlob._kernels import flow as _flow
 from fastlob._kernels import replay as _replay
 from fastlob._kernels.book import depth_into
-from fastlob._kernels.book_layout import allocate_book_state, bytes_per_book, copy_state
+from fastlob._kernels.book_layout import (
+    ASK,
+    AUTO_ID,
+    BID,
+    EMPTY_PRICE,
+    MSG_LIMIT,
+    MSG_MARKET,
+    allocate_book_state,
+    bytes_per_book,
+    copy_state,
+)
 from fastlob._kernels.flow import (
     EXCITATION,
     FAIR_LEVEL,
@@ -30,6 +41,7 @@ from fastlob._kernels.flow import (
     allocate_flow_state,
 )
 from fastlob._kernels.rng import seed_states
+from fastlob.book import BookBatch
 from fastlob.data.lobster import LobsterDay
 from fastlob.env import MarketMakingConfig, check_config
 
@@ -147,3 +159,108 @@ def simulate_day(
     rows[:, :, [1, 3]] *= round(lot)
     initial[:, [1, 3]] *= round(lot)
     return LobsterDay(times, messages, rows, initial, tick_units)
+
+
+class FlowBooks:
+    """``num_envs`` books of a simulated market driven by its background flow alone (no market
+    maker), each set up as the simulator resets an env: the ``initial_depth`` one-lot orders at
+    each of the flow's levels on each side of ``initial_price``, and the flow's state (generator
+    ``(seed, book)``, fair value at the initial price). A tool for experiments on the flow
+    (:func:`push_response`): apply orders with ``books.apply`` (ids 0 and 1 are the market
+    maker's, which the flow never cancels), then :meth:`remember_best`, and run the flow with
+    :meth:`run`.
+
+    Parameters
+    ----------
+    config : MarketMakingConfig
+        A simulated market.
+    num_envs : int
+        Number of books.
+    seed : int
+        Seed of the books' generators.
+    trade_capacity : int
+        Fills each book can record between two runs (at least 1024).
+
+    Attributes
+    ----------
+    books : BookBatch
+        The books (their ids from ``flow.FIRST_FLOW_ID`` up, as the simulator's).
+    flow : FlowState
+        The flow's per-book state (generators, last known best, fair value, counters).
+    model : FlowModel
+        The market's flow, as ``check_config`` builds it.
+    num_envs : int
+        Number of books.
+    """
+
+    def __init__(self, config, num_envs: int, seed: int = 0, trade_capacity: int = 1024):
+        _, self.model, book_params = check_config(config)
+        if config.lobster:
+            raise ValueError("config must be a simulated market (config.lobster is set)")
+        num_envs = check_int("num_envs", num_envs, 1, 2**20)
+        seed = check_int("seed", seed, 0, 2**63 - 1)
+        trade_capacity = check_int("trade_capacity", trade_capacity, 1, 2**24)
+        self.books = BookBatch(
+            num_envs,
+            ladder_levels=book_params.ladder_levels,
+            order_capacity=book_params.order_capacity,
+            trade_capacity=max(1024, 4 * book_params.trade_capacity, trade_capacity),
+        )
+        s = self.books.state
+        s.next_auto_id[:] = _flow.FIRST_FLOW_ID
+        price = config.initial_price
+        rows = [
+            [MSG_LIMIT, side, price - side * d, 1, AUTO_ID]
+            for d in range(1, config.flow_levels + 1)
+            for _ in range(config.initial_depth)
+            for side in (1, -1)
+        ]
+        if rows:
+            self.books.apply(np.tile(np.array(rows, np.int64), (num_envs, 1, 1)))
+        self.flow = fs = _flow.allocate_flow_state(num_envs)
+        fs.rng[:] = seed_states(seed, np.arange(num_envs))
+        fs.last_best[:] = (price - 1, price + 1)
+        fs.flow_state[:, _flow.FAIR_VALUE] = fs.flow_state[:, _flow.FAIR_LEVEL] = price
+        self._applied = np.zeros(num_envs, np.int64)
+        self.num_envs = num_envs
+
+    def run(self, seconds: float, span: float | None = None) -> None:
+        """Run the flow of every book for ``seconds``, in spans of ``span`` seconds (default:
+        one span; the fair value moves at each span's start), forgetting the fills."""
+        span = seconds if span is None else span
+        left = float(seconds)
+        while left > 1e-12:
+            step = min(span, left)
+            _flow.advance_flow_batch(self.books.state, self.model, self.flow, step, self._applied)
+            self.books.state.trade_count[:] = 0
+            left -= step
+
+    def remember_best(self) -> None:
+        """After orders applied from outside the flow: record the best prices of the sides
+        that are not empty as their last known best (as the flow does after its events)."""
+        s, last = self.books.state, self.flow.last_best
+        for side in (BID, ASK):
+            present = s.best[:, side] != EMPTY_PRICE
+            last[present, side] = s.best[present, side]
+
+    def push(self, lots: int) -> int:
+        """A market buy of ``lots`` lots in every book, sweeping its asks (ids from
+        ``FIRST_FLOW_ID`` up), then :meth:`remember_best`. A book whose ask side it empties
+        keeps the push's last fill as its last known ask. Returns the number of such books."""
+        lots = check_int("lots", lots, 1, 2**31 - 1)
+        self.books.apply(
+            np.tile(np.array([[MSG_MARKET, 1, 0, lots, AUTO_ID]]), (self.num_envs, 1, 1))
+        )
+        trades = self.books.drain_trades()
+        last_fill = np.zeros(self.num_envs, np.int64)
+        np.maximum.at(last_fill, trades.book, trades.price)
+        self.remember_best()
+        emptied = (self.books.state.best[:, ASK] == EMPTY_PRICE) & (last_fill > 0)
+        self.flow.last_best[emptied, ASK] = last_fill[emptied]
+        return int(emptied.sum())
+
+    def mids(self) -> np.ndarray:
+        """float64 (N,): every book's mid (ticks), from the last known best of an empty side."""
+        s = self.books.state
+        best = np.where(s.best == EMPTY_PRICE, self.flow.last_best, s.best)
+        return 0.5 * (best[:, 0] + best[:, 1])

@@ -1,0 +1,547 @@
+"""Tune the classical baselines over everything the trained agent controls, quote size included.
+
+Every quoting baseline is tuned jointly over its quote size and its own parameter, on the full
+grid of the two (the grids are small): Avellaneda-Stoikov and GLFT over their risk aversion
+``gamma`` (A, k and sigma calibrated in the simulator, ``fastlob.calibration``), the fixed spread
+over its half-width, the touch quoter (``baselines.TouchQuotes``) over its inventory cap. Random
+quotes stay an untuned sanity baseline at 1 lot.
+
+The grids (:func:`initial_grids`):
+
+- ``size``: 0 to ``min(max_quote_size, max_inventory)`` lots, every integer. Size 0 stands aside
+  (no order, PnL 0 in every episode, utility 0): a candidate, not played, so that not quoting
+  wins where every quote loses;
+- ``gamma``: 1e-4, 3e-4, 1e-3, ..., 0.3, 1 (log grid, ~3x steps);
+- ``half_width``: 0 (join or cross the mid), 0.5, 1, 1.5, 2, 3, 4, 6, 8, 10, 15, 20, 30, 50 ticks,
+  cut at the market's ``max_offset`` and ending on it (0 .. 10 on the default market);
+- ``cap``: 1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200 lots, cut at the market's
+  ``max_inventory`` and ending on it (1 .. 20 on the default market).
+
+Widening: the best quoting candidate (size >= 1) of each baseline is found on its grid; when its
+parameter lands on an edge of its axis and the axis can extend there, the next value beyond the
+edge is added (``gamma``: the 1-3 log steps on, down to 1e-6 and up to 100), every size is played
+at it, and the search repeats until the choice is interior or the edge is the axis's hard bound
+(``gamma``: 1e-6 or 100; ``half_width``: 0 or ``max_offset``; ``cap``: 1 or ``max_inventory``;
+``size``: 0 or the largest size). The choice is the best quoting candidate, or size 0 where that
+one's utility is not positive. Ties go to the first candidate in grid order.
+
+Common random numbers: every candidate plays the same ``episodes`` tuning episodes (one per env,
+env ``n`` seeded from ``(seed, n)``), so that candidates differ by their quotes and not by their
+luck. They play side by side (:func:`play_side_by_side`): one env of ``episodes`` envs is reset
+once, and its state is copied into a wider env, ``episodes`` rows per candidate, so that each
+candidate's rows replay exactly the episodes ``evaluate.play`` would give it alone, at the cost of
+one kernel call per step for many candidates.
+
+The tuning episodes are disjoint from the evaluation's: ``evaluate`` tunes on its seed + 1 (other
+draws of the flow), and on a historical market on its train part while agents are evaluated on
+its held-out eval part. The score is the mean-variance utility of the PnL under the liquidation
+mark (:func:`utility`), as the evaluation table leads with.
+
+Budget: every env-step the tuning used is counted and saved as ``tuning_env_steps``, so that a
+table can state it beside the trained agent's env-steps: each played candidate's ``episodes`` x
+``episode_steps``, and the calibration's 7 offsets x ``min(256, max(32, episodes))`` envs x 100
+steps (on a historical part shorter than 101 steps the calibration steps fewer: the count is then
+an upper bound). On the default market, 128 episodes of 200 steps: 175 candidates, 4.57 M
+env-steps.
+
+``baselines.json`` (``TunedBaselines.choices``, format 2)::
+
+    {"format": 2, "risk_aversion": 0.01, "tuning_seed": ..., "tuning_episodes": 128,
+     "episode_steps": 200, "tuning_part": null (or a historical market's part),
+     "tuning_env_steps": ..., "calibration": {"intensity", "decay", "sigma", "env_steps"},
+     "baselines": {
+       "avellaneda_stoikov": {
+         "params": {"gamma": 0.01, "size": 3},     # the choice
+         "utility": 12.3,                          # its utility on the tuning episodes
+         "axes": ["gamma", "size"],
+         "grid": {"gamma": [...], "size": [0, ..., 5]},   # searched, after widening
+         "utilities": [[...], ...],                # [gamma index][size index], size 0 column 0
+         "widened": {"gamma": [...], "size": []},  # values added beyond the initial grid
+         "edges": {"gamma": {"on_edge": false, "at_bound": false},
+                   "size": {"on_edge": false, "at_bound": false}},
+         "env_steps": ...},
+       "glft": {...}, "fixed_spread": {... "half_width" ...}, "touch": {... "cap" ...},
+       "random": {"params": {"low": 0.0, "high": 10.0, "size": 1}, "tuned": false}}}
+
+``on_edge``: the chosen value is the first or last of its searched grid; ``at_bound``: that
+edge is the axis's hard bound (the search could not widen past it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastlob import MarketMakingConfig, MarketMakingVectorEnv
+from fastlob.calibration import Calibration, calibrate
+
+from .baselines import (
+    AvellanedaStoikov,
+    FixedSpread,
+    GueantLehalleFernandezTapia,
+    OrderBookQuotes,
+    RandomQuotes,
+    TouchQuotes,
+)
+from .common import RunError
+
+#: the layout of ``baselines.json`` written by :func:`tune_baselines`
+FORMAT = 2
+#: tuned baseline -> the strategy parameter tuned beside its quote size
+TUNED_AXES = {
+    "avellaneda_stoikov": "gamma",
+    "glft": "gamma",
+    "fixed_spread": "half_width",
+    "touch": "cap",
+}
+#: every baseline :func:`tuned_policies` builds, in table order
+BASELINES = (*TUNED_AXES, "random")
+#: gamma grid as 1-3 log-step indices (gamma(i) = 1e(i // 2) times 1 or 3): 1e-4 .. 1
+GAMMA_STEPS = (-8, 0)
+#: how far the gamma grid may widen: 1e-6 .. 100
+GAMMA_BOUNDS = (-12, 4)
+#: half-widths (ticks) of the fixed spread's grid, cut at the market's max_offset (and ending on it)
+HALF_WIDTHS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0)
+#: the touch quoter's caps (lots), cut at the market's max_inventory (and ending on it)
+CAPS = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200)
+#: steps per offset of the calibration (``fastlob.calibration.calibrate``)
+CALIBRATION_STEPS = 100
+#: env rows of one side-by-side play at most (and at most MAX_PLAY_BYTES of state)
+MAX_PLAY_ENVS = 4096
+MAX_PLAY_BYTES = 256 * 2**20
+
+
+def utility(pnl: np.ndarray, risk_aversion: float) -> float:
+    """Mean-variance utility ``E[PnL] - (risk_aversion / 2) Var[PnL]`` of episode PnLs."""
+    return float(np.mean(pnl) - 0.5 * risk_aversion * np.var(pnl))
+
+
+# ---------------------------------------------------------------------------------------------
+# the grids
+# ---------------------------------------------------------------------------------------------
+
+
+def _gamma(step: int) -> float:
+    """The 1-3 log grid's value at ``step``: 1e(step // 2), times 3 for odd steps."""
+    return float(f"{(1, 3)[step % 2]}e{step // 2}")
+
+
+def _gamma_step(gamma: float) -> int:
+    return round(2.0 * math.log10(gamma))
+
+
+def max_size(config: MarketMakingConfig) -> int:
+    """The largest quote size a baseline is tuned over: ``min(max_quote_size, max_inventory)``
+    lots (a larger quote is cut to the position limit's reach)."""
+    return int(min(config.max_quote_size, config.max_inventory))
+
+
+def _cut(values, top: float) -> list[float]:
+    """``values`` below ``top``, then ``top``: a grid that ends on its hard bound."""
+    return [float(v) for v in values if v < top] + [float(top)]
+
+
+def _ladder(axis: str, config: MarketMakingConfig) -> list[float]:
+    """Every value a bounded axis may take, in order (its whole range)."""
+    if axis == "half_width":
+        return _cut(HALF_WIDTHS, config.max_offset)
+    if axis == "cap":
+        return _cut(CAPS, config.max_inventory)
+    if axis == "size":
+        return [float(s) for s in range(max_size(config) + 1)]
+    raise ValueError(f"unknown axis {axis!r}")
+
+
+def initial_grids(config: MarketMakingConfig) -> dict[str, dict[str, list[float]]]:
+    """{baseline: {axis: values, "size": values}}: the grids the search starts from (see the
+    module docstring). The half-width, cap and size grids span their whole range already; the
+    gamma grid may widen."""
+    values = {"gamma": [_gamma(i) for i in range(GAMMA_STEPS[0], GAMMA_STEPS[1] + 1)]}
+    return {
+        name: {
+            axis: list(values.get(axis) or _ladder(axis, config)),
+            "size": _ladder("size", config),
+        }
+        for name, axis in TUNED_AXES.items()
+    }
+
+
+def beyond(axis: str, value: float, direction: int, config: MarketMakingConfig) -> float | None:
+    """The value after ``value`` on ``axis`` in ``direction`` (-1 down, +1 up), or None where
+    ``value`` is the axis's hard bound: ``gamma`` moves by 1-3 log steps within 1e-6 .. 100
+    (:data:`GAMMA_BOUNDS`); the half-width (0 .. ``max_offset``), the cap (1 ..
+    ``max_inventory``) and the size (0 .. :func:`max_size`) move along their grids'
+    values."""
+    if axis == "gamma":
+        step = _gamma_step(value)
+        while (_gamma(step) - value) * direction <= 0:
+            step += direction
+        return _gamma(step) if GAMMA_BOUNDS[0] <= step <= GAMMA_BOUNDS[1] else None
+    further = [v for v in _ladder(axis, config) if (v - value) * direction > 0]
+    if not further:
+        return None
+    return min(further) if direction > 0 else max(further)
+
+
+# ---------------------------------------------------------------------------------------------
+# policies
+# ---------------------------------------------------------------------------------------------
+
+
+def baseline_policy(name: str, config: MarketMakingConfig, calibration: Calibration, params: dict):
+    """The baseline ``name`` on the order-book env with ``params`` (its tuned axes, as in
+    ``baselines.json``'s ``params``), A, k and sigma from ``calibration``."""
+    size = float(params["size"])
+    if name == "avellaneda_stoikov":
+        strategy = AvellanedaStoikov(
+            gamma=float(params["gamma"]), sigma=calibration.sigma, k=calibration.decay
+        )
+    elif name == "glft":
+        strategy = GueantLehalleFernandezTapia(
+            gamma=float(params["gamma"]),
+            sigma=calibration.sigma,
+            k=calibration.decay,
+            intensity=calibration.intensity,
+        )
+    elif name == "fixed_spread":
+        strategy = FixedSpread(half_spread=float(params["half_width"]))
+    elif name == "touch":
+        return TouchQuotes.for_config(config, quote_size=size, cap=float(params["cap"]))
+    elif name == "random":
+        strategy = RandomQuotes(low=float(params["low"]), high=float(params["high"]))
+    else:
+        raise ValueError(f"unknown baseline {name!r} (one of {', '.join(BASELINES)})")
+    return OrderBookQuotes.for_config(strategy, config, quote_size=size)
+
+
+# ---------------------------------------------------------------------------------------------
+# playing many policies on the same episodes
+# ---------------------------------------------------------------------------------------------
+
+
+def _tiled(state: dict, copies: int, rows: int) -> dict:
+    """``state`` (``get_state`` of an env of ``rows`` envs) repeated ``copies`` times along
+    the env axis."""
+    out = {}
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            if value.ndim == 0 or value.shape[0] != rows:
+                raise RuntimeError(f"env state {key!r} has no leading env axis: cannot tile it")
+            value = np.concatenate([value] * copies)
+        out[key] = value
+    return out
+
+
+def play_side_by_side(
+    policies: list,
+    config: MarketMakingConfig,
+    episodes: int,
+    seed: int,
+    max_envs: int = MAX_PLAY_ENVS,
+) -> tuple[list[dict[str, np.ndarray]], list[int]]:
+    """Every policy plays the same ``episodes`` episodes: exactly those ``evaluate.play(policy,
+    config, episodes, seed)`` gives it (one per env, env ``n`` from ``(seed, n)``).
+
+    One env of ``episodes`` envs is reset from ``seed``; its state (``get_state``) is repeated
+    into a wider env, ``episodes`` rows per policy, as many policies at once as ``max_envs``
+    rows (and ``MAX_PLAY_BYTES`` of state) allow; each step, each policy acts on its rows, and
+    the env steps them all in one call. Each env is independent of the others, so a policy's
+    rows replay its episodes bit for bit.
+
+    Parameters
+    ----------
+    policies : list
+        Batched policies (``act(obs)``: float32 (n, 31) -> (n, 5)).
+    config : MarketMakingConfig
+    episodes : int
+    seed : int
+    max_envs : int
+        Env rows stepped together at most (at least ``episodes``).
+
+    Returns
+    -------
+    results : list of dict
+        Per policy, the per-episode arrays of ``info["episode"]``, each float64 (episodes,).
+    env_steps : list of int
+        Per policy, the env-steps its rows were stepped (``episodes`` x the steps of its play,
+        which ends when every row has finished an episode).
+    """
+    first = MarketMakingVectorEnv(episodes, config=config, seed=seed)
+    first.reset(seed=seed)
+    start = first.get_state()
+    rows_allowed = min(max_envs, MAX_PLAY_BYTES // max(1, first.bytes_per_env))
+    per_play = max(1, rows_allowed // episodes)
+    envs: dict[int, MarketMakingVectorEnv] = {}  # reused by width
+    results: list[dict[str, np.ndarray]] = []
+    env_steps: list[int] = []
+    for lo in range(0, len(policies), per_play):
+        group = policies[lo : lo + per_play]
+        rows = len(group) * episodes
+        if rows not in envs:
+            envs[rows] = MarketMakingVectorEnv(rows, config=config, seed=seed)
+        env = envs[rows]
+        env.set_state(_tiled(start, len(group), episodes))
+        obs = env.observation
+        actions = np.zeros((rows, 5), np.float32)
+        finished: dict[str, np.ndarray] = {}
+        done = np.zeros(rows, bool)
+        steps = 0
+        for _ in range(config.episode_steps):
+            for i, policy in enumerate(group):
+                block = slice(i * episodes, (i + 1) * episodes)
+                actions[block] = policy.act(obs[block])
+            obs, _, _, _, info = env.step(actions)
+            steps += 1
+            if "episode" in info:
+                ended = np.asarray(info["_episode"]) & ~done
+                for key, values in info["episode"].items():
+                    finished.setdefault(key, np.zeros(rows))[ended] = values[ended]
+                done |= ended
+            if done.all():
+                break
+        for i in range(len(group)):
+            block = slice(i * episodes, (i + 1) * episodes)
+            results.append({key: values[block].copy() for key, values in finished.items()})
+            env_steps.append(episodes * steps)
+    return results, env_steps
+
+
+# ---------------------------------------------------------------------------------------------
+# the search
+# ---------------------------------------------------------------------------------------------
+
+
+def _start_grids(config: MarketMakingConfig, given: dict | None) -> dict:
+    """:func:`initial_grids` with the axis values ``given`` for some baselines, checked."""
+    grids = initial_grids(config)
+    for name, values in (given or {}).items():
+        if name not in TUNED_AXES:
+            raise ValueError(f"grids: {name!r} is not a tuned baseline ({', '.join(TUNED_AXES)})")
+        axis = TUNED_AXES[name]
+        values = sorted({float(v) for v in values})
+        if axis == "gamma":
+            fits, bounds = bool(values) and values[0] > 0.0, "(0, inf)"
+        else:
+            ladder = _ladder(axis, config)
+            fits = bool(values) and ladder[0] <= values[0] and values[-1] <= ladder[-1]
+            bounds = f"[{ladder[0]:g}, {ladder[-1]:g}]"
+        if not fits:
+            raise ValueError(f"grids[{name!r}]: {axis} values in {bounds} needed, got {values}")
+        grids[name][axis] = values
+    return grids
+
+
+@dataclass
+class TunedBaselines:
+    """The tuned baselines: ``policies`` {name: policy} and ``choices`` (``baselines.json``)."""
+
+    policies: dict
+    choices: dict
+
+
+def _best_quoting(utilities: dict[tuple[float, float], float]) -> tuple[float, float]:
+    """(value, size) of the best candidate with size >= 1; ties to the first in grid order."""
+    best = None
+    for key in sorted(k for k in utilities if k[1] >= 1):
+        if best is None or utilities[key] > utilities[best]:
+            best = key
+    return best
+
+
+def _edge(value: float, grid: list[float], axis: str, config: MarketMakingConfig) -> dict:
+    lo, hi = min(grid), max(grid)
+    on_edge = value in (lo, hi)
+    at_bound = (value == lo and beyond(axis, value, -1, config) is None) or (
+        value == hi and beyond(axis, value, +1, config) is None
+    )
+    return {"on_edge": bool(on_edge), "at_bound": bool(at_bound)}
+
+
+def _number(value: float, axis: str):
+    return int(value) if axis in ("size", "cap") else float(value)
+
+
+def tune_baselines(
+    config: MarketMakingConfig,
+    episodes: int,
+    seed: int,
+    risk_aversion: float,
+    max_envs: int = MAX_PLAY_ENVS,
+    grids: dict[str, list[float]] | None = None,
+) -> TunedBaselines:
+    """Calibrate A, k and sigma, then tune every quoting baseline over its quote size and its
+    own parameter jointly, on the full grid of the two, widened at its edges (see the module
+    docstring), by the utility under the liquidation mark on ``episodes`` tuning episodes from
+    ``seed``: the same episodes for every candidate (common random numbers), which the caller
+    keeps disjoint from its evaluation's (``evaluate`` passes its seed + 1, and on a historical
+    market its train part).
+
+    Parameters
+    ----------
+    config : MarketMakingConfig
+        The market tuned on.
+    episodes : int
+        Tuning episodes (one per env).
+    seed : int
+        Their seed (env ``n`` from ``(seed, n)``); the calibration uses ``seed`` .. ``seed + 6``.
+    risk_aversion : float
+        Of the mean-variance utility.
+    max_envs : int
+        Env rows stepped together at most (:func:`play_side_by_side`).
+    grids : dict, optional
+        {baseline: values of its axis}: where the search over that axis starts for the
+        baselines it names (the others start from :func:`initial_grids`; the sizes always span
+        0 .. :func:`max_size`); it still widens them.
+
+    Returns
+    -------
+    TunedBaselines
+        The policies (every baseline of :data:`BASELINES`) and ``choices``, the layout of
+        ``baselines.json`` in the module docstring.
+    """
+    calibration_envs = min(256, max(32, episodes))
+    cal = calibrate(config, num_envs=calibration_envs, steps=CALIBRATION_STEPS, seed=seed)
+    calibration_steps = len(cal.offsets) * calibration_envs * CALIBRATION_STEPS
+    grids = _start_grids(config, grids)
+    scores: dict[str, dict[tuple[float, float], float]] = {name: {} for name in TUNED_AXES}
+    widened = {name: {TUNED_AXES[name]: [], "size": []} for name in TUNED_AXES}
+    spent = dict.fromkeys(TUNED_AXES, 0)
+    pending = [
+        (name, value, size)
+        for name, axis in TUNED_AXES.items()
+        for value in grids[name][axis]
+        for size in grids[name]["size"]
+        if size >= 1
+    ]
+    while pending:
+        policies = [
+            baseline_policy(name, config, cal, {TUNED_AXES[name]: value, "size": size})
+            for name, value, size in pending
+        ]
+        results, steps = play_side_by_side(policies, config, episodes, seed, max_envs)
+        for (name, value, size), played, used in zip(pending, results, steps, strict=True):
+            scores[name][(value, size)] = utility(played["liquidation_pnl"], risk_aversion)
+            spent[name] += used
+        pending = []
+        for name, axis in TUNED_AXES.items():
+            value, _ = _best_quoting(scores[name])
+            grid = grids[name][axis]
+            for direction, edge in ((-1, min(grid)), (+1, max(grid))):
+                new = beyond(axis, value, direction, config) if value == edge else None
+                if new is not None and new not in grid:
+                    grid.append(new)
+                    widened[name][axis].append(new)
+                    pending += [(name, new, size) for size in grids[name]["size"] if size >= 1]
+            grid.sort()
+    baselines = {}
+    for name, axis in TUNED_AXES.items():
+        value, size = _best_quoting(scores[name])
+        best = scores[name][(value, size)]
+        if best <= 0.0:  # standing aside (utility 0) does as well as every quote, or better
+            size, best = 0.0, 0.0
+        grid = grids[name]
+        table = [[scores[name].get((v, s), 0.0) for s in grid["size"]] for v in grid[axis]]
+        baselines[name] = {
+            "params": {axis: _number(value, axis), "size": int(size)},
+            "utility": best,
+            "axes": [axis, "size"],
+            "grid": {a: [_number(v, a) for v in grid[a]] for a in (axis, "size")},
+            "utilities": table,
+            "widened": {a: [_number(v, a) for v in widened[name][a]] for a in (axis, "size")},
+            "edges": {
+                axis: _edge(value, grid[axis], axis, config),
+                "size": _edge(size, grid["size"], "size", config),
+            },
+            "env_steps": spent[name],
+        }
+    baselines["random"] = {
+        "params": {"low": 0.0, "high": float(config.max_offset), "size": 1},
+        "tuned": False,
+    }
+    choices = {
+        "format": FORMAT,
+        "risk_aversion": float(risk_aversion),
+        "tuning_seed": int(seed),
+        "tuning_episodes": int(episodes),
+        "episode_steps": int(config.episode_steps),
+        "tuning_part": config.lobster_part if config.lobster else None,
+        "tuning_env_steps": int(calibration_steps + sum(spent.values())),
+        "calibration": {
+            "intensity": cal.intensity,
+            "decay": cal.decay,
+            "sigma": cal.sigma,
+            "env_steps": int(calibration_steps),
+        },
+        "baselines": baselines,
+    }
+    return TunedBaselines(tuned_policies(config, choices), choices)
+
+
+def tuned_policies(
+    config: MarketMakingConfig, choices: dict, source: str = "baselines.json"
+) -> dict:
+    """The baselines of :func:`tune_baselines` rebuilt from its ``choices`` (as saved in a
+    run's ``baselines.json``): {name: policy} for every name of :data:`BASELINES`.
+
+    A :class:`~agents.common.RunError` naming ``source`` and the field if ``choices`` is not
+    of this layout, e.g. a file written before the baselines were tuned over their quote size
+    (rather than defaulting the size)."""
+    where = f"{source}: "
+    if not isinstance(choices, dict) or choices.get("format") != FORMAT:
+        found = choices.get("format") if isinstance(choices, dict) else None
+        raise RunError(
+            f"{where}format {found!r}, not {FORMAT}: written before the baselines were tuned "
+            "over their quote size; run fastlob eval again"
+        )
+    try:
+        c = choices["calibration"]
+        empty = np.empty(0)
+        cal = Calibration(
+            float(c["intensity"]), float(c["decay"]), float(c["sigma"]), empty, empty, empty
+        )
+        policies = {}
+        for name in BASELINES:
+            params = choices["baselines"][name]["params"]
+            needed = (TUNED_AXES[name], "size") if name in TUNED_AXES else ("low", "high", "size")
+            for key in needed:
+                if key not in params:
+                    raise KeyError(f"baselines.{name}.params.{key}")
+            policies[name] = baseline_policy(name, config, cal, params)
+    except KeyError as err:
+        field = err.args[0]
+        raise RunError(f"{where}lacks {field}") from None
+    except (TypeError, ValueError) as err:
+        raise RunError(f"{where}not the choices of tune_baselines ({err})") from None
+    return policies
+
+
+def format_baselines(choices: dict) -> str:
+    """The tuned choices as plain text: a line per baseline (its parameters, its utility on the
+    tuning episodes, the axes whose choice sits on an edge) and the tuning budget."""
+    lines = []
+    for name, row in choices["baselines"].items():
+        params = ", ".join(f"{k}={v:g}" for k, v in row["params"].items())
+        if not row.get("tuned", True):
+            lines.append(f"{name:<20}{params} (not tuned)")
+            continue
+        edges = [
+            f"{axis} at its {'bound' if flags['at_bound'] else 'edge'}"
+            for axis, flags in row["edges"].items()
+            if flags["on_edge"]
+        ]
+        widened = [f"{axis} widened to {row['grid'][axis][0]:g}..{row['grid'][axis][-1]:g}"
+                   for axis, added in row["widened"].items() if added]  # fmt: skip
+        notes = "; ".join(edges + widened)
+        lines.append(
+            f"{name:<20}{params}  tuning utility {row['utility']:.3f}"
+            + (f"  ({notes})" if notes else "")
+        )
+    part = f", {choices['tuning_part']} part" if choices.get("tuning_part") else ""
+    lines.append(
+        f"tuning budget: {choices['tuning_env_steps']:,} env-steps ({choices['tuning_episodes']} "
+        f"episodes of {choices['episode_steps']} steps from seed {choices['tuning_seed']}{part}, "
+        f"calibration {choices['calibration']['env_steps']:,} of them)"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,247 @@
+"""The baselines as the evaluation tunes them: the touch quoter with an inventory cap, side-by-side
+play on common episodes, the joint grid over quote size and each baseline's own parameter, its
+widening at the edges, the tuning budget, and ``baselines.json``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fastlob import MarketMakingConfig, MarketMakingVectorEnv
+from fastlob_agents import tuning
+from fastlob_agents.baselines import (
+    AvellanedaStoikov,
+    FixedSpread,
+    OrderBookQuotes,
+    TouchQuotes,
+)
+from fastlob_agents.common import RunError
+from fastlob_agents.evaluate import play
+from fastlob_agents.tuning import (
+    TUNED_AXES,
+    play_side_by_side,
+    tune_baselines,
+    tuned_policies,
+    utility,
+)
+
+CONFIG = MarketMakingConfig(episode_steps=16, warmup=5.0, max_quote_size=3)
+EPISODES = 4
+SEED = 11
+RISK_AVERSION = 0.01
+
+
+@pytest.fixture(scope="module")
+def tuned():
+    return tune_baselines(CONFIG, EPISODES, SEED, RISK_AVERSION)
+
+
+# ---------------------------------------------------------------------------------------------
+# the touch quoter
+# ---------------------------------------------------------------------------------------------
+
+
+def test_touch_quoter_reads_the_best_levels_and_withdraws_the_side_beyond_its_cap():
+    q = np.arange(-3, 4, dtype=np.float64)
+    obs = np.zeros((q.size, 31), np.float32)
+    obs[:, 0] = q / 20.0
+    obs[:, 10] = -1.5  # best bid 1.5 ticks below the mid
+    obs[:, 20] = 0.5  # best ask half a tick above it
+    actions = TouchQuotes(max_inventory=20.0, max_offset=10.0, quote_size=2.0, cap=2.0).act(obs)
+    assert actions.dtype == np.float32 and actions.shape == (q.size, 5)
+    assert (actions[:, 0] == 1.5).all() and (actions[:, 1] == 0.5).all()
+    assert actions[:, 2].tolist() == [2, 2, 2, 2, 2, 0, 0]  # no bid once inventory >= 2
+    assert actions[:, 3].tolist() == [0, 0, 2, 2, 2, 2, 2]  # no ask once inventory <= -2
+    assert (actions[:, 4] == 0).all()
+    # one cap and size per env row
+    per_row = TouchQuotes(20.0, 10.0, quote_size=np.arange(1.0, 8.0), cap=np.full(7, 4.0))
+    assert per_row.act(obs)[:, 2].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    # a touch beyond max_offset, or on the wrong side of the mid, is not joined
+    obs[:, 10], obs[:, 20] = -12.0, -0.5
+    far = TouchQuotes(20.0, 10.0, quote_size=1.0, cap=20.0).act(obs)
+    assert (far[:, 2:4] == 0).all() and (np.abs(far[:, :2]) <= 10.0).all()
+
+
+def test_touch_quoter_joins_exactly_the_books_best_prices_in_the_env():
+    config = CONFIG.replace(episode_steps=40)
+    env = MarketMakingVectorEnv(16, config=config, seed=3)
+    obs, _ = env.reset(seed=3)
+    policy = TouchQuotes.for_config(config, quote_size=1.0, cap=1.0)
+    quoted = capped = 0
+    for _ in range(30):
+        actions = policy.act(obs)
+        quotes = env.quotes_for(actions)
+        best = env.depth(1)[:, 0]  # [ask_px, ask_qty, bid_px, bid_qty]
+        inventory = env.inventory
+        bid, ask = quotes["bid_size"] > 0, quotes["ask_size"] > 0
+        np.testing.assert_array_equal(quotes["bid_price"][bid], best[bid, 2])
+        np.testing.assert_array_equal(quotes["ask_price"][ask], best[ask, 0])
+        assert not bid[inventory >= 1].any() and not ask[inventory <= -1].any()
+        assert (bid == (inventory < 1)).mean() > 0.9  # it quotes wherever its cap allows
+        quoted += int(bid.sum() + ask.sum())
+        capped += int((np.abs(inventory) >= 1).sum())
+        obs, *_ = env.step(actions)
+    assert quoted > 100 and capped > 20  # both rules were exercised
+
+
+# ---------------------------------------------------------------------------------------------
+# side-by-side play
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("market", ["simulated", "historical"])
+def test_side_by_side_play_gives_every_policy_its_own_plays_episodes_bit_for_bit(market, tmp_path):
+    config = CONFIG
+    if market == "historical":  # a LOBSTER day written from the simulator
+        from fastlob.data.lobster import write_day
+        from fastlob.data.simulated import simulate_day
+
+        day = simulate_day(MarketMakingConfig(flow_levels=5), 120.0, seed=1, levels=5, warmup=5)
+        files = tuple(str(f) for f in write_day(day, tmp_path / "data"))
+        config = CONFIG.replace(episode_steps=8, lobster=files, lobster_lot=100)
+    policies = [
+        OrderBookQuotes.for_config(FixedSpread(half_spread=1.0), config, quote_size=1.0),
+        TouchQuotes.for_config(config, quote_size=2.0, cap=2.0),
+        OrderBookQuotes.for_config(
+            AvellanedaStoikov(gamma=0.1, sigma=1.0, k=1.5), config, quote_size=3.0
+        ),
+    ]
+    # two policies per env: a full play, then one of one policy
+    results, env_steps = play_side_by_side(policies, config, EPISODES, SEED, max_envs=8)
+    assert env_steps == [EPISODES * config.episode_steps] * 3
+    for policy, result in zip(policies, results, strict=True):
+        alone = play(policy, config, EPISODES, SEED)
+        assert result.keys() == alone.keys()
+        for key in alone:
+            np.testing.assert_array_equal(result[key], alone[key], err_msg=key)
+    assert len({float(r["liquidation_pnl"].sum()) for r in results}) == 3  # not one policy
+
+
+# ---------------------------------------------------------------------------------------------
+# the search
+# ---------------------------------------------------------------------------------------------
+
+
+def test_each_choice_is_the_best_of_its_grid_on_the_tuning_episodes(tuned):
+    rows = tuned.choices["baselines"]
+    for name, axis in TUNED_AXES.items():
+        row = rows[name]
+        grid, table = row["grid"], np.asarray(row["utilities"])
+        assert grid["size"] == [0, 1, 2, 3] and table.shape == (len(grid[axis]), 4)
+        assert (table[:, 0] == 0.0).all()  # size 0 stands aside
+        best = table[:, 1:].max()
+        if best > 0:
+            i, j = np.unravel_index(np.argmax(table[:, 1:]), table[:, 1:].shape)
+            assert row["params"] == {axis: grid[axis][i], "size": int(j) + 1}
+            assert row["utility"] == best
+        else:
+            assert row["params"]["size"] == 0 and row["utility"] == 0.0
+    # a few candidates played again, alone, built by hand: the same utilities
+    fixed, touch = rows["fixed_spread"], rows["touch"]
+    for w, s in ((fixed["grid"]["half_width"][0], 1), (1.5, 3)):
+        policy = OrderBookQuotes.for_config(FixedSpread(half_spread=w), CONFIG, quote_size=s)
+        alone = utility(play(policy, CONFIG, EPISODES, SEED)["liquidation_pnl"], RISK_AVERSION)
+        assert alone == fixed["utilities"][fixed["grid"]["half_width"].index(w)][s]
+    for c, s in ((1, 2), (touch["grid"]["cap"][-1], 1)):
+        policy = TouchQuotes.for_config(CONFIG, quote_size=s, cap=c)
+        alone = utility(play(policy, CONFIG, EPISODES, SEED)["liquidation_pnl"], RISK_AVERSION)
+        assert alone == touch["utilities"][touch["grid"]["cap"].index(c)][s]
+
+
+def test_the_grids_span_each_axis_and_the_budget_counts_every_env_step(tuned):
+    choices = tuned.choices
+    rows = choices["baselines"]
+    assert rows["fixed_spread"]["grid"]["half_width"][0] == 0.0
+    assert rows["fixed_spread"]["grid"]["half_width"][-1] == CONFIG.max_offset
+    assert rows["touch"]["grid"]["cap"][0] == 1
+    assert rows["touch"]["grid"]["cap"][-1] == CONFIG.max_inventory
+    gammas = rows["glft"]["grid"]["gamma"]
+    assert gammas[0] <= 1e-4 and gammas[-1] >= 1.0
+    calibration = 7 * 32 * tuning.CALIBRATION_STEPS  # offsets x envs x steps
+    assert choices["calibration"]["env_steps"] == calibration
+    played = 0
+    for name, axis in TUNED_AXES.items():
+        quoting = len(rows[name]["grid"][axis]) * (len(rows[name]["grid"]["size"]) - 1)
+        assert rows[name]["env_steps"] == quoting * EPISODES * CONFIG.episode_steps
+        played += rows[name]["env_steps"]
+    assert choices["tuning_env_steps"] == calibration + played
+    assert (choices["tuning_seed"], choices["tuning_episodes"]) == (SEED, EPISODES)
+    assert choices["risk_aversion"] == RISK_AVERSION and choices["tuning_part"] is None
+
+
+def test_a_choice_on_the_edge_of_its_grid_widens_the_grid():
+    # every value of these grids is an edge, and none is its axis's hard bound
+    start = {"avellaneda_stoikov": [0.01, 0.03], "glft": [0.1], "fixed_spread": [1.0, 1.5],
+             "touch": [5]}  # fmt: skip
+    rows = tune_baselines(CONFIG, EPISODES, SEED, RISK_AVERSION, grids=start).choices["baselines"]
+    for name, axis in TUNED_AXES.items():
+        row = rows[name]
+        assert row["widened"][axis], name
+        assert row["grid"][axis] == sorted(start[name] + row["widened"][axis])
+        chosen = row["params"][axis]
+        flags = row["edges"][axis]
+        assert flags["on_edge"] == (chosen in (row["grid"][axis][0], row["grid"][axis][-1]))
+        assert not flags["on_edge"] or flags["at_bound"], name  # widened until interior
+    for gamma in rows["avellaneda_stoikov"]["widened"]["gamma"]:
+        assert gamma in (0.003, 0.001, 0.0003, 0.0001, 3e-5, 1e-5, 3e-6, 1e-6, 0.1, 0.3, 1.0, 3.0)
+
+
+def test_an_edge_that_is_its_axis_bound_is_reported_and_not_widened(monkeypatch):
+    monkeypatch.setattr(tuning, "GAMMA_STEPS", (-4, -3))  # 0.01, 0.03
+    monkeypatch.setattr(tuning, "GAMMA_BOUNDS", (-4, -3))  # and no further
+    rows = tune_baselines(CONFIG, EPISODES, SEED, RISK_AVERSION).choices["baselines"]
+    for name in ("avellaneda_stoikov", "glft"):
+        assert rows[name]["grid"]["gamma"] == [0.01, 0.03] and rows[name]["widened"]["gamma"] == []
+        assert rows[name]["edges"]["gamma"] == {"on_edge": True, "at_bound": True}
+    size = rows["fixed_spread"]["params"]["size"]
+    assert rows["fixed_spread"]["edges"]["size"]["on_edge"] == (size in (0, 3))
+    assert rows["fixed_spread"]["edges"]["size"]["at_bound"] == (size in (0, 3))
+
+
+def test_the_size_is_tuned_bigger_quotes_win_where_fills_pay_and_none_where_they_cost():
+    paying = CONFIG.replace(maker_fee=-0.001)  # a 10-currency rebate per lot filled
+    grids = {"avellaneda_stoikov": [0.01], "glft": [0.01], "touch": [20]}
+    rows = tune_baselines(paying, EPISODES, SEED, RISK_AVERSION, grids=grids).choices
+    fixed = rows["baselines"]["fixed_spread"]
+    assert fixed["params"]["size"] == 3 and fixed["edges"]["size"] == {
+        "on_edge": True,
+        "at_bound": True,
+    }
+    row = fixed["grid"]["half_width"].index(fixed["params"]["half_width"])
+    assert fixed["utilities"][row][1] < fixed["utility"]  # one lot earns less
+    assert rows["baselines"]["touch"]["params"]["size"] > 1
+    costly = CONFIG.replace(maker_fee=0.005)  # a 50-currency fee per lot filled
+    tuned = tune_baselines(costly, EPISODES, SEED, RISK_AVERSION, grids=grids)
+    obs, _ = MarketMakingVectorEnv(4, config=costly, seed=1).reset(seed=1)
+    for name in TUNED_AXES:
+        assert tuned.choices["baselines"][name]["params"]["size"] == 0, name
+        assert tuned.choices["baselines"][name]["utility"] == 0.0
+        assert (tuned.policies[name].act(obs)[:, 2:4] == 0).all()  # it stands aside
+
+
+# ---------------------------------------------------------------------------------------------
+# baselines.json
+# ---------------------------------------------------------------------------------------------
+
+
+def test_baselines_json_round_trips_and_an_old_one_is_refused_naming_the_field(tuned):
+    saved = json.loads(json.dumps(tuned.choices))
+    rebuilt = tuned_policies(CONFIG, saved)
+    assert set(rebuilt) == {*TUNED_AXES, "random"} == set(tuned.policies)
+    env = MarketMakingVectorEnv(8, config=CONFIG, seed=5)
+    obs, _ = env.reset(seed=5)
+    for _ in range(3):
+        obs, *_ = env.step(rebuilt["fixed_spread"].act(obs))
+    for name, policy in rebuilt.items():
+        np.testing.assert_array_equal(policy.act(obs), tuned.policies[name].act(obs), name)
+    for name in TUNED_AXES:
+        assert rebuilt[name].act(obs)[:, 2:4].max() == saved["baselines"][name]["params"]["size"]
+    old = {"avellaneda_stoikov_gamma": 0.01, "glft_gamma": 0.1, "fixed_spread_half_width": 1.0,
+           "intensity": 1.0, "decay": 1.5, "sigma": 0.8}  # fmt: skip
+    with pytest.raises(RunError, match=r"run/baselines\.json: format None.*quote size"):
+        tuned_policies(CONFIG, old, "run/baselines.json")
+    del saved["baselines"]["touch"]["params"]["size"]
+    with pytest.raises(RunError, match=r"baselines\.json: lacks baselines\.touch\.params\.size"):
+        tuned_policies(CONFIG, saved)
