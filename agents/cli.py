@@ -125,6 +125,7 @@ def _optimum(args) -> int:
         steps=args.steps,
         episodes=args.episodes,
         workers=args.workers,
+        eval_seed=args.eval_seed,
     )
     print(format_result(result))
     print(f"result: {Path(args.out) / 'optimum.json'}; figure: {Path(args.out) / 'optimum.html'}")
@@ -310,6 +311,10 @@ def add_agent_commands(sub) -> None:
     optimum.add_argument(
         "--episodes", type=POSITIVE_INT, default=8192, help="held-out paths (default 8192)"
     )
+    optimum.add_argument(
+        "--eval-seed", type=NON_NEGATIVE_INT, default=123_456,
+        help="seed of the held-out paths (default 123456)",
+    )  # fmt: skip
     optimum.add_argument(
         "--workers", type=POSITIVE_INT, default=1,
         help="runs trained at a time, each in its own process on one thread (default 1: one "

@@ -534,8 +534,11 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
     4     inventory_target     fraction of max_inventory (reward)     [-1, 1]
     ====  ===================  =====================================  =========================
 
-    A negative offset quotes through the mid and may trade at once as a taker. Quote skew comes
-    from unequal offsets.
+    ``mid`` here is the other traders' mid (``others_mid``: the market maker's own quotes left
+    out), so that a quote alone at the touch does not move the price the next quote is set from;
+    the observation's prices (columns 6-7, 10-14, 20-24) are given from the same mid. A negative
+    offset quotes through the mid and may trade at once as a taker. Quote skew comes from
+    unequal offsets.
 
     Observation, float32 (31,) per env:
 
@@ -823,9 +826,9 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
 
     def quotes_for(self, actions) -> dict[str, np.ndarray]:
         """Where the next step would quote ``actions`` (float (N, 5)), priced by the step's own
-        code from the mids now: ``bid_price``, ``ask_price`` (ticks) and ``bid_size``,
-        ``ask_size`` (lots), each int64 (N,). Actions are clipped into the space first, as the
-        step clips them."""
+        code from the other traders' mids now: ``bid_price``, ``ask_price`` (ticks) and
+        ``bid_size``, ``ask_size`` (lots), each int64 (N,). Actions are clipped into the space
+        first, as the step clips them."""
         actions = self._check_actions(actions)
         if not np.isfinite(actions).all():
             self._raise_non_finite(actions, int(np.flatnonzero(~np.isfinite(actions))[0]))

@@ -231,8 +231,14 @@ class ReferenceMM:
         order = (ASK, BID) if ask_first else (BID, ASK)
         replace = []
         for side in order:
-            if self.live(side) and self.quote[side] == (prices[side], sizes[side]):
-                left = self.book.orders[side][2]
+            left = self.book.orders[side][2] if self.live(side) else 0
+            same_price = self.quote[side] is not None and self.quote[side][0] == prices[side]
+            if (
+                self.live(side)
+                and same_price
+                and (self.quote[side][1] == sizes[side] or lots[side] <= left)
+            ):
+                self.quote[side] = (prices[side], sizes[side])
                 if left > lots[side]:
                     self.book.cancel(side, left - lots[side])
                     if lots[side] <= 0:
@@ -264,7 +270,7 @@ class ReferenceMM:
         p = self.p
         if self.prev_done:
             return self.reset(), np.float32(0.0), False, False
-        mid_now = self.mid2()
+        mid_now = self.others_mid2()  # quotes are priced from the other traders' mid
         half = 0.5 * mid_now
         bid = max(math.floor(half - float(action[0])), 1)
         ask = max(math.ceil(half + float(action[1])), 1)
@@ -333,6 +339,7 @@ class ReferenceMM:
     # -- observation ---------------------------------------------------------------------------
     def observation(self, now):
         p = self.p
+        now = self.others_mid2()  # prices are given from the other traders' mid
         o = [0.0] * OBS_DIM
         o[0] = self.inventory / p.max_inventory
         pnl = self.liquidation_pnl if p.liquidation_mark else self.pnl

@@ -38,7 +38,11 @@ def test_calibration_on_the_order_book_env():
     fitted = cal.intensity * np.exp(-cal.decay * cal.offsets)
     close = cal.rates > 0.01
     assert np.all(np.abs(np.log(fitted[close] / cal.rates[close])) < 1.0)
-    with pytest.raises(ValueError, match="max_offset"):
+    # the intensity is the market's: measured beyond a narrower action bound too
+    narrow = calibrate(CONFIG.replace(max_offset=2.0), num_envs=64, steps=50, seed=1)
+    np.testing.assert_array_equal(narrow.offsets, cal.offsets)
+    assert narrow.fill_probability[-1] < narrow.fill_probability[0]
+    with pytest.raises(ValueError, match="max_offset"):  # the book's ladder cannot hold it
         calibrate(CONFIG, offsets=(1.0, 50.0))
 
 

@@ -33,10 +33,11 @@ ON_SIMULATED = MarketMakingConfig(
     dt=0.5, latency=0.1, episode_steps=40, max_quote_size=4, max_inventory=6, max_offset=3.0,
     markout_steps=3, train_fraction=0.6,
 )  # fmt: skip
-#: on AAPL (49 s of data, shares): 0.2 s steps, 8 s episodes
+#: on AAPL (49 s of data, shares): 0.2 s steps, 8 s episodes; offsets that reach through its
+#: spread (about 22 ticks)
 ON_AAPL = MarketMakingConfig(
     dt=0.2, latency=0.02, episode_steps=40, max_quote_size=300, max_inventory=600,
-    max_offset=4.0, depth_scale=100.0, markout_steps=5, train_fraction=0.5,
+    max_offset=16.0, depth_scale=100.0, markout_steps=5, train_fraction=0.5,
 )  # fmt: skip
 
 
@@ -108,14 +109,17 @@ def reference_envs(env):
 
 
 def quoting_actions(rng, env, steps):
-    """Quotes at and near the touch (fills as maker), some through it (taker fills), zero
-    sizes, sizes beyond the position limit, repeated actions (queue priority kept)."""
+    """Quotes at and near the touch (fills as maker), some through it (taker fills: the
+    largest offset through the mid the space allows), zero sizes, sizes beyond the position
+    limit, repeated actions (queue priority kept)."""
     n = env.num_envs
     high = env.single_action_space.high
+    through = -float(high[0])
     actions = []
     for _ in range(steps):
         a = np.zeros((n, M.ACT_DIM), np.float32)
-        a[:, :2] = rng.choice([-1.5, 0.0, 0.5, 1.0, 2.0], size=(n, 2), p=[0.1, 0.3, 0.3, 0.2, 0.1])
+        offsets = [through, -1.5, 0.0, 0.5, 1.0, 2.0]
+        a[:, :2] = rng.choice(offsets, size=(n, 2), p=[0.1, 0.1, 0.25, 0.25, 0.2, 0.1])
         a[:, 2:4] = rng.uniform(0, high[2] * 1.2, size=(n, 2)) * (rng.random((n, 2)) > 0.1)
         if actions and rng.random() < 0.5:
             a = actions[-1].copy()

@@ -319,9 +319,10 @@ def test_gymnasium_id_and_bounds_in_the_as_env():
 def test_fastlob_optimum_writes_its_result(tmp_path, capsys):
     out = tmp_path / "optimum"
     code = cli_main(["optimum", "--seeds", "1", "2", "--steps", "16384", "--episodes", "256",
-                     "--out", str(out)])  # fmt: skip
+                     "--eval-seed", "654321", "--out", str(out)])  # fmt: skip
     assert code == 0
     result = json.loads((out / "optimum.json").read_text())
+    assert result["eval_seed"] == 654_321
     optimum = result["optimum"]  # the closed form
     assert optimum["simulated"]["ci_low"] < optimum["simulated"]["ci_high"]
     closed = optimum["closed_form"]

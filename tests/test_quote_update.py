@@ -63,7 +63,7 @@ def states(config, count, seed):
         if ref.prev_done:
             ref.step(action)  # the autoreset step
             continue
-        half = 0.5 * ref.mid2()
+        half = 0.5 * ref.others_mid2()
         bid = max(int(np.floor(half - offsets[0])), 1)
         ask = max(int(np.ceil(half + offsets[1])), 1)
         out.append((copy.deepcopy(ref), bid, ask, int(sizes[0]), int(sizes[1])))

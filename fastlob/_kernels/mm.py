@@ -3,27 +3,28 @@
 One step of env ``n`` (length ``dt`` seconds), in this order:
 
 1. The action is read (clipped to the action space by the caller's row clip): bid and ask offsets
-   in ticks from the mid now, sizes in lots (rounded half up), an inventory target. The quote
-   prices are fixed now: ``bid = floor(mid - bid_offset)``, ``ask = ceil(mid + ask_offset)``
-   (a bid below 1 tick is posted at 1).
+   in ticks from the other traders' mid now (:func:`others_mid2`: the market maker's own quotes
+   left out, so that a quote alone at the touch does not move the price its next quote is set
+   from), sizes in lots (rounded half up), an inventory target. The quote prices are fixed now:
+   ``bid = floor(mid - bid_offset)``, ``ask = ceil(mid + ask_offset)`` (a bid below 1 tick is
+   posted at 1).
 2. The background flow runs for ``latency`` seconds (the quotes are on their way).
-3. Both quotes reach the book as one update, whose outcome does not depend on the order of
-   the sides. The other traders' best prices are read first (the market maker's own quotes
-   left out). With ``post_only`` a quote that would cross the other traders' opposite best is
-   re-priced one tick behind it (counted), as an exchange's post-only order slides; it never
-   slides against the market maker's own quote. Each size is cut to what the position limit
-   allows from the inventory now (``max_inventory - inventory`` for the bid,
-   ``max_inventory + inventory`` for the ask; every cut is counted). Self-trade rule: the
-   market maker never trades with itself, so a pair whose bid would reach its ask is netted
-   lot for lot (the crossing lots are withdrawn from both sides: no trade, no fee; counted in
-   lots), as an exchange's decrement-and-cancel self-trade prevention does. Then, per side: if
-   the live quote has the same price and the same requested size, it stays where it is in the
-   queue (cut, which keeps priority, if it now has more lots than allowed); otherwise it is
-   cancelled, and once both sides' cancellations are done a new limit order of the allowed
-   size goes to the back of its level. A new quote that crosses the other traders' opposite
-   best trades as a taker (without ``post_only``); the two sides take from disjoint sides of
-   the book, and their fills are accounted together after the update. Size 0 withdraws the
-   side.
+3. Both quotes reach the book as one update, whose outcome does not depend on the order of the
+   sides. The other traders' best prices are read first (the market maker's own quotes left out).
+   With ``post_only`` a quote that would cross the other traders' opposite best is re-priced one
+   tick behind it (counted), as an exchange's post-only order slides; it never slides against the
+   market maker's own quote. Each size is cut to what the position limit allows from the inventory
+   now (``max_inventory - inventory`` for the bid, ``max_inventory + inventory`` for the ask; every
+   cut is counted). Self-trade rule: the market maker never trades with itself, so a pair whose bid
+   would reach its ask is netted lot for lot (the crossing lots are withdrawn from both sides: no
+   trade, no fee; counted in lots), as an exchange's decrement-and-cancel self-trade prevention
+   does. Then, per side: if the live quote has the same price and either the same requested size or
+   at least as many lots left as are now allowed, it stays where it is in the queue (cut to them if
+   it has more: a size decrease keeps priority, as on an exchange); otherwise it is cancelled, and
+   once both sides' cancellations are done a new limit order of the allowed size goes to the back
+   of its level. A new quote that crosses the other traders' opposite best trades as a taker
+   (without ``post_only``); the two sides take from disjoint sides of the book, and their fills are
+   accounted together after the update. Size 0 withdraws the side.
 4. The flow runs for the rest of the step, ``dt - latency``.
 5. Markouts that fell due are taken, the signals, metrics, reward and observation are written,
    and the episode ends if it reached ``episode_steps`` or a risk limit; both are reported as
@@ -432,14 +433,17 @@ def _close_quote_intervals(m, n):
 
 @njit(inline="always")
 def _keep_or_cancel(s, m, n, side, price, size, lots):
-    """The live ``side`` quote stays in its place if it has the same price and requested size
-    (cut to ``lots`` if it has more left, withdrawn if ``lots`` is 0); returns True then.
-    Otherwise it is cancelled (if there is one) and False is returned: a new quote goes in."""
+    """The live ``side`` quote stays in its place if it has the same price and either the same
+    requested size or at least ``lots`` left (a size decrease keeps priority, as on an
+    exchange): cut to ``lots`` if it has more left, withdrawn if ``lots`` is 0; returns True
+    then. Otherwise it is cancelled (if there is one) and False is returned: a new quote goes
+    in."""
     slot = m.quote_slot[n, side]
     if slot == NO_SLOT:
         return False
-    if m.quote_price[n, side] == price and m.quote_size[n, side] == size:
-        left = m.quote_left[n, side]
+    left = m.quote_left[n, side]
+    if m.quote_price[n, side] == price and (m.quote_size[n, side] == size or lots <= left):
+        m.quote_size[n, side] = size
         if left > lots:
             if lots <= 0:
                 _remove(s, n, slot)
@@ -531,11 +535,12 @@ def lots_of(value):
 def quotes_for(s, m, actions, low, high, out):
     """Where each env's next step would quote ``actions`` (float (N, ACT_DIM)): clipped into
     ``[low, high]`` and rounded to float32 as the step's clip does, then priced by
-    :func:`quote_prices` from the mid now and sized by :func:`lots_of`. Writes ``out`` (int64
-    (N, 4)): bid price, ask price (ticks), bid lots, ask lots. Reads the state only."""
+    :func:`quote_prices` from the other traders' mid now and sized by :func:`lots_of`. Writes
+    ``out`` (int64 (N, 4)): bid price, ask price (ticks), bid lots, ask lots. Reads the state
+    only."""
     for n in range(actions.shape[0]):
         bid, ask = quote_prices(
-            mid2(s, m, n),
+            others_mid2(s, m, n),
             _as_clipped(actions, n, ACT_BID_OFFSET, low, high),
             _as_clipped(actions, n, ACT_ASK_OFFSET, low, high),
         )
@@ -628,8 +633,10 @@ def _write_quote_features(s, m, p, n, side, mid2_now, obs):
 
 
 @njit(inline="always")
-def write_obs(s, m, p, n, mid2_now, obs):
-    """Write env ``n``'s observation row (see the OBS_* columns)."""
+def write_obs(s, m, p, n, obs):
+    """Write env ``n``'s observation row (see the OBS_* columns). Prices are given from the
+    other traders' mid (:func:`others_mid2`), the reference the actions are priced from."""
+    mid2_now = others_mid2(s, m, n)
     obs[n, OBS_INVENTORY] = m.inventory[n] / p.max_inventory
     pnl = m.liquidation_pnl[n] if p.liquidation_mark else m.pnl[n]
     obs[n, OBS_PNL] = pnl / (p.tick_size * p.lot_size * p.max_inventory)
@@ -701,7 +708,7 @@ def start_episode(s, m, p, n, obs):
         m.quote_hit[n, side] = False
     now = mid2(s, m, n)
     m.prev_mid2[n] = now
-    write_obs(s, m, p, n, now, obs)
+    write_obs(s, m, p, n, obs)
 
 
 @njit(inline="always")
@@ -738,10 +745,10 @@ def _end_of_step(s, m, p, n):
 @njit(inline="always")
 def begin_step(s, m, p, n, action):
     """Step 1 of the module docstring: env ``n``'s quotes from its clipped ``action`` and the
-    mid now. Returns (bid price, ask price, bid lots, ask lots, inventory target in lots, spread
-    captured so far); empties the step's fill log."""
+    other traders' mid now. Returns (bid price, ask price, bid lots, ask lots, inventory target
+    in lots, spread captured so far); empties the step's fill log."""
     bid, ask = quote_prices(
-        mid2(s, m, n), float(action[ACT_BID_OFFSET]), float(action[ACT_ASK_OFFSET])
+        others_mid2(s, m, n), float(action[ACT_BID_OFFSET]), float(action[ACT_ASK_OFFSET])
     )
     bid_size = lots_of(float(action[ACT_BID_SIZE]))
     ask_size = lots_of(float(action[ACT_ASK_SIZE]))
@@ -791,7 +798,7 @@ def finish_step(s, m, p, n, target, captured_before, out):
     """The end of env ``n``'s step once its market has run: markouts, signals, PnL, reward,
     the episode's end and the observation (step 5 of the module docstring). ``target`` is the
     inventory target in lots, ``captured_before`` the spread captured before the step."""
-    now, change, drawdown, q = _end_of_step(s, m, p, n)
+    _, change, drawdown, q = _end_of_step(s, m, p, n)
     breach = drawdown > p.max_drawdown or (
         p.terminate_on_max_inventory and abs(q) >= p.max_inventory
     )
@@ -817,4 +824,4 @@ def finish_step(s, m, p, n, target, captured_before, out):
     if done:
         _take_markouts(s, m, n, True)
         _close_quote_intervals(m, n)
-    write_obs(s, m, p, n, now, out.obs)
+    write_obs(s, m, p, n, out.obs)

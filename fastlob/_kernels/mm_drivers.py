@@ -15,7 +15,13 @@ from fastlob._kernels.actions import clip_row, first_non_finite
 from fastlob._kernels.book import _away_step, _level
 from fastlob._kernels.book_layout import ASK, BID, CACHE_LINE, EMPTY_PRICE, NO_SLOT
 from fastlob._kernels.flow import FlowModel, rate_totals
-from fastlob._kernels.mm import _next_markout_slot, mid2, quote_prices, reset_env, step_env
+from fastlob._kernels.mm import (
+    _next_markout_slot,
+    others_mid2,
+    quote_prices,
+    reset_env,
+    step_env,
+)
 from fastlob._kernels.mm_layout import ACT_ASK_OFFSET, ACT_BID_OFFSET, NUM_METRICS
 from fastlob._numba import njit, prange, prefetch
 
@@ -80,7 +86,7 @@ def _prefetch_env(s, m, n, actions, low, high):
     prefetch(s.live_slot, (n, s.side_orders[n, BID] + s.side_orders[n, ASK] - 1))
     mask = s.level_qty.shape[2] - 1
     new_quotes = quote_prices(
-        mid2(s, m, n),
+        others_mid2(s, m, n),
         _clipped_offset(actions, n, ACT_BID_OFFSET, low, high),
         _clipped_offset(actions, n, ACT_ASK_OFFSET, low, high),
     )

@@ -48,7 +48,7 @@ def _flow_all(s, m, fp, lr, cr, lc, mc, p, duration):
 def _quote_range(s, m, p, actions, start, stop):
     for n in range(start, stop):
         bid, ask = mm.quote_prices(
-            mm.mid2(s, m, n),
+            mm.others_mid2(s, m, n),
             float(actions[n, mm_layout.ACT_BID_OFFSET]),
             float(actions[n, mm_layout.ACT_ASK_OFFSET]),
         )
@@ -69,8 +69,7 @@ def quote_phase(s, m, p, actions):
 @njit
 def _observe_range(s, m, p, obs, start, stop):
     for n in range(start, stop):
-        now = mm.mid2(s, m, n)
-        mm.write_obs(s, m, p, n, now, obs)
+        mm.write_obs(s, m, p, n, obs)
 
 
 @njit(parallel=True)
