@@ -11,11 +11,16 @@ actions of shape (N, 2) ``[bid_offset, ask_offset]``, the layout of
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from fastlob.env import OBSERVATION_COLUMNS
+
+#: the width of the order-book env's observation (its last column is the time left)
+OBS_DIM = OBSERVATION_COLUMNS["time_left"] + 1
 
 
 def _as_numpy(obs) -> np.ndarray:
@@ -293,6 +298,30 @@ class TouchQuotes:
     quote_size: float = 1.0
     cap: float = 1.0
 
+    def __post_init__(self):
+        for name in ("max_inventory", "max_offset"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{name} must be a real number, got {value!r}")
+            if not (math.isfinite(value) and value > 0.0):
+                raise ValueError(f"{name} must be finite and > 0, got {value}")
+        # quote_size finite >= 0 lots; cap >= 0 lots, inf for no cap
+        for name, allowed, ok in (
+            ("quote_size", "finite and >= 0 lots", lambda v: np.isfinite(v) & (v >= 0.0)),
+            ("cap", ">= 0 lots (inf: no cap)", lambda v: v >= 0.0),
+        ):
+            value = getattr(self, name)
+            array = np.asarray(value)
+            if array.dtype.kind not in "iuf" or array.ndim > 1:
+                raise TypeError(
+                    f"{name} must be a real number or a 1-D array of them (one per env), got "
+                    f"{value!r}"
+                )
+            bad = ~ok(array.astype(np.float64))
+            if bad.any():
+                shown = array.reshape(-1)[int(np.flatnonzero(bad.reshape(-1))[0])]
+                raise ValueError(f"{name} must be {allowed}, got {shown}")
+
     @classmethod
     def for_config(cls, config, quote_size: float = 1.0, cap: float | None = None) -> TouchQuotes:
         """Scales taken from a ``fastlob.MarketMakingConfig``; ``cap`` defaults to its
@@ -309,9 +338,24 @@ class TouchQuotes:
         observations float32 (N, 31)."""
         obs = _as_numpy(obs)
         column = OBSERVATION_COLUMNS
-        q = np.rint(obs[:, column["inventory"]].astype(np.float64) * self.max_inventory)
-        bid = -obs[:, column["bid_levels"]].astype(np.float64)  # mid - best bid, ticks
-        ask = obs[:, column["ask_levels"]].astype(np.float64)  # best ask - mid, ticks
+        if obs.ndim != 2 or obs.shape[1] != OBS_DIM:
+            raise ValueError(f"obs must have shape (N, {OBS_DIM}), got {obs.shape}")
+        n = obs.shape[0]
+        for name in ("quote_size", "cap"):
+            shape = np.shape(getattr(self, name))
+            if shape not in ((), (n,)):
+                raise ValueError(f"{name} holds {shape[0]} values, one per env: obs has {n} rows")
+        read = [column["inventory"], column["bid_levels"], column["ask_levels"]]
+        values = obs[:, read].astype(np.float64)
+        if not np.isfinite(values).all():
+            row, col = np.argwhere(~np.isfinite(values))[0]
+            raise ValueError(
+                f"obs[{row}, {read[col]}] is {values[row, col]}: the touch quoter reads the "
+                "inventory and the best levels, which must be finite"
+            )
+        q = np.rint(values[:, 0] * self.max_inventory)
+        bid = -values[:, 1]  # mid - best bid, ticks
+        ask = values[:, 2]  # best ask - mid, ticks
         bid_on = (q < self.cap) & (bid >= 0.0) & (bid <= self.max_offset)
         ask_on = (q > -self.cap) & (ask >= 0.0) & (ask <= self.max_offset)
         actions = np.zeros((obs.shape[0], 5), np.float32)

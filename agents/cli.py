@@ -9,10 +9,12 @@ fastlob_agents`` is the same command; ``python -m fastlob`` offers the engine's 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from fastlob import MarketMakingConfig
 from fastlob.cli import (
+    AT_LEAST_TWO_INT,
     NON_NEGATIVE_INT,
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
@@ -77,6 +79,12 @@ def _eval(args) -> int:
         tuning_episodes=args.tuning_episodes,
         config=_market(args),
     )
+    if result["episodes"] < args.episodes:  # a historical part's non-overlapping windows
+        print(
+            f"fastlob eval: {result['episodes']} held-out episodes played, not {args.episodes}: "
+            "the held-out part holds no more non-overlapping windows",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(result["table"]))
     else:
@@ -204,7 +212,9 @@ def add_agent_commands(sub) -> None:
         "baselines.json into each run.",
     )
     evaluate.add_argument("runs", nargs="*", help="run directories of trained agents")
-    evaluate.add_argument("--episodes", type=POSITIVE_INT, default=256, help="held-out episodes")
+    evaluate.add_argument(
+        "--episodes", type=AT_LEAST_TWO_INT, default=256, help="held-out episodes (at least 2)"
+    )
     evaluate.add_argument("--seed", type=NON_NEGATIVE_INT, default=123_456, help="held-out seed")
     evaluate.add_argument(
         "--risk-aversion",
@@ -214,9 +224,9 @@ def add_agent_commands(sub) -> None:
     )
     evaluate.add_argument(
         "--tuning-episodes",
-        type=POSITIVE_INT,
+        type=AT_LEAST_TWO_INT,
         default=128,
-        help="episodes to tune the baselines on",
+        help="episodes to tune the baselines on (at least 2)",
     )
     evaluate.add_argument("--json", action="store_true", help="print the table as JSON")
     _add_env_config(evaluate, "the market the first run trained on")

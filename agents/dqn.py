@@ -350,6 +350,8 @@ def train(config: DQNConfig) -> dict:
         torch.set_num_threads(config.torch_threads)
     device = pick_device(config.device)
     seed_everything(config.seed)
+    # the market is checked before the run's directory is written
+    env = MarketMakingVectorEnv(config.num_envs, config=config.env, seed=config.seed)
     run = Run(
         config.runs_dir,
         config.run_name or f"dqn_{config.seed}",
@@ -357,7 +359,6 @@ def train(config: DQNConfig) -> dict:
         config.resume,
         checkpoint_keys=CHECKPOINT_KEYS,
     )
-    env = MarketMakingVectorEnv(config.num_envs, config=config.env, seed=config.seed)
     obs_dim = env.single_observation_space.shape[0]
     learner = DQNLearner(obs_dim, config).to(device)
     reward_scaler = RewardScaler(config.num_envs, config.gamma, config.norm_reward).to(device)

@@ -29,16 +29,18 @@ in ``baselines.json``; and random quotes at 1 lot, untuned.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
+from fastlob._checks import check_int, check_real
 from fastlob.env import check_config
 from fastlob.plain import from_plain
 
 from .common import RunError
-from .tuning import tune_baselines, tuned_policies, utility
+from .tuning import read_choices, tune_baselines, tuned_policies, utility
 
 #: metrics of the table, in order
 METRICS = (
@@ -202,7 +204,15 @@ def evaluate(
     episodes when no run is given); on a historical market the baselines are tuned on its train
     part and every agent plays its held-out eval part in non-overlapping windows, as many as it
     holds up to ``episodes`` (:func:`held_out_market`, :func:`independent_episodes`). Returns
-    {"table": ..., "baselines": choices, "episodes": the episodes each agent played}."""
+    {"table": ..., "baselines": choices, "episodes": the episodes each agent played}.
+
+    ``episodes`` and ``tuning_episodes`` are at least 2 (an interval, and the utility's
+    variance, need two); a held-out part with fewer than two non-overlapping windows is refused
+    before any work, as is every argument out of range."""
+    episodes = check_int("episodes", episodes, 2, 2**24)
+    tuning_episodes = check_int("tuning_episodes", tuning_episodes, 2, 2**24)
+    seed = check_int("seed", seed, 0, 2**63 - 8)  # the tuning seeds seed + 1 .. seed + 7
+    risk_aversion = check_real("risk_aversion", risk_aversion, 0.0, math.inf)
     paths = [Path(p) for p in run_dirs]
     policies = {}
     for path in paths:  # every run is opened and checked before any work
@@ -210,19 +220,34 @@ def evaluate(
         policies[name if name not in policies else f"{name}:{path.name}"] = policy
     if config is None:
         config = run_config(paths[0]) if paths else MarketMakingConfig(episode_steps=200)
-    tuned = tune_baselines(config, tuning_episodes, seed + 1, risk_aversion)
-    policies.update(tuned.policies)
     held_out = held_out_market(config)
     played = independent_episodes(held_out, episodes)
+    if played < 2:
+        raise ValueError(
+            f"the {held_out.lobster_part!r} part of {held_out.lobster[0]} holds {played} "
+            f"non-overlapping window of config.episode_steps * config.dt = "
+            f"{held_out.episode_steps * held_out.dt:g} s: an evaluation needs two or more "
+            "independent episodes (shorten the episode, or give the part more of the data: "
+            "train_fraction)"
+        )
+    tuned = tune_baselines(config, tuning_episodes, seed + 1, risk_aversion)
+    policies.update(tuned.policies)
     table = {
         name: summarize(play(policy, held_out, played, seed), risk_aversion)
         for name, policy in policies.items()
     }
     result = {"table": table, "baselines": tuned.choices, "episodes": played}
-    for path in paths:
-        (path / "eval.json").write_text(json.dumps(table, indent=2))
-        (path / "baselines.json").write_text(json.dumps(tuned.choices, indent=2))
+    for path in paths:  # each file whole or not at all
+        _write_json(path / "eval.json", table)
+        _write_json(path / "baselines.json", tuned.choices)
     return result
+
+
+def _write_json(path: Path, value) -> None:
+    """``value`` as JSON at ``path``, whole or not at all (a temporary file, then renamed)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2), encoding="utf-8")
+    tmp.replace(path)
 
 
 def _number(x: float) -> str:
@@ -275,7 +300,7 @@ def fill_rates_by_queue(
         raise RunError(f"{path}: no baselines.json (run fastlob eval on it first)")
     config = run_config(path)
     name, trained = load_policy(path, config)
-    choices = json.loads(choices_file.read_text())
+    choices = read_choices(config, choices_file)
     policies = {name: trained, **tuned_policies(config, choices, str(choices_file))}
     labels = metrics.bucket_labels(queue_breaks)
     frames = []

@@ -46,6 +46,8 @@ from typing import NamedTuple
 import numpy as np
 
 from fastlob import LQParams
+from fastlob._checks import check_fits_memory, check_int, check_real
+from fastlob.as_env import check_as_params
 
 from .baselines import _Strategy
 
@@ -74,15 +76,31 @@ class DiscreteSolution(NamedTuple):
     sweeps: int
 
 
-def _check(params: LQParams, max_offset: float) -> None:
+def _check(params: LQParams, max_offset: float) -> float:
+    """Every field of ``params`` as ``fastlob.LinearQuadraticVectorEnv`` checks it (a whole
+    number of steps, finite penalties >= 0, ...), intensity and decay > 0, ``max_offset`` finite
+    and > 0, and tables that fit in memory; returns ``max_offset`` as a float."""
     if not isinstance(params, LQParams):
         raise TypeError(f"params must be an LQParams, got {type(params).__name__}")
-    if not (params.intensity > 0.0 and params.decay > 0.0):
-        raise ValueError("the dynamic programme needs intensity > 0 and decay > 0")
-    if not (isinstance(params.max_inventory, int) and params.max_inventory >= 1):
-        raise ValueError(f"params.max_inventory must be an int >= 1, got {params.max_inventory!r}")
-    if not (math.isfinite(max_offset) and max_offset > 0.0):
-        raise ValueError(f"max_offset must be finite and > 0, got {max_offset}")
+    if isinstance(params.max_inventory, bool) or not isinstance(params.max_inventory, int):
+        raise TypeError(
+            "params.max_inventory must be an int (units), got "
+            f"{type(params.max_inventory).__name__} {params.max_inventory!r}"
+        )
+    check_real("params.running_penalty", params.running_penalty, 0.0, 1e12)
+    checked = check_as_params(params.as_params())
+    if not (checked.intensity > 0.0 and checked.decay > 0.0):
+        raise ValueError(
+            "the dynamic programme needs params.intensity > 0 and params.decay > 0, got "
+            f"{checked.intensity} and {checked.decay}"
+        )
+    max_offset = check_real("max_offset", max_offset, 0.0, 1e9, low_open=True)  # as the env
+    cells = (episode_steps(params) + 1) * (2 * params.max_inventory + 1)
+    check_fits_memory(
+        "(params.horizon / params.dt + 1) * (2 * params.max_inventory + 1)", cells, 4 * 8,
+        "dynamic-programme tables",
+    )  # fmt: skip
+    return max_offset
 
 
 def episode_steps(params: LQParams) -> int:
@@ -158,8 +176,14 @@ def solve_discrete_optimum(
         ``value`` (float), ``values`` float64 (N + 1, 2Q + 1), ``depths`` float64
         (N, 2Q + 1, 2) ``[bid, ask]``, ``sweeps`` (int).
     """
-    _check(params, max_offset)
-    unquoted = max_offset if unquoted_depth is None else float(unquoted_depth)
+    max_offset = _check(params, max_offset)
+    unquoted = (
+        max_offset
+        if unquoted_depth is None
+        else check_real("unquoted_depth", unquoted_depth, -1e12, 1e12)
+    )
+    tolerance = check_real("tolerance", tolerance, 0.0, 1e12)
+    max_sweeps = check_int("max_sweeps", max_sweeps, 1, 10**9)
     steps = episode_steps(params)
     bound = params.max_inventory
     q = np.arange(-bound, bound + 1, dtype=np.float64)
@@ -294,7 +318,10 @@ class DiscreteOptimum(_Strategy):
     def offsets(self, q, tau):
         p = self.params
         bound = p.max_inventory
-        q = np.rint(np.asarray(q, np.float64)).astype(np.int64)
+        q, tau = np.asarray(q, np.float64), np.asarray(tau, np.float64)
+        if not (np.isfinite(q).all() and np.isfinite(tau).all()):
+            raise ValueError("the inventory and the time left must be finite (no NaN/inf)")
+        q = np.rint(q).astype(np.int64)
         if (np.abs(q) > bound).any():
             raise ValueError(f"inventory beyond the bound max_inventory={bound}")
         steps = self.solution.depths.shape[0]

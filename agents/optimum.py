@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from fastlob import LinearQuadraticVectorEnv, LQParams
+from fastlob._checks import check_int
 
 from .baselines import CarteaJaimungalPenalva, FixedSpread
 from .evaluate import _normal_ci
@@ -173,7 +174,19 @@ def run_optimum(
 ) -> dict:
     """Train every algorithm with every seed (``workers`` runs at a time: see
     :func:`train_seeds`), evaluate on ``episodes`` held-out paths, write ``optimum.json`` and
-    ``optimum.html`` into ``out``; returns the result."""
+    ``optimum.html`` into ``out``; returns the result. Every argument is checked before anything
+    is written or trained: ``episodes`` >= 4 (a quarter of them, from ``eval_seed + 1``, choose
+    the fixed spread), ``eval_seed`` and every seed a generator's seed."""
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ValueError("seeds must hold at least one training seed")
+    seeds = tuple(check_int(f"seeds[{i}]", s, 0, 2**63 - 1) for i, s in enumerate(seeds))
+    for algo in algos:
+        if algo not in TRAINERS:
+            raise ValueError(f"algos must be among {', '.join(TRAINERS)}, got {algo!r}")
+    episodes = check_int("episodes", episodes, 4, 2**24)
+    eval_seed = check_int("eval_seed", eval_seed, 0, 2**63 - 2)  # eval_seed + 1 is a seed too
+    workers = check_int("workers", workers, 1, 1024)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -319,11 +319,11 @@ def train(config: PPOConfig, env=None) -> dict:
     device = pick_device(config.device)
     seed_everything(config.seed)
     name = config.run_name or f"ppo_{config.seed}"
-    run = Run(config.runs_dir, name, config, resume=config.resume, checkpoint_keys=CHECKPOINT_KEYS)
-    if env is None:
+    if env is None:  # the market is checked before the run's directory is written
         env = MarketMakingVectorEnv(config.num_envs, config=config.env, seed=config.seed)
     elif env.num_envs != config.num_envs:
         raise ValueError(f"env has {env.num_envs} envs, config.num_envs is {config.num_envs}")
+    run = Run(config.runs_dir, name, config, resume=config.resume, checkpoint_keys=CHECKPOINT_KEYS)
     obs_dim = env.single_observation_space.shape[0]
     act_dim = env.single_action_space.shape[0]
     agent = Agent(obs_dim, act_dim, config).to(device)

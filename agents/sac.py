@@ -309,6 +309,10 @@ def train(config: SACConfig, env=None) -> dict:
         torch.set_num_threads(config.torch_threads)
     device = pick_device(config.device)
     seed_everything(config.seed)
+    if env is None:  # the market is checked before the run's directory is written
+        env = MarketMakingVectorEnv(config.num_envs, config=config.env, seed=config.seed)
+    elif env.num_envs != config.num_envs:
+        raise ValueError(f"env has {env.num_envs} envs, config.num_envs is {config.num_envs}")
     run = Run(
         config.runs_dir,
         config.run_name or f"sac_{config.seed}",
@@ -316,10 +320,6 @@ def train(config: SACConfig, env=None) -> dict:
         config.resume,
         checkpoint_keys=CHECKPOINT_KEYS,
     )
-    if env is None:
-        env = MarketMakingVectorEnv(config.num_envs, config=config.env, seed=config.seed)
-    elif env.num_envs != config.num_envs:
-        raise ValueError(f"env has {env.num_envs} envs, config.num_envs is {config.num_envs}")
     space = env.single_action_space
     obs_dim, act_dim = env.single_observation_space.shape[0], space.shape[0]
     learner = SACLearner(obs_dim, act_dim, space.low, space.high, config).to(device)

@@ -69,13 +69,18 @@ edge is the axis's hard bound (the search could not widen past it).
 
 from __future__ import annotations
 
+import json
 import math
+import numbers
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
+from fastlob._checks import check_int, check_real
 from fastlob.calibration import Calibration, calibrate
+from fastlob.historical import PARTS
 
 from .baselines import (
     AvellanedaStoikov,
@@ -268,6 +273,7 @@ def play_side_by_side(
         Per policy, the env-steps its rows were stepped (``episodes`` x the steps of its play,
         which ends when every row has finished an episode).
     """
+    episodes = check_int("episodes", episodes, 1, 2**24)
     first = MarketMakingVectorEnv(episodes, config=config, seed=seed)
     first.reset(seed=seed)
     start = first.get_state()
@@ -383,11 +389,11 @@ def tune_baselines(
     config : MarketMakingConfig
         The market tuned on.
     episodes : int
-        Tuning episodes (one per env).
+        Tuning episodes (one per env), at least 2: the utility's variance needs two.
     seed : int
         Their seed (env ``n`` from ``(seed, n)``); the calibration uses ``seed`` .. ``seed + 6``.
     risk_aversion : float
-        Of the mean-variance utility.
+        Of the mean-variance utility (finite, >= 0).
     max_envs : int
         Env rows stepped together at most (:func:`play_side_by_side`).
     grids : dict, optional
@@ -401,8 +407,22 @@ def tune_baselines(
         The policies (every baseline of :data:`BASELINES`) and ``choices``, the layout of
         ``baselines.json`` in the module docstring.
     """
+    episodes = check_int("episodes", episodes, 2, 2**24)
+    seed = check_int("seed", seed, 0, 2**63 - 7)  # the calibration seeds seed .. seed + 6
+    risk_aversion = check_real("risk_aversion", risk_aversion, 0.0, math.inf)
     calibration_envs = min(256, max(32, episodes))
     cal = calibrate(config, num_envs=calibration_envs, steps=CALIBRATION_STEPS, seed=seed)
+    if not (
+        all(map(math.isfinite, (cal.intensity, cal.decay, cal.sigma)))
+        and cal.intensity > 0.0
+        and cal.decay > 0.0
+        and cal.sigma >= 0.0
+    ):  # AS and GLFT need A, k > 0 (and baselines.json is refused without them)
+        raise ValueError(
+            f"the calibration of this market gave A = {cal.intensity:g}, k = {cal.decay:g}, "
+            f"sigma = {cal.sigma:g}: Avellaneda-Stoikov and GLFT need A > 0, k > 0 and a finite "
+            "sigma >= 0 (fills that fall with the quote's distance from the mid)"
+        )
     calibration_steps = len(cal.offsets) * calibration_envs * CALIBRATION_STEPS
     grids = _start_grids(config, grids)
     scores: dict[str, dict[tuple[float, float], float]] = {name: {} for name in TUNED_AXES}
@@ -479,6 +499,171 @@ def tune_baselines(
     return TunedBaselines(tuned_policies(config, choices), choices)
 
 
+def _finite_number(value, integer: bool = False) -> bool:
+    """A finite JSON number (an integer where ``integer``), not a bool."""
+    kind = int if integer else numbers.Real
+    return isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class _Fields:
+    """Checks of one object of ``baselines.json``, each error a :class:`RunError` naming the
+    file and the field's dotted path."""
+
+    def __init__(self, source: str, path: str, value):
+        self.source, self.path = source, path
+        if not isinstance(value, dict):
+            raise RunError(f"{source}: {path or 'the file'} must be an object, got {value!r}")
+        self.value = value
+
+    def keys(self, needed) -> None:
+        """The object holds exactly the keys ``needed``."""
+        missing = [k for k in needed if k not in self.value]
+        if missing:
+            raise RunError(f"{self.source}: lacks {self.name(missing[0])}")
+        unknown = sorted(str(k) for k in self.value if k not in needed)
+        if unknown:
+            raise RunError(
+                f"{self.source}: {self.path or 'the file'} has no field {', '.join(unknown)} "
+                f"(its fields: {', '.join(needed)})"
+            )
+
+    def name(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, key: str, allowed: str):
+        raise RunError(
+            f"{self.source}: {self.name(key)} must be {allowed}, got {self.value[key]!r}"
+        )
+
+    def real(self, key: str, low: float = -math.inf, high: float = math.inf, low_open=False):
+        v = self.value[key]
+        if not (_finite_number(v) and (v > low if low_open else v >= low) and v <= high):
+            if math.isinf(high):
+                bound = "" if math.isinf(low) else f" {'>' if low_open else '>='} {low:g}"
+                self.fail(key, f"a finite number{bound}")
+            self.fail(key, f"a finite number in {'(' if low_open else '['}{low:g}, {high:g}]")
+        return float(v)
+
+    def integer(self, key: str, low: int, high: float = math.inf) -> int:
+        v = self.value[key]
+        if not (isinstance(v, int) and not isinstance(v, bool) and low <= v <= high):
+            self.fail(
+                key,
+                f"an integer >= {low}" if math.isinf(high) else f"an integer in [{low}, {high}]",
+            )
+        return v
+
+    def boolean(self, key: str) -> bool:
+        if not isinstance(self.value[key], bool):
+            self.fail(key, "true or false")
+        return self.value[key]
+
+    def numbers(self, key: str, integers: bool = False) -> list:
+        v = self.value[key]
+        if not (isinstance(v, list) and all(_finite_number(x, integers) for x in v)):
+            self.fail(key, f"a list of finite {'integers' if integers else 'numbers'}")
+        return v
+
+    def child(self, key: str) -> _Fields:
+        return _Fields(self.source, self.name(key), self.value[key])
+
+
+#: the top-level fields of ``baselines.json`` and those of each tuned baseline
+_TOP_FIELDS = (
+    "format", "risk_aversion", "tuning_seed", "tuning_episodes", "episode_steps", "tuning_part",
+    "tuning_env_steps", "calibration", "baselines",
+)  # fmt: skip
+_TUNED_FIELDS = (
+    "params", "utility", "axes", "grid", "utilities", "widened", "edges", "env_steps",
+)  # fmt: skip
+
+
+def check_choices(config: MarketMakingConfig, choices, source: str = "baselines.json") -> None:
+    """Refuse ``choices`` (a parsed ``baselines.json``) unless it is the layout
+    :func:`tune_baselines` writes (the module docstring) with every value in its range on the
+    market ``config``: gamma > 0, a half-width in [0, max_offset], a cap in [1, max_inventory],
+    a size in [0, :func:`max_size`], a calibration with A, k > 0 and sigma >= 0, all finite;
+    a :class:`~agents.common.RunError` naming ``source`` and the field (a missing one, one of
+    the wrong type or out of range, or one the layout has not)."""
+    if not isinstance(choices, dict) or choices.get("format") != FORMAT:
+        found = choices.get("format") if isinstance(choices, dict) else None
+        raise RunError(
+            f"{source}: format {found!r}, not {FORMAT}: written before the baselines were tuned "
+            "over their quote size; run fastlob eval again"
+        )
+    top = _Fields(source, "", choices)
+    top.keys(_TOP_FIELDS)
+    top.real("risk_aversion", 0.0)
+    for key in ("tuning_seed", "tuning_env_steps"):
+        top.integer(key, 0)
+    for key in ("tuning_episodes", "episode_steps"):
+        top.integer(key, 1)
+    if choices["tuning_part"] is not None and choices["tuning_part"] not in PARTS:
+        top.fail("tuning_part", f"null or one of {', '.join(PARTS)}")
+    calibration = top.child("calibration")
+    calibration.keys(("intensity", "decay", "sigma", "env_steps"))
+    calibration.real("intensity", 0.0, low_open=True)
+    calibration.real("decay", 0.0, low_open=True)
+    calibration.real("sigma", 0.0)
+    calibration.integer("env_steps", 0)
+    baselines = top.child("baselines")
+    baselines.keys(BASELINES)
+    sizes = max_size(config)
+    for name in BASELINES:
+        row = baselines.child(name)
+        if name not in TUNED_AXES:
+            row.keys(("params", "tuned"))
+            if row.boolean("tuned"):
+                row.fail("tuned", "false (random quotes are not tuned)")
+            params = row.child("params")
+            params.keys(("low", "high", "size"))
+            low = params.real("low", 0.0, config.max_offset)
+            params.real("high", low, config.max_offset)
+            params.integer("size", 0, sizes)
+            continue
+        axis = TUNED_AXES[name]
+        row.keys(_TUNED_FIELDS)
+        params = row.child("params")
+        params.keys((axis, "size"))
+        if axis == "gamma":
+            params.real(axis, 0.0, low_open=True)
+        elif axis == "half_width":
+            params.real(axis, 0.0, config.max_offset)
+        else:
+            params.integer(axis, 1, config.max_inventory)
+        params.integer("size", 0, sizes)
+        row.real("utility")
+        row.integer("env_steps", 0)
+        if row.value["axes"] != [axis, "size"]:
+            row.fail("axes", f"[{axis!r}, 'size']")
+        for key in ("grid", "widened"):
+            lists = row.child(key)
+            lists.keys((axis, "size"))
+            lists.numbers(axis, integers=axis == "cap")
+            lists.numbers("size", integers=True)
+        if not (row.value["grid"][axis] and row.value["grid"]["size"]):
+            row.fail("grid", "non-empty lists of the values searched")
+        utilities = row.value["utilities"]
+        shape = (len(row.value["grid"][axis]), len(row.value["grid"]["size"]))
+        if not (
+            isinstance(utilities, list)
+            and len(utilities) == shape[0]
+            and all(isinstance(r, list) and len(r) == shape[1] for r in utilities)
+            and all(_finite_number(u) for r in utilities for u in r)
+        ):
+            row.fail(
+                "utilities",
+                f"a {shape[0]} x {shape[1]} table of finite numbers (grid.{axis} x grid.size)",
+            )
+        edges = row.child("edges")
+        edges.keys((axis, "size"))
+        for key in (axis, "size"):
+            flags = edges.child(key)
+            flags.keys(("on_edge", "at_bound"))
+            flags.boolean("on_edge")
+            flags.boolean("at_bound")
+
+
 def tuned_policies(
     config: MarketMakingConfig, choices: dict, source: str = "baselines.json"
 ) -> dict:
@@ -486,35 +671,33 @@ def tuned_policies(
     run's ``baselines.json``): {name: policy} for every name of :data:`BASELINES`.
 
     A :class:`~agents.common.RunError` naming ``source`` and the field if ``choices`` is not
-    of this layout, e.g. a file written before the baselines were tuned over their quote size
-    (rather than defaulting the size)."""
-    where = f"{source}: "
-    if not isinstance(choices, dict) or choices.get("format") != FORMAT:
-        found = choices.get("format") if isinstance(choices, dict) else None
-        raise RunError(
-            f"{where}format {found!r}, not {FORMAT}: written before the baselines were tuned "
-            "over their quote size; run fastlob eval again"
-        )
+    of this layout (:func:`check_choices`), e.g. a file written before the baselines were tuned
+    over their quote size (rather than defaulting the size), or a value out of its range."""
+    check_choices(config, choices, source)
+    c = choices["calibration"]
+    empty = np.empty(0)
+    cal = Calibration(
+        float(c["intensity"]), float(c["decay"]), float(c["sigma"]), empty, empty, empty
+    )
+    return {
+        name: baseline_policy(name, config, cal, choices["baselines"][name]["params"])
+        for name in BASELINES
+    }
+
+
+def read_choices(config: MarketMakingConfig, path) -> dict:
+    """A run's ``baselines.json``, read and checked (:func:`check_choices`); a
+    :class:`~agents.common.RunError` naming the file if it is missing, not JSON or not that
+    layout."""
+    path = Path(path)
     try:
-        c = choices["calibration"]
-        empty = np.empty(0)
-        cal = Calibration(
-            float(c["intensity"]), float(c["decay"]), float(c["sigma"]), empty, empty, empty
-        )
-        policies = {}
-        for name in BASELINES:
-            params = choices["baselines"][name]["params"]
-            needed = (TUNED_AXES[name], "size") if name in TUNED_AXES else ("low", "high", "size")
-            for key in needed:
-                if key not in params:
-                    raise KeyError(f"baselines.{name}.params.{key}")
-            policies[name] = baseline_policy(name, config, cal, params)
-    except KeyError as err:
-        field = err.args[0]
-        raise RunError(f"{where}lacks {field}") from None
-    except (TypeError, ValueError) as err:
-        raise RunError(f"{where}not the choices of tune_baselines ({err})") from None
-    return policies
+        choices = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path}: missing (run fastlob eval on the run first)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunError(f"{path}: not valid JSON ({err})") from None
+    check_choices(config, choices, str(path))
+    return choices
 
 
 def format_baselines(choices: dict) -> str:

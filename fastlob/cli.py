@@ -55,6 +55,8 @@ POSITIVE_INT = _number(int, 1)
 NON_NEGATIVE_INT = _number(int, 0)
 NON_NEGATIVE_REAL = _number(float, 0.0)
 POSITIVE_REAL = _number(float, 0.0, low_open=True)
+#: a count of episodes that a confidence interval or a variance is taken over
+AT_LEAST_TWO_INT = _number(int, 2)
 
 
 def _replay(args) -> int:

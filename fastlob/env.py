@@ -35,7 +35,7 @@ from fastlob._kernels.book_layout import (
     bytes_per_book,
     state_nbytes,
 )
-from fastlob.historical import PARTS, HistoricalMarket, load_market
+from fastlob.historical import PARTS, WINDOWS, HistoricalMarket, load_market
 from fastlob.plain import from_plain, to_plain
 from fastlob.vector import BatchedVectorEnv, read_only
 
@@ -378,19 +378,20 @@ def check_config(config: MarketMakingConfig):
     return params, model, book
 
 
-#: the placements of ``MarketMakingConfig.lobster_windows``
-WINDOWS = ("random", "tiled")
-
 #: the marks of ``RewardConfig.mark``
 REWARD_MARKS = ("mid", "liquidation")
 
 
+def _choice(name: str, value, options: tuple[str, ...]) -> str:
+    """``value`` if it is one of the strings ``options`` (an array or any other type is refused,
+    not compared element by element); a ``ValueError`` naming ``name`` else."""
+    if not (isinstance(value, str) and value in options):
+        raise ValueError(f"{name} must be one of {', '.join(options)}, got {value!r}")
+    return value
+
+
 def _reward_mark(mark) -> str:
-    if mark not in REWARD_MARKS:
-        raise ValueError(
-            f"config.reward.mark must be one of {', '.join(REWARD_MARKS)}, got {mark!r}"
-        )
-    return mark
+    return _choice("config.reward.mark", mark, REWARD_MARKS)
 
 
 def _check_lobster(c: MarketMakingConfig) -> None:
@@ -402,14 +403,8 @@ def _check_lobster(c: MarketMakingConfig) -> None:
         raise ValueError(
             f"config.lobster must be () or (message_csv, orderbook_csv), got {files!r}"
         )
-    if c.lobster_part not in PARTS:
-        raise ValueError(
-            f"config.lobster_part must be one of {', '.join(PARTS)}, got {c.lobster_part!r}"
-        )
-    if c.lobster_windows not in WINDOWS:
-        raise ValueError(
-            f"config.lobster_windows must be one of {', '.join(WINDOWS)}, got {c.lobster_windows!r}"
-        )
+    _choice("config.lobster_part", c.lobster_part, PARTS)
+    _choice("config.lobster_windows", c.lobster_windows, WINDOWS)
     fraction = check_real("config.train_fraction", c.train_fraction, 0.0, 1.0)
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"config.train_fraction must be in (0, 1), got {fraction}")

@@ -24,13 +24,25 @@ from fastlob._kernels import replay as _r
 from fastlob._kernels.book_layout import BookParams, allocate_book_state
 from fastlob.data.lobster import LobsterFormatError, read_day
 
-__all__ = ["PARTS", "HistoricalMarket", "load_market"]
+__all__ = ["PARTS", "WINDOWS", "HistoricalMarket", "load_market"]
 
 #: the parts of a market's time an env can draw its windows from
 PARTS = ("train", "eval", "all")
 
+#: how an env's window is placed in its part (``MarketMakingConfig.lobster_windows``)
+WINDOWS = ("random", "tiled")
+
 #: price units of a LOBSTER file per currency unit (it writes dollars x 10000)
 PRICE_UNITS_PER_CURRENCY = 10_000
+
+
+def _check_episode_seconds(value) -> float:
+    """An episode's length in seconds: a finite real > 0 (a window of 0 s, or of none, holds no
+    episode)."""
+    try:
+        return check_real("episode_seconds", value, 0.0, math.inf, low_open=True)
+    except ValueError:
+        raise ValueError(f"episode_seconds must be finite and > 0, got {value}") from None
 
 
 def _power_of_two_at_least(value: int) -> int:
@@ -178,6 +190,9 @@ class HistoricalMarket:
         random (``windows="random"``) or tiled without overlap (``"tiled"``: env n plays the
         (n mod k)-th of the part's k = :meth:`independent_windows` windows); a ``ValueError``
         naming the part when it holds no such window."""
+        if not (isinstance(windows, str) and windows in WINDOWS):
+            raise ValueError(f"windows must be one of {', '.join(WINDOWS)}, got {windows!r}")
+        episode_seconds = _check_episode_seconds(episode_seconds)
         first, stop = self.part_rows(part)
         start, end = self.part_seconds(part)
         if stop - first < 1 or end - start < episode_seconds:
@@ -194,7 +209,8 @@ class HistoricalMarket:
 
     def independent_windows(self, part: str, episode_seconds: float) -> int:
         """How many non-overlapping windows of ``episode_seconds`` fit in ``part``: the number
-        of independent episodes it holds."""
+        of independent episodes it holds (``episode_seconds`` > 0)."""
+        episode_seconds = _check_episode_seconds(episode_seconds)
         start, end = self.part_seconds(part)
         return int((end - start) // episode_seconds)
 

@@ -101,7 +101,10 @@ def from_plain(hint, value: Any, name: str, default: Any = None) -> Any:
         if isinstance(value, str) and value in _NON_FINITE:
             return _NON_FINITE[value]
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must be a number, got {value!r}")
+            raise TypeError(
+                f'{name} must be a number (a non-finite one as "inf", "-inf" or "nan"), got '
+                f"{value!r}"
+            )
         return float(value)
     if hint is str:
         if not isinstance(value, str):

@@ -36,9 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fastlob._checks import check_int, check_real
+from fastlob._checks import check_fits_memory, check_int, check_real
 from fastlob.calibration import market_orders
 from fastlob.data.simulated import FlowBooks
+from fastlob.env import check_config
 
 #: the data's span in clock units
 CLOCK_STEPS = 500
@@ -335,7 +336,7 @@ def push_response(
     seconds : float
         Horizon after the push, seconds (rounded up to whole intervals).
     num_envs : int
-        Number of independent books.
+        Number of independent books (at least 2: the standard error needs two).
     seed : int
         Seed of the books' generators.
     interval : float
@@ -358,23 +359,24 @@ def push_response(
     push_lots = check_int("push_lots", push_lots, 1, 2**31 - 1)
     seconds = check_real("seconds", seconds, 0.0, 30 * 86_400.0, low_open=True)
     interval = check_real("interval", interval, 0.0, seconds, low_open=True)
-    market = FlowBooks(config, num_envs, seed, trade_capacity=push_lots + 64)
+    num_envs = check_int("num_envs", num_envs, 2, 2**20)  # a standard error needs two books
+    spans = math.ceil(seconds / interval - 1e-9)
+    check_fits_memory("seconds / interval", spans + 1, 8 * num_envs, "recorded mids")
+    _, _, book = check_config(config)
+    # a push fills at most push_lots resting orders, and no more than a book holds
+    capacity = min(push_lots, book.order_capacity) + 64
+    market = FlowBooks(config, num_envs, seed, trade_capacity=capacity)
     num_envs = market.num_envs
     market.run(config.warmup, 1.0)  # in spans of a second, so that each span's fills fit
     before = market.mids()
     emptied = market.push(push_lots)
-    spans = math.ceil(seconds / interval - 1e-9)
     displacement = np.zeros((spans + 1, num_envs))
     displacement[0] = market.mids() - before
     for k in range(1, spans + 1):
         market.run(interval)
         displacement[k] = market.mids() - before
     mean = displacement.mean(axis=1)
-    stderr = (
-        displacement.std(axis=1, ddof=1) / math.sqrt(num_envs)
-        if num_envs > 1
-        else np.full(spans + 1, np.nan)
-    )
+    stderr = displacement.std(axis=1, ddof=1) / math.sqrt(num_envs)
     times = interval * np.arange(spans + 1)
     half = 0.5 * mean[0]
     below = np.flatnonzero(mean[1:] <= half) + 1 if mean[0] > 0 else np.zeros(0, np.int64)

@@ -197,3 +197,44 @@ def test_push_response_checks_its_arguments(changes, word):
     kwargs = {"push_lots": 4, "seconds": 10.0, "num_envs": 2, "seed": 0, **changes}
     with pytest.raises(ValueError, match=word):
         push_response(UNANCHORED, **kwargs)
+
+
+def test_push_response_needs_two_books_for_its_standard_error():
+    # one book gave a stderr of NaN at every time
+    with pytest.raises(ValueError, match="num_envs"):
+        push_response(UNANCHORED, push_lots=4, seconds=2.0, num_envs=1, seed=0)
+
+
+def test_a_push_larger_than_any_book_sweeps_its_asks_and_names_no_unasked_argument():
+    # push_lots + 64 was the trade buffer: beyond 2**24 lots the error named trade_capacity
+    r = push_response(UNANCHORED, push_lots=10**8, seconds=1.0, num_envs=2, seed=0)
+    assert r.emptied == 2 and np.isfinite(r.stderr).all()
+
+
+def test_push_response_refuses_a_record_beyond_memory_before_running_the_flow():
+    with pytest.raises(ValueError, match=r"seconds / interval"):
+        push_response(UNANCHORED, push_lots=4, seconds=2_500_000.0, num_envs=4, interval=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "span", "word"),
+    [(-1.0, None, "seconds"), (math.nan, None, "seconds"), (1.0, 0.0, "span"),
+     (1.0, -1.0, "span"), (1.0, math.nan, "span")],
+)  # fmt: skip
+def test_flow_books_run_checks_its_times(seconds, span, word):
+    # span 0 looped forever; a negative or NaN time ran nothing, silently
+    books = FlowBooks(UNANCHORED, 2, seed=0)
+    with pytest.raises(ValueError, match=word):
+        books.run(seconds, span)
+
+
+def test_a_push_the_trade_buffer_cannot_hold_is_an_error_and_leaves_the_books():
+    # 150 one-lot orders on each of 10 levels: a 1400-lot push fills 1400 orders, more than the
+    # 1024 fills of the buffer; the books refused it and push returned as if it had happened
+    deep = UNANCHORED.replace(initial_depth=150, order_capacity=4096)
+    books = FlowBooks(deep, 2, seed=0)
+    before = books.books.depth(10).copy()
+    with pytest.raises(ValueError, match=r"lots = 1400.*trade buffer \(1024 fills"):
+        books.push(1400)
+    np.testing.assert_array_equal(books.books.depth(10), before)
+    assert books.push(1000) == 0  # within the buffer it sweeps as before

@@ -245,3 +245,117 @@ def test_baselines_json_round_trips_and_an_old_one_is_refused_naming_the_field(t
     del saved["baselines"]["touch"]["params"]["size"]
     with pytest.raises(RunError, match=r"baselines\.json: lacks baselines\.touch\.params\.size"):
         tuned_policies(CONFIG, saved)
+
+
+def _changed(choices: dict, path: str, value) -> dict:
+    """A deep copy of ``choices`` with the dotted ``path`` set to ``value`` (deleted for
+    ``_DELETE``)."""
+    out = json.loads(json.dumps(choices))
+    *parents, last = path.split(".")
+    node = out
+    for key in parents:
+        node = node[key]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return out
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "words"),
+    [
+        ("baselines.avellaneda_stoikov.params.gamma", float("nan"), "params.gamma must be"),
+        ("baselines.avellaneda_stoikov.params.gamma", "0.1", "params.gamma must be"),
+        ("baselines.glft.params.gamma", 0, "baselines.glft.params.gamma must be a finite"),
+        ("baselines.avellaneda_stoikov.params.gamma", -1.0, "params.gamma must be"),
+        ("baselines.fixed_spread.params.size", -1, r"size must be an integer in \[0, 3\]"),
+        ("baselines.fixed_spread.params.size", 1.5, r"size must be an integer in \[0, 3\]"),
+        ("baselines.fixed_spread.params.size", True, r"size must be an integer in \[0, 3\]"),
+        ("baselines.touch.params.size", 99, r"size must be an integer in \[0, 3\]"),
+        ("baselines.touch.params.cap", -3, r"touch.params.cap must be an integer in \[1, 20\]"),
+        ("baselines.touch.params.cap", float("nan"), "touch.params.cap"),
+        ("baselines.fixed_spread.params.half_width", -2.0, r"half_width must be .*\[0, 10\]"),
+        ("baselines.fixed_spread.params.half_width", float("inf"), "half_width must be"),
+        ("baselines.random.params.high", -1.0, "random.params.high"),
+        ("calibration.sigma", float("nan"), "calibration.sigma"),
+        ("calibration.decay", -1.0, "calibration.decay must be a finite number > 0"),
+        ("calibration", "x", "calibration must be an object"),
+        ("baselines.glft.params", [1, 2], "baselines.glft.params must be an object"),
+        ("baselines.glft.utility", "x", "baselines.glft.utility"),
+        ("baselines.touch", _DELETE, "lacks baselines.touch"),
+        ("baselines.glft.edges", _DELETE, "lacks baselines.glft.edges"),
+        ("tuning_env_steps", _DELETE, "lacks tuning_env_steps"),
+        ("extra", 1, "has no field extra"),
+        ("baselines.foo", {"params": {}}, "baselines has no field foo"),
+        ("baselines.avellaneda_stoikov.params.half_width", 3.0, "params has no field half_w"),
+    ],
+)
+def test_a_baselines_json_out_of_its_layout_or_range_is_refused_naming_the_field(
+    tuned, path, value, words
+):
+    # each of these was accepted (NaN quotes, clipped sizes, caps that never quote, a field
+    # ignored) or raised an error that named neither the file nor the field
+    with pytest.raises(RunError, match=r"run/baselines\.json: .*" + words):
+        tuned_policies(CONFIG, _changed(tuned.choices, path, value), "run/baselines.json")
+
+
+def test_read_choices_names_a_file_that_is_not_json(tuned, tmp_path):
+    path = tmp_path / "baselines.json"
+    text = json.dumps(tuned.choices)
+    for broken in (text[: len(text) // 2], "", "\xff\xfe"):
+        path.write_bytes(broken.encode("latin-1") if broken == "\xff\xfe" else broken.encode())
+        with pytest.raises(RunError, match=f"{path}: not valid JSON"):
+            tuning.read_choices(CONFIG, path)
+    path.write_text(text)
+    assert tuning.read_choices(CONFIG, path) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [({"episodes": 1}, "episodes"), ({"risk_aversion": float("nan")}, "risk_aversion"),
+     ({"seed": 2**63 - 1}, "seed")],
+)  # fmt: skip
+def test_tuning_refuses_one_episode_and_bad_arguments_before_calibrating(kwargs, word):
+    # one episode has no variance: the risk aversion had no effect on the choice
+    args = {"config": CONFIG, "episodes": EPISODES, "seed": SEED, "risk_aversion": 0.01, **kwargs}
+    with pytest.raises(ValueError, match=word):
+        tune_baselines(**args)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "word"),
+    [
+        ({"quote_size": -1.0}, ValueError, "quote_size must be finite and >= 0"),
+        ({"quote_size": float("nan")}, ValueError, "quote_size"),
+        ({"quote_size": "2"}, TypeError, "quote_size"),
+        ({"cap": float("nan")}, ValueError, "cap must be >= 0"),
+        ({"cap": -2.0}, ValueError, "cap must be >= 0"),
+        ({"max_inventory": 0.0}, ValueError, "max_inventory"),
+        ({"max_offset": float("nan")}, ValueError, "max_offset"),
+    ],
+)
+def test_the_touch_quoter_refuses_sizes_and_caps_out_of_range(kwargs, error, word):
+    # each was accepted: NaN or negative sizes reached the env, a NaN or negative cap never quoted
+    args = {"max_inventory": 20.0, "max_offset": 10.0, **kwargs}
+    with pytest.raises(error, match=word):
+        TouchQuotes(**args)
+
+
+def test_the_touch_quoter_names_an_observation_it_cannot_read():
+    import torch
+
+    policy = TouchQuotes(max_inventory=20.0, max_offset=10.0, quote_size=1.0, cap=5.0)
+    obs = np.zeros((3, 31), np.float32)
+    obs[:, 10], obs[:, 20] = -0.5, 0.5
+    assert (policy.act(torch.from_numpy(obs)) == policy.act(obs)).all()
+    obs[1, 10] = np.nan  # a NaN offset went to the env with size 0
+    with pytest.raises(ValueError, match=r"obs\[1, 10\] is nan"):
+        policy.act(obs)
+    with pytest.raises(ValueError, match=r"obs must have shape \(N, 31\)"):
+        policy.act(obs[0])
+    with pytest.raises(ValueError, match="quote_size holds 2 values"):
+        TouchQuotes(20.0, 10.0, quote_size=np.ones(2)).act(np.zeros((3, 31), np.float32))

@@ -347,3 +347,46 @@ def test_tiled_windows_are_the_parts_non_overlapping_windows(simulated, simulate
     assert independent_episodes(on_file, 10_000) == 10_000  # random windows: as asked
     with pytest.raises(ValueError, match=r"config\.lobster_windows"):
         MarketMakingVectorEnv(1, config=config.replace(lobster_windows="sliding"), market=simulated)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "windows", "error", "word"),
+    [
+        (10.0, "Tiled", ValueError, "windows must be one of random, tiled"),
+        (10.0, "sliding", ValueError, "windows must be one of random, tiled"),
+        (10.0, None, ValueError, "windows must be one of random, tiled"),
+        (0.0, "tiled", ValueError, "episode_seconds"),
+        (0.0, "random", ValueError, "episode_seconds"),
+        (-5.0, "tiled", ValueError, "episode_seconds"),
+        (float("nan"), "random", ValueError, "episode_seconds"),
+        ("10", "random", TypeError, "episode_seconds"),
+    ],
+)
+def test_window_params_checks_its_placement_and_length(simulated, seconds, windows, error, word):
+    # an unknown placement drew random windows; 0 s divided by zero, -5 s gave -10 tiles and NaN
+    # a NaN latest start
+    with pytest.raises(error, match=word):
+        simulated.window_params("eval", seconds, windows)
+    if windows == "tiled":
+        with pytest.raises(error, match=word):
+            simulated.independent_windows("eval", seconds)
+
+
+def test_an_evaluation_on_a_part_holding_one_window_is_refused_before_tuning(
+    simulated, simulated_files, monkeypatch
+):
+    """One independent episode gives intervals of width 0 (as if certain): refused, naming the
+    part, before the baselines are tuned."""
+    import fastlob_agents.evaluate as ev
+
+    start, end = simulated.part_seconds("eval")
+    steps = int((end - start) / 0.5 * 0.75)  # one window of 0.75 of the part, not two
+    on_file = ON_SIMULATED.replace(lobster=tuple(map(str, simulated_files)), episode_steps=steps)
+    assert ev.independent_episodes(ev.held_out_market(on_file), 100) == 1
+
+    def no_tuning(*args, **kwargs):
+        raise AssertionError("the baselines were tuned before the episodes were counted")
+
+    monkeypatch.setattr(ev, "tune_baselines", no_tuning)
+    with pytest.raises(ValueError, match=r"'eval' part .* holds 1 non-overlapping window"):
+        ev.evaluate([], episodes=8, tuning_episodes=2, config=on_file)

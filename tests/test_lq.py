@@ -297,6 +297,40 @@ def test_bad_params_name_the_field(params, word):
         LinearQuadraticVectorEnv(2, params)
 
 
+@pytest.mark.parametrize(
+    ("params", "kwargs", "word"),
+    [
+        (LQParams(dt=0.0), {}, "params.dt"),
+        (LQParams(dt=-0.005), {}, "params.dt"),
+        (LQParams(dt=float("nan")), {}, "params.dt"),
+        (LQParams(dt=0.003), {}, "whole number"),  # the env refuses it; the DP rounded it
+        (LQParams(horizon=0.0), {}, "params.horizon"),
+        (LQParams(max_inventory=0), {}, "params.max_inventory"),
+        (LQParams(max_inventory=True), {}, "params.max_inventory"),
+        (LQParams(max_inventory=10**9), {}, "memory"),
+        (LQParams(dt=1e-9), {}, "memory"),
+        (LQParams(intensity=0.0), {}, "params.intensity"),
+        (LQParams(intensity=float("inf")), {}, "params.intensity"),
+        (LQParams(running_penalty=-1.0), {}, "params.running_penalty"),
+        (LQParams(terminal_penalty=float("nan")), {}, "params.terminal_penalty"),
+        (LQParams(), {"max_offset": 0.0}, "max_offset"),
+        (LQParams(), {"unquoted_depth": float("nan")}, "unquoted_depth"),
+        (LQParams(), {"tolerance": -1.0}, "tolerance"),
+        (LQParams(), {"max_sweeps": 0}, "max_sweeps"),
+    ],
+)
+def test_the_discrete_optimum_checks_its_params_as_the_env_does(params, kwargs, word):
+    with pytest.raises((TypeError, ValueError), match=word):
+        solve_discrete_optimum(params, **kwargs)
+
+
+def test_the_discrete_optimum_refuses_a_non_finite_observation():
+    optimum = DiscreteOptimum.from_params(LQParams(horizon=0.05))
+    for obs in ([[100.0, np.nan, 0.02]], [[100.0, 0.0, np.nan]]):
+        with pytest.raises(ValueError, match="finite"):
+            optimum.act(np.array(obs, np.float32))
+
+
 def test_closed_form_refuses_what_float64_cannot_hold():
     with pytest.raises(ValueError, match="terminal_penalty"):
         CarteaJaimungalPenalva(terminal_penalty=10.0, max_inventory=10)

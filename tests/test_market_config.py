@@ -8,11 +8,13 @@ import dataclasses
 import json
 import math
 
+import numpy as np
 import pytest
 
 import fastlob_agents.evaluate
 import fastlob_agents.ppo
 from fastlob import FlowParams, MarketMakingConfig, MarketMakingVectorEnv, RewardConfig
+from fastlob.env import check_config
 from fastlob_agents.cli import main
 from fastlob_agents.evaluate import run_config
 
@@ -80,6 +82,27 @@ def test_a_hand_written_market_takes_defaults_for_what_it_omits():
 def test_a_bad_market_file_names_the_field(text, error, words):
     with pytest.raises(error, match=words):
         MarketMakingConfig.from_json(text)
+
+
+def test_a_spelling_of_infinity_other_than_inf_is_named_with_the_one_to_use():
+    with pytest.raises(TypeError, match=r'config.flow.anchor_width must be a number .*"inf"'):
+        MarketMakingConfig.from_json('{"flow": {"anchor_width": "Infinity"}}')
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"reward": RewardConfig(mark=np.array(["mid"]))}, "config.reward.mark"),
+        ({"reward": RewardConfig(mark=np.array(["mid", "liquidation"]))}, "config.reward.mark"),
+        ({"lobster_windows": np.array(["tiled"])}, "config.lobster_windows"),
+        ({"lobster_part": np.array(["eval"])}, "config.lobster_part"),
+    ],
+)
+def test_a_choice_given_as_an_array_is_refused_not_compared_element_by_element(changes, field):
+    # an array passed `in ("mid", "liquidation")` as array(['mid']) == 'mid' -> truthy, and the
+    # kernel's parameters then held an array
+    with pytest.raises(ValueError, match=field):
+        check_config(dataclasses.replace(MarketMakingConfig(), **changes))
 
 
 def test_a_bad_market_file_on_the_command_line_is_one_line_naming_file_and_field(tmp_path, capsys):
@@ -170,4 +193,8 @@ def test_train_on_historical_flow_and_eval_on_its_held_out_hours(tmp_path, envs_
     assert main(["eval", str(tmp_path / "run"), "--episodes", "2", "--tuning-episodes", "2"]) == 0
     played = {c.lobster_part for c in envs_built}
     assert played == {"train", "eval"}  # the policy's shapes and the tuning; the held-out play
-    capsys.readouterr()
+    assert capsys.readouterr().err == ""
+    # asked for more episodes than the held-out 30 s hold (3 windows of 8 s): it says so
+    assert main(["eval", str(tmp_path / "run"), "--episodes", "50", "--tuning-episodes", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "3 held-out episodes played, not 50" in err and err.count("\n") == 1

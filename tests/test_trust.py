@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -380,8 +381,13 @@ def test_a_price_beyond_the_engines_range_is_named(tmp_path):
         (["replay", "m", "o", "--tick-size", "-100"], ["--tick-size"]),
         (["replay", "m", "o", "--ladder-levels", "1000"], ["ladder_levels", "power of two"]),
         (["eval", "--risk-aversion", "nan"], ["--risk-aversion"]),
-        (["eval", "--episodes", "0"], ["--episodes", ">= 1"]),
+        (["eval", "--episodes", "1"], ["--episodes", ">= 2"]),
+        (["eval", "--tuning-episodes", "1"], ["--tuning-episodes", ">= 2"]),
         (["eval", "--tuning-episodes", "x"], ["--tuning-episodes", "not an integer"]),
+        (["eval", "--seed", str(2**63)], ["seed", "9223372036854775800"]),
+        (["optimum", "--eval-seed", str(2**63 - 1)], ["eval_seed", "9223372036854775806"]),
+        (["optimum", "--eval-seed", str(10**20)], ["eval_seed"]),
+        (["optimum", "--episodes", "3"], ["episodes", "[4,"]),
         (["report", "r", "--episodes", "-1"], ["--episodes"]),
         (["as2008", "--gamma", "inf"], ["--gamma"]),
         (["demo", "--steps", "0"], ["--steps"]),
@@ -427,6 +433,48 @@ def test_report_of_a_run_with_a_corrupt_metrics_file_exits_2(trained_run, tmp_pa
     (run / "eval.json").write_text('{"ppo": 1}')
     assert main(["report", str(run)]) == 2
     one_line_error(capsys, str(run / "eval.json"), "not an evaluation table")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (lambda good: good[: len(good) // 2], ["not valid JSON"]),
+        (lambda good: good.replace('"format": 2', '"format": 1'), ["format 1, not 2"]),
+        (lambda good: good.replace('"tuning_env_steps"', '"tuning_env_step"'),
+         ["lacks tuning_env_steps"]),
+        (lambda good: good.replace('"edges"', '"edge"', 1), ["lacks baselines.", ".edges"]),
+        (lambda good: re.sub(r'("gamma": )[^,\n]+', r'\1"nan"', good, count=1),
+         ["baselines.avellaneda_stoikov.params.gamma must be"]),
+    ],
+)  # fmt: skip
+def test_report_and_fill_rates_refuse_a_bad_baselines_json_naming_file_and_field(
+    trained_run, tmp_path, capsys, text, words
+):
+    # a missing field was a KeyError traceback (exit 1), a string gamma an error naming no file,
+    # a NaN gamma or a negative size a report drawn from them; fill_rates_by_queue let
+    # JSONDecodeError through
+    from fastlob_agents.evaluate import fill_rates_by_queue
+
+    assert not list(trained_run.glob("*.tmp"))  # evaluate wrote its files whole
+    run = copy_run(trained_run, tmp_path / "run")
+    choices = run / "baselines.json"
+    choices.write_text(text(choices.read_text()))
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "--episodes", "2", "--out", str(out)]) == 2
+    one_line_error(capsys, str(choices), *words)
+    assert not out.exists()
+    with pytest.raises(RunError, match=str(choices)):
+        fill_rates_by_queue(run, episodes=2)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac", "dqn"])
+def test_train_with_a_bad_market_flag_writes_no_run(tmp_path, capsys, algo):
+    # the run's directory, config.json and event file were written before the market was checked
+    argv = ["train", "--algo", algo, "--env.reward.mark", "liquidaton", "--num-envs", "2",
+            "--runs-dir", str(tmp_path / "runs")]  # fmt: skip
+    assert main(argv) == 2
+    one_line_error(capsys, "config.reward.mark", "liquidaton")
+    assert not (tmp_path / "runs").exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from fastlob._kernels.book_layout import (
     EMPTY_PRICE,
     MSG_LIMIT,
     MSG_MARKET,
+    OK,
+    STATUS_NAMES,
     allocate_book_state,
     bytes_per_book,
     copy_state,
@@ -227,8 +229,11 @@ class FlowBooks:
     def run(self, seconds: float, span: float | None = None) -> None:
         """Run the flow of every book for ``seconds``, in spans of ``span`` seconds (default:
         one span; the fair value moves at each span's start), forgetting the fills."""
+        seconds = check_real("seconds", seconds, 0.0, 30 * 86_400.0)
+        if span is not None:
+            span = check_real("span", span, 0.0, 30 * 86_400.0, low_open=True)
         span = seconds if span is None else span
-        left = float(seconds)
+        left = seconds
         while left > 1e-12:
             step = min(span, left)
             _flow.advance_flow_batch(self.books.state, self.model, self.flow, step, self._applied)
@@ -246,11 +251,24 @@ class FlowBooks:
     def push(self, lots: int) -> int:
         """A market buy of ``lots`` lots in every book, sweeping its asks (ids from
         ``FIRST_FLOW_ID`` up), then :meth:`remember_best`. A book whose ask side it empties
-        keeps the push's last fill as its last known ask. Returns the number of such books."""
+        keeps the push's last fill as its last known ask. Returns the number of such books.
+
+        A push whose fills the books' trade buffer cannot hold is refused by the books it would
+        overflow (they stay as they were): a ``ValueError`` naming ``lots`` and the buffer."""
         lots = check_int("lots", lots, 1, 2**31 - 1)
-        self.books.apply(
+        status = self.books.apply(
             np.tile(np.array([[MSG_MARKET, 1, 0, lots, AUTO_ID]]), (self.num_envs, 1, 1))
         )
+        refused = status[:, 0] != OK
+        if refused.any():
+            first = int(np.flatnonzero(refused)[0])
+            reason = STATUS_NAMES[int(status[first, 0])]
+            raise ValueError(
+                f"lots = {lots}: the push was refused by {int(refused.sum())} of "
+                f"{self.num_envs} books ({reason}, book {first}; those books are unchanged): "
+                f"its fills would not fit their trade buffer ({self.books.params.trade_capacity} "
+                f"fills, less any not yet drained); give FlowBooks a larger trade_capacity"
+            )
         trades = self.books.drain_trades()
         last_fill = np.zeros(self.num_envs, np.int64)
         np.maximum.at(last_fill, trades.book, trades.price)
