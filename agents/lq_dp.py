@@ -47,7 +47,7 @@ import numpy as np
 
 from fastlob import LQParams
 from fastlob._checks import check_fits_memory, check_int, check_real
-from fastlob.as_env import check_as_params
+from fastlob.as_env import check_lq_params
 
 from .baselines import _Strategy
 
@@ -80,15 +80,7 @@ def _check(params: LQParams, max_offset: float) -> float:
     """Every field of ``params`` as ``fastlob.LinearQuadraticVectorEnv`` checks it (a whole
     number of steps, finite penalties >= 0, ...), intensity and decay > 0, ``max_offset`` finite
     and > 0, and tables that fit in memory; returns ``max_offset`` as a float."""
-    if not isinstance(params, LQParams):
-        raise TypeError(f"params must be an LQParams, got {type(params).__name__}")
-    if isinstance(params.max_inventory, bool) or not isinstance(params.max_inventory, int):
-        raise TypeError(
-            "params.max_inventory must be an int (units), got "
-            f"{type(params.max_inventory).__name__} {params.max_inventory!r}"
-        )
-    check_real("params.running_penalty", params.running_penalty, 0.0, 1e12)
-    checked = check_as_params(params.as_params())
+    checked = check_lq_params(params)
     if not (checked.intensity > 0.0 and checked.decay > 0.0):
         raise ValueError(
             "the dynamic programme needs params.intensity > 0 and params.decay > 0, got "

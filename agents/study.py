@@ -550,14 +550,15 @@ def study_page(study: Study, results: pl.DataFrame) -> str:
 
 
 def format_summary(summary: pl.DataFrame) -> str:
-    """The summary's deciding metric and PnL as plain text: one line per point and agent."""
+    """The summary's deciding metric, the same utility under the mid mark, and PnL as plain
+    text: one line per point and agent."""
     lines = []
-    for metric in (DECIDING_METRIC, "pnl"):
+    for metric in (DECIDING_METRIC, "utility_mid", "pnl"):
         rows = summary.filter(pl.col("metric") == metric)
         for row in rows.iter_rows(named=True):
             verdict = row.get("beats_best_baseline") or ""
             lines.append(
-                f"{row['algorithm']} point {row['point']} {row['agent']:<20} {metric:<8} "
+                f"{row['algorithm']} point {row['point']} {row['agent']:<20} {metric:<11} "
                 f"{row['seed_mean']:10.3f} [{row['seed_ci_low']:.3f}, {row['seed_ci_high']:.3f}]"
                 f" over {row['seeds']} seeds {verdict}"
             )

@@ -228,6 +228,20 @@ class LQParams(NamedTuple):
         )
 
 
+def check_lq_params(params: LQParams) -> _as.ASParams:
+    """``params`` checked field by field (a ``TypeError`` or ``ValueError`` naming the field):
+    the LQ fields here, the rest as :func:`check_as_params` checks them; returns the latter."""
+    if not isinstance(params, LQParams):
+        raise TypeError(f"params must be an LQParams, got {type(params).__name__}")
+    if isinstance(params.max_inventory, bool) or not isinstance(params.max_inventory, int):
+        raise TypeError(
+            "params.max_inventory must be an int (units), got "
+            f"{type(params.max_inventory).__name__} {params.max_inventory!r}"
+        )
+    check_real("params.running_penalty", params.running_penalty, 0.0, 1e12)
+    return check_as_params(params.as_params())
+
+
 class LinearQuadraticVectorEnv(AvellanedaStoikovVectorEnv):
     """N independent episodes of the linear-quadratic market-making problem (``LQParams``),
     simulated as the Avellaneda-Stoikov env: one fill draw per side per step with probability
@@ -250,13 +264,6 @@ class LinearQuadraticVectorEnv(AvellanedaStoikovVectorEnv):
         device=None,
     ):
         params = params if params is not None else LQParams()
-        if not isinstance(params, LQParams):
-            raise TypeError(f"params must be an LQParams, got {type(params).__name__}")
-        if isinstance(params.max_inventory, bool) or not isinstance(params.max_inventory, int):
-            raise TypeError(
-                "params.max_inventory must be an int (units), got "
-                f"{type(params.max_inventory).__name__} {params.max_inventory!r}"
-            )
-        check_real("params.running_penalty", params.running_penalty, 0.0, 1e12)
+        check_lq_params(params)
         self.lq_params = params
         super().__init__(num_envs, params.as_params(), seed, max_offset, device)
