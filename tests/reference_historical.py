@@ -172,6 +172,10 @@ class ReferenceHistorical(ReferenceMM):
                 qty -= self.book.orders[own][2]
             return qty
 
+        # a level taken from the row may cross the other side (the book diverged from the file):
+        # its fills are the market maker's if they reach its quote, referred to the mids now
+        before, others_before = self.mid2(), self.others_mid2()
+        trades = []
         levels = row.shape[0]
         shown = 0
         while shown < levels and row[shown, col + 1] > 0:
@@ -191,7 +195,8 @@ class ReferenceHistorical(ReferenceMM):
             price = int(row[k, col])
             if last is not None and not worse(price, last):
                 continue
-            self.book.limit(sign, price, int(row[k, col + 1]), self.next_synthetic)
+            _, fills = self.book.limit(sign, price, int(row[k, col + 1]), self.next_synthetic)
+            trades += [(m, self.next_synthetic, sign, px, q) for m, px, q in fills]
             self.next_synthetic += 1
             if own is not None and self.book.orders[own][1] == price:
                 _, _, left = self.book.orders[own]
@@ -199,6 +204,8 @@ class ReferenceHistorical(ReferenceMM):
                 self.book.limit(sign, price, left, own)
             self.counters["levels_taken"] += 1
             last = price
+        if trades:
+            self.account(trades, before, others_before)
 
     @property
     def data_row(self):

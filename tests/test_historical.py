@@ -18,7 +18,7 @@ from support import LOBSTER_DIR, LOBSTER_MESSAGES, LOBSTER_ORDERBOOK, states_equ
 
 from fastlob import HistoricalMarket, MarketMakingConfig, MarketMakingVectorEnv
 from fastlob._kernels import mm_layout as M
-from fastlob.data.lobster import LobsterFormatError, write_day
+from fastlob.data.lobster import LobsterDay, LobsterFormatError, write_day
 from fastlob.data.simulated import simulate_day
 from fastlob.env import DIVERGENCE_COUNTERS
 
@@ -390,3 +390,63 @@ def test_an_evaluation_on_a_part_holding_one_window_is_refused_before_tuning(
     monkeypatch.setattr(ev, "tune_baselines", no_tuning)
     with pytest.raises(ValueError, match=r"'eval' part .* holds 1 non-overlapping window"):
         ev.evaluate([], episodes=8, tuning_episodes=2, config=on_file)
+
+
+def _crossing_day():
+    """One visible level, 4 s: the file's best bid (10006) stays while the market maker's ask
+    takes it out of the book, so that the next message brings it back (a level taken from the
+    row) across the ask's remainder."""
+    ask, bid = (10010, 5), (10006, 1)
+    messages = [  # [type, id, size, price, direction]
+        (1, 5, 1, 10006, 1),  # the bid the ask will take
+        (2, 7, 1, 10010, -1),  # any message: the window is synced, the bid taken back
+        (1, 8, 1, 10001, 1),
+        (1, 9, 1, 10012, -1),
+        (3, 8, 1, 10001, 1),
+        (1, 10, 1, 10002, 1),
+    ]
+    asks = [5, 4, 4, 4, 4, 4]
+    rows = np.array([[[ask[0], q, bid[0], bid[1]]] for q in asks], np.int64)
+    initial = np.array([[ask[0], ask[1], 0, 0]], np.int64)
+    times = np.array([100.0, 100.5, 101.5, 102.5, 103.5, 104.0])
+    return LobsterDay(times, np.array(messages, np.int64), rows, initial, 100)
+
+
+def test_a_level_taken_back_across_a_quote_fills_it_and_the_quote_is_forgotten(tmp_path):
+    # the bid taken back from the row fills the ask's remainder: that fill is accounted at
+    # once, so that the quote update of the next step does not unlink the filled quote's slot
+    # a second time (that corrupted the book, and a later walk of it spun forever)
+    market = HistoricalMarket(*write_day(_crossing_day(), tmp_path), train_fraction=0.5)
+    config = MarketMakingConfig(
+        dt=1.0, latency=0.1, episode_steps=4, max_quote_size=2, max_inventory=5,
+        max_offset=5.0, markout_steps=1, lobster_part="all",
+    )  # fmt: skip
+    env = MarketMakingVectorEnv(1, config=config, market=market, seed=0)
+    (ref,) = reference_envs(env)
+    log_fills(ref)
+    obs, _ = env.reset()
+    assert np.array_equal(obs[0], ref.reset())
+    actions = [  # bid offset, ask offset, bid size, ask size, target
+        [0.0, -4.0, 0.0, 2.0, 0.0],  # an ask of 2 at 10004: sells 1 at 10006, rests 1
+        [1.0, 3.0, 1.0, 1.0, 0.0],  # the quotes move
+        [1.0, 2.0, 2.0, 1.0, 0.0],
+        [0.0, 1.0, 1.0, 2.0, 0.0],
+        [0.0, 0.0, 0.0, 0.0, 0.0],  # the reset
+    ]
+    for k, row in enumerate(actions):
+        obs, reward, terminated, truncated, info = env.step(np.array([row], np.float32))
+        fills = env.step_fills()
+        ref.fill_log.clear()
+        r_obs, r_reward, r_term, r_trunc = ref.step(np.array(row, np.float32))
+        assert np.array_equal(obs[0], r_obs), (k, obs[0], r_obs)
+        assert reward[0] == r_reward and (terminated[0], truncated[0]) == (r_term, r_trunc)
+        assert info["cash"][0] == ref.cash and info["inventory"][0] == ref.inventory
+        assert env.state.metrics[0].tolist() == [ref.m[key] for key in METRICS]
+        assert env.hist.counters[0].tolist() == [ref.counters[key] for key in COUNTERS]
+        columns = (fills[key].tolist() for key in ("side", "price", "qty", "taker"))
+        assert list(zip(*columns, strict=True)) == ref.fill_log, (k, ref.fill_log)
+        assert env.depth(market.levels)[0].tolist() == _ref_depth(ref, market)
+        if k == 0:
+            # both fills of the ask: the taker fill at the bid, the maker fill of its rest
+            assert ref.fill_log == [(-1, 10006.0, 1, True), (-1, 10004.0, 1, False)]
+            assert env.state.quote_slot[0, 1] == -1 and ref.counters["levels_taken"] == 1

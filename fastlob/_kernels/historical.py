@@ -201,12 +201,20 @@ def run_data(s, m, d, hp, h, p, n, until):
         for side in (BID, ASK):
             if _window_moved(s, m, n, side, d.deepest[r, side]):
                 col = 2 if side == BID else 0
+                sync_before = mid2(s, m, n)
+                sync_others_before = others_mid2(s, m, n)
                 next_synthetic, own_slot = sync_side(
                     s, n, side, d.rows[r], col, h.next_synthetic[n], h.counters[n],
                     m.quote_slot[n, side],
                 )  # fmt: skip
                 h.next_synthetic[n] = next_synthetic
                 m.quote_slot[n, side] = own_slot
+                if s.trade_count[n] > 0:
+                    # a level taken from the row crossed the other side's orders (the book
+                    # diverged from the file): account its fills now, so that a quote it
+                    # filled is forgotten before the other side's sync or the quote update
+                    # reads its slot (a stale slot would be unlinked a second time)
+                    account_trades(s, m, p, n, sync_before, sync_others_before)
         _remember_best(s, m, n)
         r += 1
     h.next_row[n] = r
