@@ -75,7 +75,8 @@ COL_PRICE = 3
 COL_DIRECTION = 4
 
 # Indices of the counters the kernel fills.
-#: rows whose visible window differed from the file
+#: rows whose visible window differed from the file (and rows whose window could not be kept:
+#: a level whose total and queue disagree, which the window rule stops at)
 CTR_MISMATCHED_ROWS = 0
 #: levels that entered the window from below and were taken from the file
 CTR_LEVELS_TAKEN = 1
@@ -297,14 +298,18 @@ def _forget_beyond(s, n, side, deepest, own_slot, counters):
         ):
             # only the own order at the worst price: forget the levels between it and deepest
             price = worst - step
-            while price != deepest:
+            while (price - deepest) * step > 0:
                 if s.level_qty[n, side, _level(s, price)] > 0:
                     counters[CTR_LEVELS_FORGOTTEN] += 1
                     _forget_level(s, n, side, price, own_slot)
                 price -= step
             return
         counters[CTR_LEVELS_FORGOTTEN] += 1
-        _forget_level(s, n, side, worst, own_slot)
+        if not _forget_level(s, n, side, worst, own_slot):
+            # the worst level holds no order to remove (its total and its queue disagree): the
+            # worst price would never move; count the row as one the window could not match
+            counters[CTR_MISMATCHED_ROWS] += 1
+            return
 
 
 @njit
@@ -316,7 +321,7 @@ def _worst_file_price(s, n, side, own_slot):
         return price
     best = s.best[n, side]
     step = _away_step(side)
-    while price != best:
+    while (price - best) * step > 0:
         price -= step
         if _data_qty(s, n, side, price, own_slot) > 0:
             return price
