@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from fastlob import MarketMakingConfig
+from fastlob import MarketMakingConfig, RewardConfig
 
 from .evaluate import evaluate, format_table
 from .ppo import PPOConfig, train
@@ -31,6 +31,8 @@ DEMO = PPOConfig(
     update_epochs=5,
     learning_rate=1e-3,
     init_log_std=-1.0,
+    # trained on the PnL it is judged by: chosen by studies/demo-mark.toml (docs/studies.md)
+    env=MarketMakingConfig(episode_steps=200, reward=RewardConfig(mark="liquidation")),
     run_name="demo",
 )
 

@@ -166,6 +166,8 @@ def test_the_documented_demo_study_is_a_valid_study():
     trial = study.trials()[0]["config"]
     for field in ("num_envs", "total_steps", "num_steps", "learning_rate", "update_epochs"):
         assert trial[field] == getattr(DEMO, field), field
+    assert trial["env"] == {"episode_steps": 200, "reward": {"mark": "liquidation"}}
+    assert (DEMO.env.episode_steps, DEMO.env.reward.mark) == (200, "liquidation")
 
 
 def test_a_grid_over_market_files_sets_each_trials_env(tmp_path):
@@ -217,6 +219,7 @@ SELECTED_BY = [
         "post-only.toml",
         ("post-only-penalty.toml", "post-only-budget.toml", "post-only-offset.toml"),
     ),
+    ("demo-seeds.toml", ("demo-mark.toml",)),
     ("large-tick.toml", ("large-tick-penalty.toml",)),
     ("small-tick.toml", ("small-tick-penalty.toml",)),
 ]
@@ -239,3 +242,11 @@ def test_a_tables_settings_were_chosen_on_other_seeds_and_other_episodes(chosen_
         assert sweep.eval_seed != chosen.eval_seed
     candidates = [settings(spec) for sweep in sweeps for spec in sweep.trials()]
     assert all(settings(spec) in candidates for spec in chosen.trials())
+
+
+def test_every_study_file_in_the_repository_reads():
+    root = Path(__file__).resolve().parents[1]
+    files = sorted((root / "studies").glob("*.toml"))
+    assert len(files) >= 10
+    for path in files:
+        assert read_study(path).trials(), path.name
