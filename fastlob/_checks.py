@@ -31,6 +31,14 @@ def check_real(name: str, value, low: float, high: float, *, low_open=False) -> 
     return value
 
 
+def check_choice(name: str, value, options: tuple[str, ...]) -> str:
+    """``value`` if it is one of the strings ``options`` (an array or any other type is refused,
+    not compared element by element); a ``ValueError`` naming ``name`` else."""
+    if not (isinstance(value, str) and value in options):
+        raise ValueError(f"{name} must be one of {', '.join(options)}, got {value!r}")
+    return value
+
+
 def available_memory_bytes() -> int:
     """Memory this machine can give now: ``MemAvailable`` of ``/proc/meminfo``, else the physical
     memory."""

@@ -21,7 +21,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from fastlob._checks import check_fits_memory, check_int, check_real
+from fastlob._checks import check_choice, check_fits_memory, check_int, check_real
 from fastlob._kernels import flow as _flow
 from fastlob._kernels import historical as _hist
 from fastlob._kernels import mm as _mm
@@ -382,16 +382,8 @@ def check_config(config: MarketMakingConfig):
 REWARD_MARKS = ("mid", "liquidation")
 
 
-def _choice(name: str, value, options: tuple[str, ...]) -> str:
-    """``value`` if it is one of the strings ``options`` (an array or any other type is refused,
-    not compared element by element); a ``ValueError`` naming ``name`` else."""
-    if not (isinstance(value, str) and value in options):
-        raise ValueError(f"{name} must be one of {', '.join(options)}, got {value!r}")
-    return value
-
-
 def _reward_mark(mark) -> str:
-    return _choice("config.reward.mark", mark, REWARD_MARKS)
+    return check_choice("config.reward.mark", mark, REWARD_MARKS)
 
 
 def _check_lobster(c: MarketMakingConfig) -> None:
@@ -403,8 +395,8 @@ def _check_lobster(c: MarketMakingConfig) -> None:
         raise ValueError(
             f"config.lobster must be () or (message_csv, orderbook_csv), got {files!r}"
         )
-    _choice("config.lobster_part", c.lobster_part, PARTS)
-    _choice("config.lobster_windows", c.lobster_windows, WINDOWS)
+    check_choice("config.lobster_part", c.lobster_part, PARTS)
+    check_choice("config.lobster_windows", c.lobster_windows, WINDOWS)
     fraction = check_real("config.train_fraction", c.train_fraction, 0.0, 1.0)
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"config.train_fraction must be in (0, 1), got {fraction}")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastlob._checks import check_int, check_real
+from fastlob._checks import check_choice, check_int, check_real
 from fastlob._kernels import historical as _h
 from fastlob._kernels import replay as _r
 from fastlob._kernels.book_layout import BookParams, allocate_book_state
@@ -190,8 +190,7 @@ class HistoricalMarket:
         random (``windows="random"``) or tiled without overlap (``"tiled"``: env n plays the
         (n mod k)-th of the part's k = :meth:`independent_windows` windows); a ``ValueError``
         naming the part when it holds no such window."""
-        if not (isinstance(windows, str) and windows in WINDOWS):
-            raise ValueError(f"windows must be one of {', '.join(WINDOWS)}, got {windows!r}")
+        check_choice("windows", windows, WINDOWS)
         episode_seconds = _check_episode_seconds(episode_seconds)
         first, stop = self.part_rows(part)
         start, end = self.part_seconds(part)
