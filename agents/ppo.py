@@ -1,7 +1,9 @@
 """PPO for the order-book market-making env (CleanRL-shaped: one file, a typed config, a flat loop).
 
 Gaussian policy over the 5 action columns in [-1, 1] units (scaled onto the env's box), with a
-state-independent log-std (or a learned head), separate actor and critic MLPs, GAE, the clipped
+state-independent log-std (or a learned head); optionally a categorical head over the integer
+values of some columns instead (``discrete_columns``: the quote sizes); separate actor and critic
+MLPs, GAE, the clipped
 objective, optional value clipping, advantage normalisation, minibatch epochs, learning-rate
 annealing; observation and reward normalisation by running statistics (on by default).
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from torch.distributions import Normal
+from torch.distributions import Categorical, Normal
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
 
@@ -111,6 +113,12 @@ class PPOConfig:
     """learn the log-std as a function of the observation (else one parameter per column)"""
     init_log_std: float = -0.5
     """initial log-std of the Gaussian policy (in [-1, 1] action units)"""
+    discrete_columns: tuple[int, ...] = ()
+    """action columns whose env values are the integers low..high of the action box, each drawn
+    from a categorical head over those values instead of a rounded Gaussian (the quote sizes:
+    ``(2, 3)``). A Gaussian whose std falls below one lot while its mean sits between two sizes
+    has no gradient across the rounding; a categorical moves toward the size whose advantage is
+    highest"""
     device: str = "auto"
     """auto, cpu or cuda"""
     torch_threads: int = 0
@@ -150,30 +158,117 @@ def mlp(in_dim: int, hidden: int, out_dim: int, out_std: float) -> nn.Sequential
     )  # fmt: skip
 
 
+def discrete_levels(columns, space) -> dict[int, int]:
+    """{column: number of values} for ``PPOConfig.discrete_columns`` on the Box ``space``: each
+    column must exist and span the integers low..high (2 to 1000 of them)."""
+    levels = {}
+    act_dim = space.shape[0]
+    for column in columns:
+        if isinstance(column, bool) or not isinstance(column, int) or not 0 <= column < act_dim:
+            raise ValueError(
+                f"config.discrete_columns: {column!r} is not an action column (0..{act_dim - 1})"
+            )
+        if column in levels:
+            raise ValueError(f"config.discrete_columns lists column {column} twice")
+        low, high = float(space.low[column]), float(space.high[column])
+        if not (low.is_integer() and high.is_integer() and 1 <= high - low <= 999):
+            raise ValueError(
+                f"config.discrete_columns: column {column} spans [{low}, {high}]; a discrete "
+                "column must span the integers low..high, 2 to 1000 of them"
+            )
+        levels[column] = int(high - low) + 1
+    return levels
+
+
+class PolicyDistribution:
+    """The policy over unit actions (..., act_dim) in [-1, 1]: independent Gaussians over the
+    continuous columns and, for each discrete column of ``levels`` values, a categorical over
+    the unit values ``-1 + 2 k / (levels - 1)``, k = 0 .. levels - 1 (which the action scaler
+    maps onto the integers low..high). ``log_prob`` and ``entropy`` are summed over columns,
+    shape (...,); ``mean`` is the deterministic action (the Gaussians' means, the categoricals'
+    modes)."""
+
+    def __init__(self, normal: Normal, continuous: list[int], logits: list, discrete: dict):
+        self.normal = normal
+        self.continuous = continuous
+        self.logits = logits  # per discrete column, (N, levels)
+        self.discrete = discrete
+
+    def _assemble(self, gaussian: torch.Tensor, indices: list[torch.Tensor]) -> torch.Tensor:
+        if not self.discrete:
+            return gaussian
+        columns = len(self.continuous) + len(self.discrete)
+        out = gaussian.new_empty(*gaussian.shape[:-1], columns)
+        out[..., self.continuous] = gaussian
+        for (column, levels), k in zip(self.discrete.items(), indices, strict=True):
+            out[..., column] = k.to(out.dtype) * (2.0 / (levels - 1)) - 1.0
+        return out
+
+    def _categoricals(self) -> list[Categorical]:
+        return [Categorical(logits=logits, validate_args=False) for logits in self.logits]
+
+    def sample(self) -> torch.Tensor:
+        indices = [c.sample() for c in self._categoricals()]
+        return self._assemble(self.normal.sample(), indices)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self._assemble(self.normal.mean, [x.argmax(-1) for x in self.logits])
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        if not self.discrete:
+            return self.normal.log_prob(actions).sum(-1)
+        total = self.normal.log_prob(actions[..., self.continuous]).sum(-1)
+        for (column, levels), c in zip(self.discrete.items(), self._categoricals(), strict=True):
+            k = ((actions[..., column] + 1.0) * ((levels - 1) / 2.0)).round().long()
+            total = total + c.log_prob(k.clamp(0, levels - 1))
+        return total
+
+    def entropy(self) -> torch.Tensor:
+        total = self.normal.entropy().sum(-1)
+        for c in self._categoricals():
+            total = total + c.entropy()
+        return total
+
+
 class Agent(nn.Module):
-    def __init__(self, obs_dim: int, act_dim: int, config: PPOConfig):
+    """Actor and critic. ``levels`` ({column: values}, :func:`discrete_levels`): the action
+    columns drawn from categorical heads (their logits follow the Gaussian means in the actor's
+    output)."""
+
+    def __init__(
+        self, obs_dim: int, act_dim: int, config: PPOConfig, levels: dict[int, int] | None = None
+    ):
         super().__init__()
+        self.levels = dict(levels or {})
+        self.continuous = [c for c in range(act_dim) if c not in self.levels]
+        gaussians = len(self.continuous)
         self.obs_norm = ObservationNormalizer(obs_dim, enabled=config.norm_obs)
         self.critic = mlp(obs_dim, config.hidden_size, 1, 1.0)
-        self.actor_mean = mlp(obs_dim, config.hidden_size, act_dim, 0.01)
+        outputs = gaussians + sum(self.levels.values())
+        self.actor_mean = mlp(obs_dim, config.hidden_size, outputs, 0.01)
         self.state_dependent_std = config.state_dependent_std
         if self.state_dependent_std:
-            self.actor_log_std = mlp(obs_dim, config.hidden_size, act_dim, 0.01)
+            self.actor_log_std = mlp(obs_dim, config.hidden_size, gaussians, 0.01)
             nn.init.constant_(self.actor_log_std[-1].bias, config.init_log_std)
         else:
-            self.actor_log_std = nn.Parameter(torch.full((act_dim,), config.init_log_std))
+            self.actor_log_std = nn.Parameter(torch.full((gaussians,), config.init_log_std))
 
     def value(self, x: torch.Tensor) -> torch.Tensor:
         return self.critic(x).squeeze(-1)
 
-    def distribution(self, x: torch.Tensor) -> Normal:
-        mean = self.actor_mean(x)
+    def distribution(self, x: torch.Tensor) -> PolicyDistribution:
+        out = self.actor_mean(x)
+        gaussians = len(self.continuous)
+        mean = out[..., :gaussians] if self.levels else out
         if self.state_dependent_std:
             log_std = self.actor_log_std(x).clamp(-5.0, 2.0)
         else:
             log_std = self.actor_log_std.expand_as(mean)
         # argument validation checks every element on every call: measurable at 4096 envs
-        return Normal(mean, log_std.exp(), validate_args=False)
+        normal = Normal(mean, log_std.exp(), validate_args=False)
+        logits = list(torch.split(out[..., gaussians:], list(self.levels.values()), -1))
+        return PolicyDistribution(normal, self.continuous, logits, self.levels)
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
@@ -249,8 +344,8 @@ def minibatch_loss(
     """PPO's loss on one minibatch and its statistics (all tensors):
     ``(loss, approx_kl, clipfrac, policy_loss, value_loss, entropy)``."""
     dist = agent.distribution(obs)
-    logprob = dist.log_prob(actions).sum(-1)
-    entropy = dist.entropy().sum(-1).mean()
+    logprob = dist.log_prob(actions)
+    entropy = dist.entropy().mean()
     log_ratio = logprob - old_logprobs
     ratio = log_ratio.exp()
     with torch.no_grad():
@@ -323,10 +418,11 @@ def train(config: PPOConfig, env=None) -> dict:
         env = MarketMakingVectorEnv(config.num_envs, config=config.env, seed=config.seed)
     elif env.num_envs != config.num_envs:
         raise ValueError(f"env has {env.num_envs} envs, config.num_envs is {config.num_envs}")
+    levels = discrete_levels(config.discrete_columns, env.single_action_space)
     run = Run(config.runs_dir, name, config, resume=config.resume, checkpoint_keys=CHECKPOINT_KEYS)
     obs_dim = env.single_observation_space.shape[0]
     act_dim = env.single_action_space.shape[0]
-    agent = Agent(obs_dim, act_dim, config).to(device)
+    agent = Agent(obs_dim, act_dim, config, levels).to(device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
     reward_scaler = RewardScaler(config.num_envs, config.gamma, config.norm_reward).to(device)
     scaler = ActionScaler(env, device)
@@ -386,7 +482,7 @@ def train(config: PPOConfig, env=None) -> dict:
                 action = dist.sample()
                 rollout.obs[t] = x
                 rollout.actions[t] = action
-                rollout.logprobs[t] = dist.log_prob(action).sum(-1)
+                rollout.logprobs[t] = dist.log_prob(action)
                 rollout.values[t] = agent.value(x)
                 rollout.valid[t] = ~prev_done
             sim_started = time.perf_counter()
@@ -467,7 +563,7 @@ def train(config: PPOConfig, env=None) -> dict:
 
 class PPOPolicy:
     """A trained PPO agent as a batched policy: ``act(obs)`` -> float32 (N, 5) env actions
-    (the Gaussian's mean, deterministic)."""
+    (deterministic: the Gaussians' means, the categorical heads' modes)."""
 
     def __init__(self, agent: Agent, scaler: ActionScaler, device: torch.device):
         self.agent = agent.eval()
@@ -483,7 +579,9 @@ class PPOPolicy:
         config = config_from_checkpoint(PPOConfig, payload, path)
         dev = pick_device(device)
         obs_dim = env.single_observation_space.shape[0]
-        agent = Agent(obs_dim, env.single_action_space.shape[0], config)
+        space = env.single_action_space
+        levels = discrete_levels(config.discrete_columns, space)
+        agent = Agent(obs_dim, space.shape[0], config, levels)
         load_weights(agent, payload["agent"], path)
         agent.to(dev)
         return cls(agent, ActionScaler(env, dev), dev)

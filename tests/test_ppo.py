@@ -4,7 +4,9 @@ known optimum, checkpoint/resume equal to an uninterrupted run, and a smoke run.
 from __future__ import annotations
 
 import dataclasses
+import math
 
+import numpy as np
 import polars as pl
 import pytest
 import torch
@@ -62,7 +64,7 @@ def test_update_moves_the_policy_to_a_bandits_optimum():
             dist = agent.distribution(obs)
             action = dist.sample()
             rollout.obs[0], rollout.actions[0] = obs, action
-            rollout.logprobs[0] = dist.log_prob(action).sum(-1)
+            rollout.logprobs[0] = dist.log_prob(action)
             rollout.values[0] = agent.value(obs)
         rollout.rewards[0] = -((action - 0.3) ** 2).sum(-1)
         rollout.terminated[0] = True
@@ -74,6 +76,81 @@ def test_update_moves_the_policy_to_a_bandits_optimum():
         ppo_update(agent, optimizer, rollout, adv, ret, config)
     mean = agent.distribution(obs[:1]).mean[0]
     assert torch.allclose(mean, torch.tensor([0.3, 0.3]), atol=0.05)
+
+
+def test_a_categorical_head_learns_a_discrete_optimum_beside_a_gaussian_one():
+    """Column 0 Gaussian, reward -(a - 0.3)^2; column 1 categorical over 6 values (unit -1, -0.6,
+    ..., 1), reward 1 at value index 4 only: the mean goes to 0.3 and the mode to index 4."""
+    torch.manual_seed(0)
+    config = PPOConfig(norm_obs=False, update_epochs=4, num_minibatches=2)
+    agent = Agent(3, 2, config, {1: 6})
+    optimizer = torch.optim.Adam(agent.parameters(), lr=3e-3)
+    obs = torch.ones(256, 3)
+    for _ in range(150):
+        rollout = Rollout.allocate(1, 256, 3, 2, "cpu")
+        with torch.no_grad():
+            dist = agent.distribution(obs)
+            action = dist.sample()
+            rollout.obs[0], rollout.actions[0] = obs, action
+            rollout.logprobs[0] = dist.log_prob(action)
+            rollout.values[0] = agent.value(obs)
+        hit = (action[:, 1] - 0.6).abs() < 1e-6
+        rollout.rewards[0] = -((action[:, 0] - 0.3) ** 2) + hit.float()
+        rollout.terminated[0] = True
+        rollout.valid[0] = True
+        adv, ret = compute_gae(
+            rollout.rewards, rollout.values, torch.zeros(256),
+            rollout.terminated, rollout.truncated, 0.99, 0.95,
+        )  # fmt: skip
+        ppo_update(agent, optimizer, rollout, adv, ret, config)
+    with torch.no_grad():
+        dist = agent.distribution(obs[:1])
+    assert dist.mean[0, 0] == pytest.approx(0.3, abs=0.05)
+    assert dist.mean[0, 1] == pytest.approx(0.6, abs=1e-6)
+    assert torch.softmax(dist.logits[0][0], -1)[4] > 0.9
+
+
+def test_the_mixed_distributions_log_prob_and_entropy_by_hand():
+    from fastlob_agents.ppo import PolicyDistribution
+
+    normal = torch.distributions.Normal(torch.tensor([[0.1, -0.2]]), torch.tensor([[0.5, 2.0]]))
+    logits = torch.tensor([[0.0, 1.0, 2.0]])
+    dist = PolicyDistribution(normal, [0, 2], [logits], {1: 3})
+    action = torch.tensor([[0.4, 1.0, 0.7]])  # column 1 at unit 1.0: its third value
+    gauss = sum(
+        -0.5 * ((a - m) / sd) ** 2 - math.log(sd * math.sqrt(2 * math.pi))
+        for a, m, sd in ((0.4, 0.1, 0.5), (0.7, -0.2, 2.0))
+    )
+    log_softmax = 2.0 - math.log(1 + math.e + math.e**2)
+    assert float(dist.log_prob(action)[0]) == pytest.approx(gauss + log_softmax, rel=1e-6)
+    p = [math.exp(x) / (1 + math.e + math.e**2) for x in (0.0, 1.0, 2.0)]
+    gauss_entropy = sum(0.5 + 0.5 * math.log(2 * math.pi) + math.log(sd) for sd in (0.5, 2.0))
+    categorical_entropy = -sum(x * math.log(x) for x in p)
+    assert float(dist.entropy()[0]) == pytest.approx(gauss_entropy + categorical_entropy, rel=1e-6)
+    torch.manual_seed(0)
+    draws = torch.cat([dist.sample() for _ in range(200)])
+    assert set(draws[:, 1].tolist()) == {-1.0, 0.0, 1.0}  # the unit grid of 3 values
+    assert torch.equal(dist.mean, torch.tensor([[0.1, 1.0, -0.2]]))
+
+
+def test_discrete_columns_are_checked_against_the_action_space():
+    import gymnasium
+
+    from fastlob_agents.ppo import discrete_levels
+
+    space = gymnasium.spaces.Box(
+        np.array([-3.0, -3.0, 0.0, 0.0, -1.0], np.float32),
+        np.array([3.0, 3.0, 5.0, 5.0, 1.0], np.float32),
+    )
+    assert discrete_levels((2, 3), space) == {2: 6, 3: 6}
+    assert discrete_levels((0,), space) == {0: 7}
+    with pytest.raises(ValueError, match="not an action column"):
+        discrete_levels((5,), space)
+    with pytest.raises(ValueError, match="twice"):
+        discrete_levels((2, 2), space)
+    half = gymnasium.spaces.Box(np.float32([-1.5]), np.float32([1.5]))
+    with pytest.raises(ValueError, match=r"integers low\.\.high"):
+        discrete_levels((0,), half)
 
 
 def test_masked_pseudo_transitions_are_left_out_of_the_update():
@@ -95,7 +172,7 @@ def test_masked_pseudo_transitions_are_left_out_of_the_update():
             rollout.rewards[1] = 1e9
         with torch.no_grad():
             rollout.values[:] = agent.value(rollout.obs)
-            rollout.logprobs[:] = agent.distribution(rollout.obs).log_prob(rollout.actions).sum(-1)
+            rollout.logprobs[:] = agent.distribution(rollout.obs).log_prob(rollout.actions)
         adv, ret = compute_gae(
             rollout.rewards, rollout.values, torch.zeros(4),
             rollout.terminated, rollout.truncated, 0.99, 0.95,
