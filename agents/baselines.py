@@ -233,16 +233,25 @@ class OrderBookQuotes:
     column 0 times ``max_inventory``, in lots) and the time left (column 30 times ``horizon``, in
     seconds), asks the strategy for offsets in ticks, clips them to ``[-max_offset,
     max_offset]`` and returns float32 (N, 5) actions ``[bid_offset, ask_offset, quote_size,
-    quote_size, 0]``."""
+    quote_size, 0]``; with an inventory ``cap`` (lots), a side is not quoted once |inventory|
+    has reached it on that side (no bid while inventory >= ``cap``, no ask while inventory <=
+    -``cap``), as the touch quoter's."""
 
     strategy: _Strategy
     max_inventory: float
     horizon: float
     max_offset: float
     quote_size: float = 1.0
+    cap: float = math.inf
+
+    def __post_init__(self):
+        if not (isinstance(self.cap, numbers.Real) and self.cap >= 0.0):
+            raise ValueError(f"cap must be >= 0 lots (inf: no cap), got {self.cap!r}")
 
     @classmethod
-    def for_config(cls, strategy: _Strategy, config, quote_size: float = 1.0) -> OrderBookQuotes:
+    def for_config(
+        cls, strategy: _Strategy, config, quote_size: float = 1.0, cap: float = math.inf
+    ) -> OrderBookQuotes:
         """Scales taken from a ``fastlob.MarketMakingConfig``."""
         return cls(
             strategy,
@@ -250,6 +259,7 @@ class OrderBookQuotes:
             horizon=config.episode_steps * config.dt,
             max_offset=float(config.max_offset),
             quote_size=quote_size,
+            cap=cap,
         )
 
     def act(self, obs) -> np.ndarray:
@@ -260,7 +270,9 @@ class OrderBookQuotes:
         actions = np.zeros((obs.shape[0], 5), np.float32)
         actions[:, 0] = np.clip(bid, -self.max_offset, self.max_offset)
         actions[:, 1] = np.clip(ask, -self.max_offset, self.max_offset)
-        actions[:, 2:4] = self.quote_size
+        lots = np.rint(q)  # the inventory is whole lots; obs column 0 carries float32 rounding
+        actions[:, 2] = np.where(lots < self.cap, self.quote_size, 0.0)
+        actions[:, 3] = np.where(lots > -self.cap, self.quote_size, 0.0)
         return actions
 
 

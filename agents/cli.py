@@ -120,7 +120,9 @@ def _demo(args) -> int:
 def _study(args) -> int:
     from .study import main_study
 
-    return main_study(args.study_file, out=args.out, address=args.address)
+    return main_study(
+        args.study_file, out=args.out, address=args.address, reevaluate=args.reevaluate
+    )
 
 
 def _optimum(args) -> int:
@@ -293,6 +295,12 @@ def add_agent_commands(sub) -> None:
     study.add_argument("--out", default="studies", help="where the study's folder goes")
     study.add_argument(
         "--address", default=None, help="join this Ray cluster (default: start a local one)"
+    )
+    study.add_argument(
+        "--reevaluate",
+        action="store_true",
+        help="train nothing: evaluate every finished trial again (baselines tuned anew once per "
+        "grid point, this version's metrics) and write the outputs again",
     )
     study.set_defaults(func=_study)
 

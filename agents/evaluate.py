@@ -15,15 +15,22 @@ metric is summarised over episodes with a 95% confidence interval:
 - ``inventory_std``, ``fill_ratio`` (lots filled / lots submitted), ``fill_probability`` (share
   of quote intervals in which the resting quote was filled), ``spread_captured`` (ticks per
   filled lot), ``adverse_rate`` (fills followed by an unfavourable move of the other traders'
-  mid), ``max_drawdown`` (currency): per-episode values from the env's ``info["episode"]``,
-  averaged with normal intervals.
+  mid), ``max_drawdown`` (currency), ``liquidation_beyond_book`` (lots of the final inventory
+  the other traders' book could not take, valued at the deepest price reached: where it is not
+  0 the liquidation mark flatters): per-episode values from the env's ``info["episode"]``,
+  averaged with normal intervals;
+- ``utility_margin``: the utility less that of the best baseline other than the agent itself
+  (by utility), on the same episodes, with a paired percentile-bootstrap interval (the same
+  resampled episodes for both): every policy meets the same draws of the flow, so the pairing
+  takes out the episodes' common luck, and an interval above 0 says the agent beats the best
+  baseline on these episodes.
 
 Baselines (``agents.tuning``): Avellaneda-Stoikov and GLFT with A, k, sigma calibrated in the
-simulator (``fastlob.calibration``), the fixed spread and the touch quoter with an inventory cap,
-each tuned jointly over its quote size and its own parameter (risk aversion, half-width, cap) on a
-grid widened at its edges, by the utility above on tuning episodes disjoint from the evaluation's
-(seed + 1; a historical market's train part), with the env-steps spent saved beside the choices
-in ``baselines.json``; and random quotes at 1 lot, untuned.
+simulator (``fastlob.calibration``), the fixed spread and the touch quoter, each tuned jointly
+over its quote size and its own parameters (the risk aversion; the half-width and an inventory
+cap; the cap) on a grid widened at its edges, by the utility above on tuning episodes disjoint
+from the evaluation's (seed + 1; a historical market's train part), with the env-steps spent
+saved beside the choices in ``baselines.json``; and random quotes at 1 lot, untuned.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from fastlob.env import check_config
 from fastlob.plain import from_plain
 
 from .common import RunError
-from .tuning import read_choices, tune_baselines, tuned_policies, utility
+from .tuning import TunedBaselines, read_choices, tune_baselines, tuned_policies, utility
 
 #: metrics of the table, in order
 METRICS = (
@@ -56,6 +63,8 @@ METRICS = (
     "spread_captured",
     "adverse_rate",
     "max_drawdown",
+    "liquidation_beyond_book",
+    "utility_margin",
 )
 
 
@@ -112,9 +121,44 @@ def summarize(per_episode: dict[str, np.ndarray], risk_aversion: float) -> dict[
         "spread_captured",
         "adverse_rate",
         "max_drawdown",
+        "liquidation_beyond_book",
     ):
         table[key] = _normal_ci(np.asarray(per_episode[key], np.float64))
     return table
+
+
+def utility_margin(
+    pnl: np.ndarray, other: np.ndarray, risk_aversion: float, resamples: int = 2000, seed: int = 0
+) -> dict[str, float]:
+    """``utility(pnl) - utility(other)`` of two policies' PnLs on the same episodes (float64
+    (E,) each, episode ``e`` the same draws for both), with a paired percentile-bootstrap 95%
+    interval: each resample draws episodes with replacement and takes the same ones from
+    both."""
+    pnl, other = np.asarray(pnl, np.float64), np.asarray(other, np.float64)
+    if pnl.shape != other.shape or pnl.ndim != 1:
+        raise ValueError(f"the two PnL arrays must be (E,) alike, got {pnl.shape}, {other.shape}")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(pnl), size=(resamples, len(pnl)))
+    margins = np.array(
+        [utility(pnl[d], risk_aversion) - utility(other[d], risk_aversion) for d in draws]
+    )
+    low, high = np.percentile(margins, [2.5, 97.5])
+    mean = utility(pnl, risk_aversion) - utility(other, risk_aversion)
+    return {"mean": float(mean), "ci_low": float(low), "ci_high": float(high)}
+
+
+def add_margins(
+    table: dict[str, dict], plays: dict[str, dict], baselines, risk_aversion: float
+) -> None:
+    """Each row of ``table`` gains ``utility_margin`` (:func:`utility_margin`) against the best
+    of ``baselines`` (by utility) other than itself; ``plays``: each agent's per-episode
+    arrays."""
+    ranked = sorted(baselines, key=lambda name: table[name]["utility"]["mean"], reverse=True)
+    for name, row in table.items():
+        rival = next(b for b in ranked if b != name)
+        row["utility_margin"] = utility_margin(
+            plays[name]["liquidation_pnl"], plays[rival]["liquidation_pnl"], risk_aversion
+        )
 
 
 def read_run_config(run_dir: Path) -> dict:
@@ -196,6 +240,7 @@ def evaluate(
     risk_aversion: float = 0.01,
     tuning_episodes: int = 128,
     config: MarketMakingConfig | None = None,
+    tuned: TunedBaselines | None = None,
 ) -> dict:
     """The table for every trained agent in ``run_dirs`` and every baseline; writes
     ``eval.json`` (the table) and ``baselines.json`` (the tuned choices, every grid and the
@@ -205,6 +250,9 @@ def evaluate(
     part and every agent plays its held-out eval part in non-overlapping windows, as many as it
     holds up to ``episodes`` (:func:`held_out_market`, :func:`independent_episodes`). Returns
     {"table": ..., "baselines": choices, "episodes": the episodes each agent played}.
+    ``tuned``: the baselines as ``tune_baselines(config, tuning_episodes, seed + 1,
+    risk_aversion)`` gave them, to play instead of tuning them again (a study's runs of one
+    market share one tuning); refused if its tuning settings are not these.
 
     ``episodes`` and ``tuning_episodes`` are at least 2 (an interval, and the utility's
     variance, need two); a held-out part with fewer than two non-overlapping windows is refused
@@ -230,17 +278,37 @@ def evaluate(
             "independent episodes (shorten the episode, or give the part more of the data: "
             "train_fraction)"
         )
-    tuned = tune_baselines(config, tuning_episodes, seed + 1, risk_aversion)
+    if tuned is None:
+        tuned = tune_baselines(config, tuning_episodes, seed + 1, risk_aversion)
+    else:
+        _check_tuning(tuned.choices, config, tuning_episodes, seed + 1, risk_aversion)
     policies.update(tuned.policies)
-    table = {
-        name: summarize(play(policy, held_out, played, seed), risk_aversion)
-        for name, policy in policies.items()
-    }
+    plays = {name: play(policy, held_out, played, seed) for name, policy in policies.items()}
+    table = {name: summarize(plays[name], risk_aversion) for name in policies}
+    add_margins(table, plays, tuned.policies, risk_aversion)
     result = {"table": table, "baselines": tuned.choices, "episodes": played}
     for path in paths:  # each file whole or not at all
         _write_json(path / "eval.json", table)
         _write_json(path / "baselines.json", tuned.choices)
     return result
+
+
+def _check_tuning(choices: dict, config, episodes: int, seed: int, risk_aversion: float):
+    """Refuse baselines tuned otherwise than an evaluation with these settings would tune
+    them."""
+    wanted = {
+        "tuning_episodes": episodes,
+        "tuning_seed": seed,
+        "risk_aversion": risk_aversion,
+        "episode_steps": config.episode_steps,
+        "tuning_part": config.lobster_part if config.lobster else None,
+    }
+    for key, value in wanted.items():
+        if choices.get(key) != value:
+            raise ValueError(
+                f"tuned: baselines tuned with {key} = {choices.get(key)!r}, this evaluation "
+                f"tunes with {value!r}"
+            )
 
 
 def _write_json(path: Path, value) -> None:

@@ -388,6 +388,46 @@ def run_study(
     return StudyResult(folder, finished, skipped, failed, time.perf_counter() - started)
 
 
+def reevaluate_study(study: Study, out: str | Path = "studies") -> StudyResult:
+    """Evaluate every finished trial of ``study`` again, without training: the trained runs as
+    they are, the baselines tuned anew (once per grid point, for all its seeds: the same
+    market, episodes and seeds), every metric of this version's table; each ``trial.json``
+    gets the new table (written whole, the old one replaced), then the results, the summary and
+    the page are written again. For when the evaluation changed after the study ran. Trials
+    not finished are left to ``run_study``."""
+    from .evaluate import evaluate, run_config
+    from .tuning import tune_baselines
+
+    folder = Path(out) / study.name
+    trials_dir = folder / "trials"
+    started = time.perf_counter()
+    finished, skipped = [], []
+    tuned_by_point: dict[tuple, object] = {}
+    for spec in study.trials():
+        saved = finished_trial(trials_dir, spec)
+        if saved is None:
+            skipped.append(spec["id"])
+            continue
+        run = trials_dir / spec["id"] / "run"
+        key = (spec["algorithm"], spec["point"])
+        if key not in tuned_by_point:
+            tuned_by_point[key] = tune_baselines(
+                run_config(run), study.tuning_episodes, study.eval_seed + 1, study.risk_aversion
+            )
+        result = evaluate(
+            [str(run)], episodes=study.episodes, seed=study.eval_seed,
+            risk_aversion=study.risk_aversion, tuning_episodes=study.tuning_episodes,
+            tuned=tuned_by_point[key],
+        )  # fmt: skip
+        saved = {**saved, "table": result["table"], "baselines": result["baselines"]}
+        tmp = trials_dir / spec["id"] / "trial.json.tmp"
+        tmp.write_text(json.dumps(saved, indent=2))
+        tmp.replace(trials_dir / spec["id"] / "trial.json")
+        finished.append(saved)
+    write_outputs(study, folder, finished)
+    return StudyResult(folder, finished, skipped, {}, time.perf_counter() - started)
+
+
 def _why(err: Exception) -> str:
     cause = getattr(err, "cause", None) or err
     text = str(cause).strip().splitlines()
@@ -461,8 +501,13 @@ def summary_frame(results: pl.DataFrame) -> pl.DataFrame:
 
 def _beats_best_baseline(results: pl.DataFrame) -> pl.DataFrame:
     deciding = results.filter(pl.col("metric") == DECIDING_METRIC)
+    paired = results.filter((pl.col("metric") == "utility_margin") & (pl.col("agent") == "trained"))
     rows = []
     for (algo, point), group in deciding.group_by(["algorithm", "point"], maintain_order=True):
+        mine = paired.filter((pl.col("algorithm") == algo) & (pl.col("point") == point))
+        # seeds whose paired interval over episodes lies above the best baseline (None: trials
+        # evaluated before the margin was measured)
+        clear = int((mine["ci_low"] > 0).sum()) if mine.height == group["seed"].n_unique() else None
         margins = []
         for _, trial in group.group_by("seed", maintain_order=True):
             trained = trial.filter(pl.col("agent") == "trained")["mean"]
@@ -487,10 +532,12 @@ def _beats_best_baseline(results: pl.DataFrame) -> pl.DataFrame:
                 "metric": DECIDING_METRIC,
                 "beats_best_baseline": verdict,
                 "seeds_beating": wins,
+                "seeds_beating_paired": clear,
             }
         )
     schema = {"algorithm": pl.String, "point": pl.Int64, "agent": pl.String, "metric": pl.String,
-              "beats_best_baseline": pl.String, "seeds_beating": pl.Int64}  # fmt: skip
+              "beats_best_baseline": pl.String, "seeds_beating": pl.Int64,
+              "seeds_beating_paired": pl.Int64}  # fmt: skip
     return pl.DataFrame(rows, schema=schema)
 
 
@@ -557,23 +604,38 @@ def format_summary(summary: pl.DataFrame) -> str:
         rows = summary.filter(pl.col("metric") == metric)
         for row in rows.iter_rows(named=True):
             verdict = row.get("beats_best_baseline") or ""
+            if verdict and row.get("seeds_beating_paired") is not None:
+                verdict += f" ({row['seeds_beating_paired']} clear of it over the episodes)"
+            # one seed has no between-seed interval
+            interval = (
+                f"[{row['seed_ci_low']:.3f}, {row['seed_ci_high']:.3f}]"
+                if row["seed_ci_low"] is not None and not math.isnan(row["seed_ci_low"])
+                else "[no interval: one seed]"
+            )
             lines.append(
                 f"{row['algorithm']} point {row['point']} {row['agent']:<20} {metric:<11} "
-                f"{row['seed_mean']:10.3f} [{row['seed_ci_low']:.3f}, {row['seed_ci_high']:.3f}]"
-                f" over {row['seeds']} seeds {verdict}"
+                f"{row['seed_mean']:10.3f} {interval} over {row['seeds']} seeds {verdict}"
             )
     return "\n".join(lines)
 
 
-def main_study(path, out="studies", address=None) -> int:
+def main_study(path, out="studies", address=None, reevaluate=False) -> int:
     """``fastlob study``: read, run, print; 0 when every trial finished, 1 when some failed
-    (a bad study file is a StudyError: exit 2 before anything runs)."""
+    (a bad study file is a StudyError: exit 2 before anything runs). ``reevaluate``: evaluate
+    the finished trials again instead (:func:`reevaluate_study`)."""
     study = read_study(path)
-    result = run_study(study, out=out, address=address)
-    print(
-        f"{len(result.finished)} trials finished ({len(result.skipped)} skipped as done), "
-        f"{len(result.failed)} failed, in {result.seconds:.1f} s: {result.folder}"
-    )
+    if reevaluate:
+        result = reevaluate_study(study, out=out)
+        print(
+            f"{len(result.finished)} trials evaluated again ({len(result.skipped)} not finished: "
+            f"left), in {result.seconds:.1f} s: {result.folder}"
+        )
+    else:
+        result = run_study(study, out=out, address=address)
+        print(
+            f"{len(result.finished)} trials finished ({len(result.skipped)} skipped as done), "
+            f"{len(result.failed)} failed, in {result.seconds:.1f} s: {result.folder}"
+        )
     if result.finished:
         print(format_summary(pl.read_parquet(result.folder / "summary.parquet")))
     for trial, why in result.failed.items():

@@ -1,10 +1,11 @@
 """Tune the classical baselines over everything the trained agent controls, quote size included.
 
-Every quoting baseline is tuned jointly over its quote size and its own parameter, on the full
-grid of the two (the grids are small): Avellaneda-Stoikov and GLFT over their risk aversion
+Every quoting baseline is tuned jointly over its quote size and its own parameters, on the full
+grid of them (the grids are small): Avellaneda-Stoikov and GLFT over their risk aversion
 ``gamma`` (A, k and sigma calibrated in the simulator, ``fastlob.calibration``), the fixed spread
-over its half-width, the touch quoter (``baselines.TouchQuotes``) over its inventory cap. Random
-quotes stay an untuned sanity baseline at 1 lot.
+over its half-width and an inventory cap (no quote on a side that would carry |inventory| past
+it), the touch quoter (``baselines.TouchQuotes``) over its inventory cap. Random quotes stay an
+untuned sanity baseline at 1 lot.
 
 The grids (:func:`initial_grids`):
 
@@ -17,12 +18,13 @@ The grids (:func:`initial_grids`):
 - ``cap``: 1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200 lots, cut at the market's
   ``max_inventory`` and ending on it (1 .. 20 on the default market).
 
-Widening: the best quoting candidate (size >= 1) of each baseline is found on its grid; when its
-parameter lands on an edge of its axis and the axis can extend there, the next value beyond the
-edge is added (``gamma``: the 1-3 log steps on, down to 1e-6 and up to 100), every size is played
-at it, and the search repeats until the choice is interior or the edge is the axis's hard bound
-(``gamma``: 1e-6 or 100; ``half_width``: 0 or ``max_offset``; ``cap``: 1 or ``max_inventory``;
-``size``: 0 or the largest size). The choice is the best quoting candidate, or size 0 where that
+Widening: the best quoting candidate (size >= 1) of each baseline is found on its grid; when one
+of its parameters lands on an edge of its axis and the axis can extend there, the next value
+beyond the edge is added (``gamma``: the 1-3 log steps on, down to 1e-6 and up to 100), every
+combination of the other axes' values and every size is played at it, and the search repeats
+until the choice is interior or the edge is the axis's hard bound (``gamma``: 1e-6 or 100;
+``half_width``: 0 or ``max_offset``; ``cap``: 1 or ``max_inventory``; ``size``: 0 or the largest
+size). The choice is the best quoting candidate, or size 0 where that
 one's utility is not positive. Ties go to the first candidate in grid order.
 
 Common random numbers: every candidate plays the same ``episodes`` tuning episodes (one per env,
@@ -44,9 +46,9 @@ steps (on a historical part shorter than 101 steps the calibration steps fewer: 
 an upper bound). On the default market, 128 episodes of 200 steps: 175 candidates, 4.57 M
 env-steps.
 
-``baselines.json`` (``TunedBaselines.choices``, format 2)::
+``baselines.json`` (``TunedBaselines.choices``, format 3)::
 
-    {"format": 2, "risk_aversion": 0.01, "tuning_seed": ..., "tuning_episodes": 128,
+    {"format": 3, "risk_aversion": 0.01, "tuning_seed": ..., "tuning_episodes": 128,
      "episode_steps": 200, "tuning_part": null (or a historical market's part),
      "tuning_env_steps": ..., "calibration": {"intensity", "decay", "sigma", "env_steps"},
      "baselines": {
@@ -60,7 +62,12 @@ env-steps.
          "edges": {"gamma": {"on_edge": false, "at_bound": false},
                    "size": {"on_edge": false, "at_bound": false}},
          "env_steps": ...},
-       "glft": {...}, "fixed_spread": {... "half_width" ...}, "touch": {... "cap" ...},
+       "glft": {...},
+       "fixed_spread": {"params": {"half_width": 1.0, "cap": 5, "size": 2},
+                        "axes": ["half_width", "cap", "size"],
+                        "utilities": [[[...], ...], ...],   # [half_width][cap][size]
+                        ...},
+       "touch": {... "cap" ...},
        "random": {"params": {"low": 0.0, "high": 10.0, "size": 1}, "tuned": false}}}
 
 ``on_edge``: the chosen value is the first or last of its searched grid; ``at_bound``: that
@@ -69,6 +76,7 @@ edge is the axis's hard bound (the search could not widen past it).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import numbers
@@ -93,13 +101,13 @@ from .baselines import (
 from .common import RunError
 
 #: the layout of ``baselines.json`` written by :func:`tune_baselines`
-FORMAT = 2
-#: tuned baseline -> the strategy parameter tuned beside its quote size
+FORMAT = 3
+#: tuned baseline -> the strategy parameters tuned beside its quote size
 TUNED_AXES = {
-    "avellaneda_stoikov": "gamma",
-    "glft": "gamma",
-    "fixed_spread": "half_width",
-    "touch": "cap",
+    "avellaneda_stoikov": ("gamma",),
+    "glft": ("gamma",),
+    "fixed_spread": ("half_width", "cap"),
+    "touch": ("cap",),
 }
 #: every baseline :func:`tuned_policies` builds, in table order
 BASELINES = (*TUNED_AXES, "random")
@@ -166,10 +174,10 @@ def initial_grids(config: MarketMakingConfig) -> dict[str, dict[str, list[float]
     values = {"gamma": [_gamma(i) for i in range(GAMMA_STEPS[0], GAMMA_STEPS[1] + 1)]}
     return {
         name: {
-            axis: list(values.get(axis) or _ladder(axis, config)),
+            **{axis: list(values.get(axis) or _ladder(axis, config)) for axis in axes},
             "size": _ladder("size", config),
         }
-        for name, axis in TUNED_AXES.items()
+        for name, axes in TUNED_AXES.items()
     }
 
 
@@ -212,6 +220,7 @@ def baseline_policy(name: str, config: MarketMakingConfig, calibration: Calibrat
         )
     elif name == "fixed_spread":
         strategy = FixedSpread(half_spread=float(params["half_width"]))
+        return OrderBookQuotes.for_config(strategy, config, size, cap=float(params["cap"]))
     elif name == "touch":
         return TouchQuotes.for_config(config, quote_size=size, cap=float(params["cap"]))
     elif name == "random":
@@ -320,23 +329,33 @@ def play_side_by_side(
 
 
 def _start_grids(config: MarketMakingConfig, given: dict | None) -> dict:
-    """:func:`initial_grids` with the axis values ``given`` for some baselines, checked."""
+    """:func:`initial_grids` with the axis values ``given`` ({baseline: {axis: values}}) for
+    some baselines' axes, checked."""
     grids = initial_grids(config)
-    for name, values in (given or {}).items():
+    for name, axes in (given or {}).items():
         if name not in TUNED_AXES:
             raise ValueError(f"grids: {name!r} is not a tuned baseline ({', '.join(TUNED_AXES)})")
-        axis = TUNED_AXES[name]
-        values = sorted({float(v) for v in values})
-        if axis == "gamma":
-            fits, bounds = bool(values) and values[0] > 0.0, "(0, inf)"
-        else:
-            ladder = _ladder(axis, config)
-            fits = bool(values) and ladder[0] <= values[0] and values[-1] <= ladder[-1]
-            bounds = f"[{ladder[0]:g}, {ladder[-1]:g}]"
-        if not fits:
-            raise ValueError(f"grids[{name!r}]: {axis} values in {bounds} needed, got {values}")
-        grids[name][axis] = values
+        if not isinstance(axes, dict) or not set(axes) <= set(TUNED_AXES[name]):
+            raise ValueError(
+                f"grids[{name!r}] must map some of {', '.join(TUNED_AXES[name])} to values"
+            )
+        for axis, values in axes.items():
+            grids[name][axis] = _start_values(name, axis, values, config)
     return grids
+
+
+def _start_values(name: str, axis: str, values, config: MarketMakingConfig) -> list[float]:
+    """The start grid ``values`` of ``name``'s ``axis``, sorted, checked against its range."""
+    values = sorted({float(v) for v in values})
+    if axis == "gamma":
+        fits, bounds = bool(values) and values[0] > 0.0, "(0, inf)"
+    else:
+        ladder = _ladder(axis, config)
+        fits = bool(values) and ladder[0] <= values[0] and values[-1] <= ladder[-1]
+        bounds = f"[{ladder[0]:g}, {ladder[-1]:g}]"
+    if not fits:
+        raise ValueError(f"grids[{name!r}]: {axis} values in {bounds} needed, got {values}")
+    return values
 
 
 @dataclass
@@ -347,10 +366,11 @@ class TunedBaselines:
     choices: dict
 
 
-def _best_quoting(utilities: dict[tuple[float, float], float]) -> tuple[float, float]:
-    """(value, size) of the best candidate with size >= 1; ties to the first in grid order."""
+def _best_quoting(utilities: dict[tuple[float, ...], float]) -> tuple[float, ...]:
+    """(values..., size) of the best candidate with size >= 1; ties to the first in grid
+    order."""
     best = None
-    for key in sorted(k for k in utilities if k[1] >= 1):
+    for key in sorted(k for k in utilities if k[-1] >= 1):
         if best is None or utilities[key] > utilities[best]:
             best = key
     return best
@@ -369,16 +389,54 @@ def _number(value: float, axis: str):
     return int(value) if axis in ("size", "cap") else float(value)
 
 
+def _candidates(grid: dict[str, list[float]], only: dict | None = None) -> list[tuple]:
+    """Every (values..., size) of ``grid`` (its axes in order, size last) with size >= 1,
+    with the axes in ``only`` held to the values given there."""
+    axes = {axis: (only or {}).get(axis, values) for axis, values in grid.items()}
+    axes["size"] = [v for v in axes["size"] if v >= 1]
+    return list(itertools.product(*axes.values()))
+
+
+def _params(name: str, key: tuple) -> dict:
+    """``params`` of ``baselines.json`` for ``name``'s candidate ``key`` (values..., size)."""
+    return dict(zip((*TUNED_AXES[name], "size"), key, strict=True))
+
+
+def _tuned_row(name, axes, grid, scores, widened, config) -> dict:
+    """``baselines.json``'s row of a tuned baseline (all but its ``env_steps``): the best
+    quoting candidate, or size 0 where its utility is not positive."""
+    *values, size = _best_quoting(scores)
+    best = scores[(*values, size)]
+    if best <= 0.0:  # standing aside (utility 0) does as well as every quote, or better
+        size, best = 0.0, 0.0
+    names = (*axes, "size")
+    table = np.zeros([len(grid[a]) for a in names])
+    for index in itertools.product(*(range(len(grid[a])) for a in names)):
+        key = tuple(grid[a][i] for a, i in zip(names, index, strict=True))
+        table[index] = scores.get(key, 0.0)
+    return {
+        "params": {a: _number(v, a) for a, v in zip(names, (*values, size), strict=True)},
+        "utility": best,
+        "axes": list(names),
+        "grid": {a: [_number(v, a) for v in grid[a]] for a in names},
+        "utilities": table.tolist(),
+        "widened": {a: [_number(v, a) for v in widened[a]] for a in names},
+        "edges": {
+            a: _edge(v, grid[a], a, config) for a, v in zip(names, (*values, size), strict=True)
+        },
+    }
+
+
 def tune_baselines(
     config: MarketMakingConfig,
     episodes: int,
     seed: int,
     risk_aversion: float,
     max_envs: int = MAX_PLAY_ENVS,
-    grids: dict[str, list[float]] | None = None,
+    grids: dict[str, dict[str, list[float]]] | None = None,
 ) -> TunedBaselines:
     """Calibrate A, k and sigma, then tune every quoting baseline over its quote size and its
-    own parameter jointly, on the full grid of the two, widened at its edges (see the module
+    own parameters jointly, on the full grid of them, widened at its edges (see the module
     docstring), by the utility under the liquidation mark on ``episodes`` tuning episodes from
     ``seed``: the same episodes for every candidate (common random numbers), which the caller
     keeps disjoint from its evaluation's (``evaluate`` passes its seed + 1, and on a historical
@@ -397,9 +455,9 @@ def tune_baselines(
     max_envs : int
         Env rows stepped together at most (:func:`play_side_by_side`).
     grids : dict, optional
-        {baseline: values of its axis}: where the search over that axis starts for the
-        baselines it names (the others start from :func:`initial_grids`; the sizes always span
-        0 .. :func:`max_size`); it still widens them.
+        {baseline: {axis: values}}: where the search over those axes starts for the baselines
+        it names (the other axes start from :func:`initial_grids`; the sizes always span 0 ..
+        :func:`max_size`); it still widens them.
 
     Returns
     -------
@@ -425,57 +483,32 @@ def tune_baselines(
         )
     calibration_steps = len(cal.offsets) * calibration_envs * CALIBRATION_STEPS
     grids = _start_grids(config, grids)
-    scores: dict[str, dict[tuple[float, float], float]] = {name: {} for name in TUNED_AXES}
-    widened = {name: {TUNED_AXES[name]: [], "size": []} for name in TUNED_AXES}
+    scores: dict[str, dict[tuple[float, ...], float]] = {name: {} for name in TUNED_AXES}
+    widened = {name: {axis: [] for axis in grids[name]} for name in TUNED_AXES}
     spent = dict.fromkeys(TUNED_AXES, 0)
-    pending = [
-        (name, value, size)
-        for name, axis in TUNED_AXES.items()
-        for value in grids[name][axis]
-        for size in grids[name]["size"]
-        if size >= 1
-    ]
+    pending = [(name, key) for name in TUNED_AXES for key in _candidates(grids[name])]
     while pending:
-        policies = [
-            baseline_policy(name, config, cal, {TUNED_AXES[name]: value, "size": size})
-            for name, value, size in pending
-        ]
+        policies = [baseline_policy(name, config, cal, _params(name, key)) for name, key in pending]
         results, steps = play_side_by_side(policies, config, episodes, seed, max_envs)
-        for (name, value, size), played, used in zip(pending, results, steps, strict=True):
-            scores[name][(value, size)] = utility(played["liquidation_pnl"], risk_aversion)
+        for (name, key), played, used in zip(pending, results, steps, strict=True):
+            scores[name][key] = utility(played["liquidation_pnl"], risk_aversion)
             spent[name] += used
         pending = []
-        for name, axis in TUNED_AXES.items():
-            value, _ = _best_quoting(scores[name])
-            grid = grids[name][axis]
-            for direction, edge in ((-1, min(grid)), (+1, max(grid))):
-                new = beyond(axis, value, direction, config) if value == edge else None
-                if new is not None and new not in grid:
-                    grid.append(new)
-                    widened[name][axis].append(new)
-                    pending += [(name, new, size) for size in grids[name]["size"] if size >= 1]
-            grid.sort()
+        for name, axes in TUNED_AXES.items():
+            best = _best_quoting(scores[name])
+            for i, axis in enumerate(axes):
+                grid = grids[name][axis]
+                for direction, edge in ((-1, min(grid)), (+1, max(grid))):
+                    new = beyond(axis, best[i], direction, config) if best[i] == edge else None
+                    if new is not None and new not in grid:
+                        pending += [(name, k) for k in _candidates(grids[name], {axis: [new]})]
+                        grid.append(new)
+                        widened[name][axis].append(new)
+                grid.sort()
     baselines = {}
-    for name, axis in TUNED_AXES.items():
-        value, size = _best_quoting(scores[name])
-        best = scores[name][(value, size)]
-        if best <= 0.0:  # standing aside (utility 0) does as well as every quote, or better
-            size, best = 0.0, 0.0
-        grid = grids[name]
-        table = [[scores[name].get((v, s), 0.0) for s in grid["size"]] for v in grid[axis]]
-        baselines[name] = {
-            "params": {axis: _number(value, axis), "size": int(size)},
-            "utility": best,
-            "axes": [axis, "size"],
-            "grid": {a: [_number(v, a) for v in grid[a]] for a in (axis, "size")},
-            "utilities": table,
-            "widened": {a: [_number(v, a) for v in widened[name][a]] for a in (axis, "size")},
-            "edges": {
-                axis: _edge(value, grid[axis], axis, config),
-                "size": _edge(size, grid["size"], "size", config),
-            },
-            "env_steps": spent[name],
-        }
+    for name, axes in TUNED_AXES.items():
+        baselines[name] = _tuned_row(name, axes, grids[name], scores[name], widened[name], config)
+        baselines[name]["env_steps"] = spent[name]
     baselines["random"] = {
         "params": {"low": 0.0, "high": float(config.max_offset), "size": 1},
         "tuned": False,
@@ -589,7 +622,8 @@ def check_choices(config: MarketMakingConfig, choices, source: str = "baselines.
         found = choices.get("format") if isinstance(choices, dict) else None
         raise RunError(
             f"{source}: format {found!r}, not {FORMAT}: written before the baselines were tuned "
-            "over their quote size; run fastlob eval again"
+            "over their quote size (format 1) or the fixed spread over an inventory cap "
+            "(format 2); run fastlob eval again"
         )
     top = _Fields(source, "", choices)
     top.keys(_TOP_FIELDS)
@@ -621,47 +655,55 @@ def check_choices(config: MarketMakingConfig, choices, source: str = "baselines.
             params.real("high", low, config.max_offset)
             params.integer("size", 0, sizes)
             continue
-        axis = TUNED_AXES[name]
+        axes = (*TUNED_AXES[name], "size")
         row.keys(_TUNED_FIELDS)
         params = row.child("params")
-        params.keys((axis, "size"))
-        if axis == "gamma":
-            params.real(axis, 0.0, low_open=True)
-        elif axis == "half_width":
-            params.real(axis, 0.0, config.max_offset)
-        else:
-            params.integer(axis, 1, config.max_inventory)
-        params.integer("size", 0, sizes)
+        params.keys(axes)
+        for axis in axes:
+            if axis == "gamma":
+                params.real(axis, 0.0, low_open=True)
+            elif axis == "half_width":
+                params.real(axis, 0.0, config.max_offset)
+            elif axis == "cap":
+                params.integer(axis, 1, config.max_inventory)
+            else:
+                params.integer(axis, 0, sizes)
         row.real("utility")
         row.integer("env_steps", 0)
-        if row.value["axes"] != [axis, "size"]:
-            row.fail("axes", f"[{axis!r}, 'size']")
+        if row.value["axes"] != list(axes):
+            row.fail("axes", str(list(axes)))
         for key in ("grid", "widened"):
             lists = row.child(key)
-            lists.keys((axis, "size"))
-            lists.numbers(axis, integers=axis == "cap")
-            lists.numbers("size", integers=True)
-        if not (row.value["grid"][axis] and row.value["grid"]["size"]):
+            lists.keys(axes)
+            for axis in axes:
+                lists.numbers(axis, integers=axis in ("cap", "size"))
+        if not all(row.value["grid"][axis] for axis in axes):
             row.fail("grid", "non-empty lists of the values searched")
-        utilities = row.value["utilities"]
-        shape = (len(row.value["grid"][axis]), len(row.value["grid"]["size"]))
-        if not (
-            isinstance(utilities, list)
-            and len(utilities) == shape[0]
-            and all(isinstance(r, list) and len(r) == shape[1] for r in utilities)
-            and all(_finite_number(u) for r in utilities for u in r)
-        ):
+        shape = [len(row.value["grid"][axis]) for axis in axes]
+        if not _table_fits(row.value["utilities"], shape):
             row.fail(
                 "utilities",
-                f"a {shape[0]} x {shape[1]} table of finite numbers (grid.{axis} x grid.size)",
+                f"a {' x '.join(map(str, shape))} table of finite numbers "
+                f"({' x '.join(f'grid.{a}' for a in axes)})",
             )
         edges = row.child("edges")
-        edges.keys((axis, "size"))
-        for key in (axis, "size"):
+        edges.keys(axes)
+        for key in axes:
             flags = edges.child(key)
             flags.keys(("on_edge", "at_bound"))
             flags.boolean("on_edge")
             flags.boolean("at_bound")
+
+
+def _table_fits(table, shape: list[int]) -> bool:
+    """``table`` is nested lists of ``shape`` holding finite numbers."""
+    if not shape:
+        return _finite_number(table)
+    return (
+        isinstance(table, list)
+        and len(table) == shape[0]
+        and all(_table_fits(row, shape[1:]) for row in table)
+    )
 
 
 def tuned_policies(

@@ -119,6 +119,21 @@ def test_side_by_side_play_gives_every_policy_its_own_plays_episodes_bit_for_bit
     assert len({float(r["liquidation_pnl"].sum()) for r in results}) == 3  # not one policy
 
 
+def test_a_capped_fixed_spread_withdraws_the_side_that_would_carry_it_past_its_cap():
+    q = np.arange(-3, 4, dtype=np.float64)
+    obs = np.zeros((q.size, 31), np.float32)
+    obs[:, 0] = q / 20.0
+    capped = OrderBookQuotes(FixedSpread(half_spread=1.5), 20.0, 200.0, 10.0, 2.0, cap=2.0)
+    actions = capped.act(obs)
+    assert (actions[:, 0] == 1.5).all() and (actions[:, 1] == 1.5).all()
+    assert actions[:, 2].tolist() == [2, 2, 2, 2, 2, 0, 0]  # no bid once inventory >= 2
+    assert actions[:, 3].tolist() == [0, 0, 2, 2, 2, 2, 2]  # no ask once inventory <= -2
+    uncapped = OrderBookQuotes(FixedSpread(half_spread=1.5), 20.0, 200.0, 10.0, 2.0)
+    assert (uncapped.act(obs)[:, 2:4] == 2.0).all()
+    with pytest.raises(ValueError, match="cap must be >= 0"):
+        OrderBookQuotes(FixedSpread(), 20.0, 200.0, 10.0, cap=-1.0)
+
+
 # ---------------------------------------------------------------------------------------------
 # the search
 # ---------------------------------------------------------------------------------------------
@@ -126,28 +141,35 @@ def test_side_by_side_play_gives_every_policy_its_own_plays_episodes_bit_for_bit
 
 def test_each_choice_is_the_best_of_its_grid_on_the_tuning_episodes(tuned):
     rows = tuned.choices["baselines"]
-    for name, axis in TUNED_AXES.items():
+    for name, axes in TUNED_AXES.items():
         row = rows[name]
         grid, table = row["grid"], np.asarray(row["utilities"])
-        assert grid["size"] == [0, 1, 2, 3] and table.shape == (len(grid[axis]), 4)
-        assert (table[:, 0] == 0.0).all()  # size 0 stands aside
-        best = table[:, 1:].max()
+        assert row["axes"] == [*axes, "size"]
+        assert grid["size"] == [0, 1, 2, 3]
+        assert table.shape == (*(len(grid[a]) for a in axes), 4)
+        assert (table[..., 0] == 0.0).all()  # size 0 stands aside
+        best = table[..., 1:].max()
         if best > 0:
-            i, j = np.unravel_index(np.argmax(table[:, 1:]), table[:, 1:].shape)
-            assert row["params"] == {axis: grid[axis][i], "size": int(j) + 1}
+            index = np.unravel_index(np.argmax(table[..., 1:]), table[..., 1:].shape)
+            chosen = {a: grid[a][i] for a, i in zip(axes, index[:-1], strict=True)}
+            assert row["params"] == {**chosen, "size": int(index[-1]) + 1}
             assert row["utility"] == best
         else:
             assert row["params"]["size"] == 0 and row["utility"] == 0.0
     # a few candidates played again, alone, built by hand: the same utilities
     fixed, touch = rows["fixed_spread"], rows["touch"]
-    for w, s in ((fixed["grid"]["half_width"][0], 1), (1.5, 3)):
-        policy = OrderBookQuotes.for_config(FixedSpread(half_spread=w), CONFIG, quote_size=s)
+    widths, caps = fixed["grid"]["half_width"], fixed["grid"]["cap"]
+    for w, c, s in ((widths[0], caps[-1], 1), (1.5, 2, 3), (0.5, 1, 2)):
+        by_hand = FixedSpread(half_spread=w)
+        policy = OrderBookQuotes.for_config(by_hand, CONFIG, quote_size=s, cap=c)
         alone = utility(play(policy, CONFIG, EPISODES, SEED)["liquidation_pnl"], RISK_AVERSION)
-        assert alone == fixed["utilities"][fixed["grid"]["half_width"].index(w)][s]
+        assert alone == fixed["utilities"][widths.index(w)][caps.index(c)][s]
     for c, s in ((1, 2), (touch["grid"]["cap"][-1], 1)):
         policy = TouchQuotes.for_config(CONFIG, quote_size=s, cap=c)
         alone = utility(play(policy, CONFIG, EPISODES, SEED)["liquidation_pnl"], RISK_AVERSION)
         assert alone == touch["utilities"][touch["grid"]["cap"].index(c)][s]
+    # the cap matters: the capped candidates do not all score as the uncapped one
+    assert len({round(u, 9) for u in np.asarray(fixed["utilities"])[0, :, 1]}) > 1
 
 
 def test_the_grids_span_each_axis_and_the_budget_counts_every_env_step(tuned):
@@ -155,15 +177,17 @@ def test_the_grids_span_each_axis_and_the_budget_counts_every_env_step(tuned):
     rows = choices["baselines"]
     assert rows["fixed_spread"]["grid"]["half_width"][0] == 0.0
     assert rows["fixed_spread"]["grid"]["half_width"][-1] == CONFIG.max_offset
-    assert rows["touch"]["grid"]["cap"][0] == 1
-    assert rows["touch"]["grid"]["cap"][-1] == CONFIG.max_inventory
+    for name in ("touch", "fixed_spread"):
+        assert rows[name]["grid"]["cap"][0] == 1
+        assert rows[name]["grid"]["cap"][-1] == CONFIG.max_inventory
     gammas = rows["glft"]["grid"]["gamma"]
     assert gammas[0] <= 1e-4 and gammas[-1] >= 1.0
     calibration = 7 * 32 * tuning.CALIBRATION_STEPS  # offsets x envs x steps
     assert choices["calibration"]["env_steps"] == calibration
     played = 0
-    for name, axis in TUNED_AXES.items():
-        quoting = len(rows[name]["grid"][axis]) * (len(rows[name]["grid"]["size"]) - 1)
+    for name, axes in TUNED_AXES.items():
+        quoting = int(np.prod([len(rows[name]["grid"][a]) for a in axes]))
+        quoting *= len(rows[name]["grid"]["size"]) - 1
         assert rows[name]["env_steps"] == quoting * EPISODES * CONFIG.episode_steps
         played += rows[name]["env_steps"]
     assert choices["tuning_env_steps"] == calibration + played
@@ -173,17 +197,26 @@ def test_the_grids_span_each_axis_and_the_budget_counts_every_env_step(tuned):
 
 def test_a_choice_on_the_edge_of_its_grid_widens_the_grid():
     # every value of these grids is an edge, and none is its axis's hard bound
-    start = {"avellaneda_stoikov": [0.01, 0.03], "glft": [0.1], "fixed_spread": [1.0, 1.5],
-             "touch": [5]}  # fmt: skip
-    rows = tune_baselines(CONFIG, EPISODES, SEED, RISK_AVERSION, grids=start).choices["baselines"]
-    for name, axis in TUNED_AXES.items():
+    start = {
+        "avellaneda_stoikov": {"gamma": [0.01, 0.03]},
+        "glft": {"gamma": [0.1]},
+        "fixed_spread": {"half_width": [1.0, 1.5], "cap": [5]},
+        "touch": {"cap": [5]},
+    }
+    tuned = tune_baselines(CONFIG, EPISODES, SEED, RISK_AVERSION, grids=start)
+    rows = tuned.choices["baselines"]
+    for name, axes in start.items():
         row = rows[name]
-        assert row["widened"][axis], name
-        assert row["grid"][axis] == sorted(start[name] + row["widened"][axis])
-        chosen = row["params"][axis]
-        flags = row["edges"][axis]
-        assert flags["on_edge"] == (chosen in (row["grid"][axis][0], row["grid"][axis][-1]))
-        assert not flags["on_edge"] or flags["at_bound"], name  # widened until interior
+        for axis, values in axes.items():
+            assert row["widened"][axis], (name, axis)
+            assert row["grid"][axis] == sorted(values + row["widened"][axis])
+            chosen = row["params"][axis]
+            flags = row["edges"][axis]
+            assert flags["on_edge"] == (chosen in (row["grid"][axis][0], row["grid"][axis][-1]))
+            assert not flags["on_edge"] or flags["at_bound"], name  # widened until interior
+        # every combination of the widened axes was played, once
+        combinations = int(np.prod([len(row["grid"][a]) for a in TUNED_AXES[name]])) * 3
+        assert row["env_steps"] == combinations * EPISODES * CONFIG.episode_steps, name
     for gamma in rows["avellaneda_stoikov"]["widened"]["gamma"]:
         assert gamma in (0.003, 0.001, 0.0003, 0.0001, 3e-5, 1e-5, 3e-6, 1e-6, 0.1, 0.3, 1.0, 3.0)
 
@@ -202,7 +235,8 @@ def test_an_edge_that_is_its_axis_bound_is_reported_and_not_widened(monkeypatch)
 
 def test_the_size_is_tuned_bigger_quotes_win_where_fills_pay_and_none_where_they_cost():
     paying = CONFIG.replace(maker_fee=-0.001)  # a 10-currency rebate per lot filled
-    grids = {"avellaneda_stoikov": [0.01], "glft": [0.01], "touch": [20]}
+    grids = {"avellaneda_stoikov": {"gamma": [0.01]}, "glft": {"gamma": [0.01]},
+             "fixed_spread": {"cap": [20]}, "touch": {"cap": [20]}}  # fmt: skip
     rows = tune_baselines(paying, EPISODES, SEED, RISK_AVERSION, grids=grids).choices
     fixed = rows["baselines"]["fixed_spread"]
     assert fixed["params"]["size"] == 3 and fixed["edges"]["size"] == {
@@ -210,7 +244,7 @@ def test_the_size_is_tuned_bigger_quotes_win_where_fills_pay_and_none_where_they
         "at_bound": True,
     }
     row = fixed["grid"]["half_width"].index(fixed["params"]["half_width"])
-    assert fixed["utilities"][row][1] < fixed["utility"]  # one lot earns less
+    assert fixed["utilities"][row][0][1] < fixed["utility"]  # one lot earns less
     assert rows["baselines"]["touch"]["params"]["size"] > 1
     costly = CONFIG.replace(maker_fee=0.005)  # a 50-currency fee per lot filled
     tuned = tune_baselines(costly, EPISODES, SEED, RISK_AVERSION, grids=grids)
@@ -278,6 +312,10 @@ _DELETE = object()
         ("baselines.touch.params.size", 99, r"size must be an integer in \[0, 3\]"),
         ("baselines.touch.params.cap", -3, r"touch.params.cap must be an integer in \[1, 20\]"),
         ("baselines.touch.params.cap", float("nan"), "touch.params.cap"),
+        ("baselines.fixed_spread.params.cap", 0, r"fixed_spread.params.cap must be .*\[1, 20\]"),
+        ("baselines.fixed_spread.params", {"half_width": 1.0, "size": 1}, "lacks .*params.cap"),
+        ("baselines.fixed_spread.utilities", [[1.0]], "utilities must be a .* x .* x 4 table"),
+        ("baselines.fixed_spread.axes", ["half_width", "size"], "axes must be"),
         ("baselines.fixed_spread.params.half_width", -2.0, r"half_width must be .*\[0, 10\]"),
         ("baselines.fixed_spread.params.half_width", float("inf"), "half_width must be"),
         ("baselines.random.params.high", -1.0, "random.params.high"),
@@ -359,3 +397,41 @@ def test_the_touch_quoter_names_an_observation_it_cannot_read():
         policy.act(obs[0])
     with pytest.raises(ValueError, match="quote_size holds 2 values"):
         TouchQuotes(20.0, 10.0, quote_size=np.ones(2)).act(np.zeros((3, 31), np.float32))
+
+
+# ---------------------------------------------------------------------------------------------
+# the paired margin over the best baseline
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_utility_margin_is_paired_over_the_same_episodes():
+    from fastlob_agents.evaluate import utility_margin
+
+    rng = np.random.default_rng(3)
+    luck = rng.normal(0.0, 40.0, 256)  # what the episodes' draws give every policy alike
+    better = luck + 2.0 + rng.normal(0.0, 1.0, 256)
+    worse = luck + rng.normal(0.0, 1.0, 256)
+    margin = utility_margin(better, worse, 0.0)
+    assert margin["mean"] == pytest.approx(np.mean(better) - np.mean(worse))
+    assert 0.0 < margin["ci_low"] < margin["mean"] < margin["ci_high"]
+    assert margin["ci_high"] - margin["ci_low"] < 0.5  # the luck is paired out
+    # unpaired, the same means are indistinguishable: each one's interval is ~10 wide
+    assert 1.96 * 2 * np.std(better) / np.sqrt(256) > 5.0
+    # a constant shift is exactly that shift in every resample (variance unchanged)
+    shifted = utility_margin(worse + 3.0, worse, 0.01)
+    assert shifted["mean"] == pytest.approx(3.0)
+    assert shifted["ci_low"] == pytest.approx(3.0) and shifted["ci_high"] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="alike"):
+        utility_margin(better, worse[:10], 0.0)
+
+
+def test_each_rows_margin_is_against_the_best_baseline_other_than_itself():
+    from fastlob_agents.evaluate import add_margins
+
+    pnl = {"trained": [5.0, 7.0], "a": [1.0, 3.0], "b": [4.0, 6.0]}
+    plays = {k: {"liquidation_pnl": np.asarray(v)} for k, v in pnl.items()}
+    table = {k: {"utility": {"mean": float(np.mean(v))}} for k, v in pnl.items()}
+    add_margins(table, plays, ["a", "b"], 0.0)
+    assert table["trained"]["utility_margin"]["mean"] == pytest.approx(1.0)  # against b
+    assert table["b"]["utility_margin"]["mean"] == pytest.approx(3.0)  # b against a
+    assert table["a"]["utility_margin"]["mean"] == pytest.approx(-3.0)  # a against b

@@ -4,6 +4,7 @@ bad study file named before anything runs."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -92,9 +93,45 @@ def test_a_grid_over_seeds_runs_on_ray_and_a_rerun_skips_every_trial(tmp_path, l
         (folder / "trials" / t["spec"]["id"] / "trial.json").is_file() for t in result.finished
     )
 
+    paired = verdicts["seeds_beating_paired"]
+    assert all(n is not None and 0 <= n <= 2 for n in paired)
+
     again = run_study(read_study(study_file(tmp_path, "grid")), out=tmp_path)
     assert len(again.skipped) == 4 and not again.failed and len(again.finished) == 4
     assert again.seconds < result.seconds
+
+    # evaluated again without training: a trial whose table lost a metric gets it back, and
+    # the trained agent's numbers, from the same weights on the same episodes, are the same
+    trial_file = folder / "trials" / result.finished[0]["spec"]["id"] / "trial.json"
+    saved = json.loads(trial_file.read_text())
+    del saved["table"]["ppo"]["utility_margin"]
+    trial_file.write_text(json.dumps(saved))
+    checkpoint = (trial_file.parent / "run" / "checkpoint.pt").stat().st_mtime_ns
+    assert main(["study", str(study_file(tmp_path, "grid")), "--out", str(tmp_path),
+                 "--reevaluate"]) == 0  # fmt: skip
+    redone = json.loads(trial_file.read_text())
+    assert (
+        redone["table"]["ppo"]["utility_margin"]
+        == result.finished[0]["table"]["ppo"]["utility_margin"]
+    )
+    assert redone["table"]["ppo"]["utility"] == result.finished[0]["table"]["ppo"]["utility"]
+    assert redone["spec"] == saved["spec"] and redone["seconds"] == saved["seconds"]
+    assert (trial_file.parent / "run" / "checkpoint.pt").stat().st_mtime_ns == checkpoint
+    assert pl.read_parquet(folder / "results.parquet").height == results.height
+
+
+def test_the_printout_of_a_one_seed_study_says_it_has_no_interval():
+    # one seed has no between-seed interval: the printout failed on formatting a null
+    from fastlob_agents.study import format_summary
+
+    summary = pl.DataFrame(
+        {"algorithm": ["ppo"], "point": [0], "agent": ["trained"], "metric": ["utility"],
+         "seeds": [1], "seed_mean": [3.5], "seed_ci_low": [None], "seed_ci_high": [None],
+         "beats_best_baseline": ["every seed"], "seeds_beating_paired": [1]},
+        schema_overrides={"seed_ci_low": pl.Float64, "seed_ci_high": pl.Float64},
+    )  # fmt: skip
+    text = format_summary(summary)
+    assert "3.500 [no interval: one seed] over 1 seeds every seed (1 clear of it" in text
 
 
 def test_a_worker_killed_mid_trial_is_retried_and_the_study_finishes(tmp_path, local_ray):
@@ -201,7 +238,8 @@ def test_a_grid_over_market_files_sets_each_trials_env(tmp_path):
 
 def test_the_documented_market_studies_play_their_markets_post_only():
     root = Path(__file__).resolve().parents[1]
-    prices = {"large-tick.toml": 2500, "small-tick.toml": 60000, "post-only.toml": 10000}
+    prices = {"large-tick.toml": 2500, "small-tick.toml": 60000, "post-only.toml": 10000,
+              "large-tick-discrete.toml": 2500, "post-only-discrete.toml": 10000}  # fmt: skip
     for name, price in prices.items():
         env = read_study(root / "studies" / name).trials()[0]["config"]["env"]
         assert env["post_only"] and env["initial_price"] == price, name
@@ -221,6 +259,8 @@ SELECTED_BY = [
     ),
     ("demo-seeds.toml", ("demo-mark.toml",)),
     ("large-tick.toml", ("large-tick-penalty.toml",)),
+    ("post-only-discrete.toml", ("post-only-sizes.toml", "post-only-sizes-budget.toml")),
+    ("large-tick-discrete.toml", ("large-tick-sizes.toml",)),
     ("small-tick.toml", ("small-tick-penalty.toml",)),
 ]
 

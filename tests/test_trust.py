@@ -439,7 +439,7 @@ def test_report_of_a_run_with_a_corrupt_metrics_file_exits_2(trained_run, tmp_pa
     ("text", "words"),
     [
         (lambda good: good[: len(good) // 2], ["not valid JSON"]),
-        (lambda good: good.replace('"format": 2', '"format": 1'), ["format 1, not 2"]),
+        (lambda good: good.replace('"format": 3', '"format": 2'), ["format 2, not 3"]),
         (lambda good: good.replace('"tuning_env_steps"', '"tuning_env_step"'),
          ["lacks tuning_env_steps"]),
         (lambda good: good.replace('"edges"', '"edge"', 1), ["lacks baselines.", ".edges"]),
