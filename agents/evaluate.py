@@ -280,8 +280,9 @@ def evaluate(
         )
     if tuned is None:
         tuned = tune_baselines(config, tuning_episodes, seed + 1, risk_aversion)
-    else:
+    else:  # policies built afresh: random quotes carry a generator that playing advances
         _check_tuning(tuned.choices, config, tuning_episodes, seed + 1, risk_aversion)
+        tuned = TunedBaselines(tuned_policies(config, tuned.choices), tuned.choices)
     policies.update(tuned.policies)
     plays = {name: play(policy, held_out, played, seed) for name, policy in policies.items()}
     table = {name: summarize(plays[name], risk_aversion) for name in policies}

@@ -117,6 +117,9 @@ def test_a_grid_over_seeds_runs_on_ray_and_a_rerun_skips_every_trial(tmp_path, l
     assert redone["table"]["ppo"]["utility"] == result.finished[0]["table"]["ppo"]["utility"]
     assert redone["spec"] == saved["spec"] and redone["seconds"] == saved["seconds"]
     assert (trial_file.parent / "run" / "checkpoint.pt").stat().st_mtime_ns == checkpoint
+    for trial in result.finished:  # every baseline as its own trial played it, random included
+        path = folder / "trials" / trial["spec"]["id"] / "trial.json"
+        assert json.loads(path.read_text())["table"]["random"] == trial["table"]["random"]
     assert pl.read_parquet(folder / "results.parquet").height == results.height
 
 
