@@ -242,7 +242,8 @@ def test_a_grid_over_market_files_sets_each_trials_env(tmp_path):
 def test_the_documented_market_studies_play_their_markets_post_only():
     root = Path(__file__).resolve().parents[1]
     prices = {"large-tick.toml": 2500, "small-tick.toml": 60000, "post-only.toml": 10000,
-              "large-tick-discrete.toml": 2500, "post-only-discrete.toml": 10000}  # fmt: skip
+              "large-tick-discrete.toml": 2500, "post-only-discrete.toml": 10000,
+              "post-only-categorical.toml": 10000}  # fmt: skip
     for name, price in prices.items():
         env = read_study(root / "studies" / name).trials()[0]["config"]["env"]
         assert env["post_only"] and env["initial_price"] == price, name
@@ -264,6 +265,7 @@ SELECTED_BY = [
     ("large-tick.toml", ("large-tick-penalty.toml",)),
     ("post-only-discrete.toml", ("post-only-sizes.toml", "post-only-sizes-budget.toml")),
     ("large-tick-discrete.toml", ("large-tick-sizes.toml",)),
+    ("post-only-categorical.toml", ("post-only-sizes-penalty.toml", "post-only-sizes-budget.toml")),
     ("small-tick.toml", ("small-tick-penalty.toml",)),
 ]
 
