@@ -50,23 +50,21 @@ def test_gae_bootstraps_truncation_and_not_termination_and_cuts_at_episode_end()
     assert adv[0, 1] == pytest.approx((1.0 + g * 1.0 - 0.5) + g * lam * adv[1, 1])
 
 
-def test_update_moves_the_policy_to_a_bandits_optimum():
-    """One-step bandit: reward -(a - 0.3)^2 per action column; the mean must go to 0.3."""
-    torch.manual_seed(0)
-    config = PPOConfig(norm_obs=False, update_epochs=4, num_minibatches=2, ent_coef=0.0)
-    agent = Agent(3, 2, config)
+def train_on_a_bandit(agent, config, reward, updates: int = 150, envs: int = 256):
+    """PPO updates on a one-step bandit: each update, ``envs`` actions drawn for the same
+    observation (ones (envs, 3)), ``reward(actions)`` -> (envs,), every episode terminated."""
     optimizer = torch.optim.Adam(agent.parameters(), lr=3e-3)
-    steps, envs = 1, 256
     obs = torch.ones(envs, 3)
-    for _ in range(150):
-        rollout = Rollout.allocate(steps, envs, 3, 2, "cpu")
+    act_dim = len(agent.continuous) + len(agent.levels)
+    for _ in range(updates):
+        rollout = Rollout.allocate(1, envs, 3, act_dim, "cpu")
         with torch.no_grad():
             dist = agent.distribution(obs)
             action = dist.sample()
             rollout.obs[0], rollout.actions[0] = obs, action
             rollout.logprobs[0] = dist.log_prob(action)
             rollout.values[0] = agent.value(obs)
-        rollout.rewards[0] = -((action - 0.3) ** 2).sum(-1)
+        rollout.rewards[0] = reward(action)
         rollout.terminated[0] = True
         rollout.valid[0] = True
         adv, ret = compute_gae(
@@ -74,8 +72,16 @@ def test_update_moves_the_policy_to_a_bandits_optimum():
             rollout.terminated, rollout.truncated, 0.99, 0.95,
         )  # fmt: skip
         ppo_update(agent, optimizer, rollout, adv, ret, config)
-    mean = agent.distribution(obs[:1]).mean[0]
-    assert torch.allclose(mean, torch.tensor([0.3, 0.3]), atol=0.05)
+    with torch.no_grad():
+        return agent.distribution(obs[:1])
+
+
+def test_update_moves_the_policy_to_a_bandits_optimum():
+    """One-step bandit: reward -(a - 0.3)^2 per action column; the mean must go to 0.3."""
+    torch.manual_seed(0)
+    config = PPOConfig(norm_obs=False, update_epochs=4, num_minibatches=2, ent_coef=0.0)
+    dist = train_on_a_bandit(Agent(3, 2, config), config, lambda a: -((a - 0.3) ** 2).sum(-1))
+    assert torch.allclose(dist.mean[0], torch.tensor([0.3, 0.3]), atol=0.05)
 
 
 def test_a_categorical_head_learns_a_discrete_optimum_beside_a_gaussian_one():
@@ -83,28 +89,12 @@ def test_a_categorical_head_learns_a_discrete_optimum_beside_a_gaussian_one():
     ..., 1), reward 1 at value index 4 only: the mean goes to 0.3 and the mode to index 4."""
     torch.manual_seed(0)
     config = PPOConfig(norm_obs=False, update_epochs=4, num_minibatches=2)
-    agent = Agent(3, 2, config, {1: 6})
-    optimizer = torch.optim.Adam(agent.parameters(), lr=3e-3)
-    obs = torch.ones(256, 3)
-    for _ in range(150):
-        rollout = Rollout.allocate(1, 256, 3, 2, "cpu")
-        with torch.no_grad():
-            dist = agent.distribution(obs)
-            action = dist.sample()
-            rollout.obs[0], rollout.actions[0] = obs, action
-            rollout.logprobs[0] = dist.log_prob(action)
-            rollout.values[0] = agent.value(obs)
+
+    def reward(action):
         hit = (action[:, 1] - 0.6).abs() < 1e-6
-        rollout.rewards[0] = -((action[:, 0] - 0.3) ** 2) + hit.float()
-        rollout.terminated[0] = True
-        rollout.valid[0] = True
-        adv, ret = compute_gae(
-            rollout.rewards, rollout.values, torch.zeros(256),
-            rollout.terminated, rollout.truncated, 0.99, 0.95,
-        )  # fmt: skip
-        ppo_update(agent, optimizer, rollout, adv, ret, config)
-    with torch.no_grad():
-        dist = agent.distribution(obs[:1])
+        return -((action[:, 0] - 0.3) ** 2) + hit.float()
+
+    dist = train_on_a_bandit(Agent(3, 2, config, {1: 6}), config, reward)
     assert dist.mean[0, 0] == pytest.approx(0.3, abs=0.05)
     assert dist.mean[0, 1] == pytest.approx(0.6, abs=1e-6)
     assert torch.softmax(dist.logits[0][0], -1)[4] > 0.9
