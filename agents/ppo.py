@@ -29,6 +29,7 @@ from torch import nn
 from torch.distributions import Categorical, Normal
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
+from fastlob.env import action_space
 
 from .common import (
     ActionScaler,
@@ -158,6 +159,12 @@ def mlp(in_dim: int, hidden: int, out_dim: int, out_std: float) -> nn.Sequential
     )  # fmt: skip
 
 
+def check_config(config: PPOConfig) -> None:
+    """What can be checked of ``config`` before an env exists: its ``discrete_columns`` against
+    the action space of its market (a ``ValueError`` naming the field)."""
+    discrete_levels(config.discrete_columns, action_space(config.env))
+
+
 def discrete_levels(columns, space) -> dict[int, int]:
     """{column: number of values} for ``PPOConfig.discrete_columns`` on the Box ``space``: each
     column must exist and span the integers low..high (2 to 1000 of them)."""
@@ -173,8 +180,8 @@ def discrete_levels(columns, space) -> dict[int, int]:
         low, high = float(space.low[column]), float(space.high[column])
         if not (low.is_integer() and high.is_integer() and 1 <= high - low <= 999):
             raise ValueError(
-                f"config.discrete_columns: column {column} spans [{low}, {high}]; a discrete "
-                "column must span the integers low..high, 2 to 1000 of them"
+                f"config.discrete_columns: column {column} spans [{low:.7g}, {high:.7g}]; a "
+                "discrete column must span the integers low..high, 2 to 1000 of them"
             )
         levels[column] = int(high - low) + 1
     return levels
@@ -425,7 +432,7 @@ def train(config: PPOConfig, env=None) -> dict:
     agent = Agent(obs_dim, act_dim, config, levels).to(device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
     reward_scaler = RewardScaler(config.num_envs, config.gamma, config.norm_reward).to(device)
-    scaler = ActionScaler(env, device)
+    scaler = ActionScaler(env, device, tuple(levels))
     batch = config.num_envs * config.num_steps
     num_updates = max(1, config.total_steps // batch)
     rollout = Rollout.allocate(config.num_steps, config.num_envs, obs_dim, act_dim, device)
@@ -584,7 +591,7 @@ class PPOPolicy:
         agent = Agent(obs_dim, space.shape[0], config, levels)
         load_weights(agent, payload["agent"], path)
         agent.to(dev)
-        return cls(agent, ActionScaler(env, dev), dev)
+        return cls(agent, ActionScaler(env, dev, tuple(levels)), dev)
 
     def act(self, obs) -> np.ndarray:
         obs = torch.as_tensor(np.asarray(obs), device=self.device)

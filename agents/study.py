@@ -260,6 +260,9 @@ def _check(study: Study, path: Path) -> None:
         try:
             config = from_plain(config_class(spec["algorithm"]), spec["config"], where)
             check_config(config.env)
+            module = importlib.import_module(f".{spec['algorithm']}", __package__)
+            if hasattr(module, "check_config"):  # what the algorithm checks of its own fields
+                module.check_config(config)
         except (TypeError, ValueError) as err:
             raise StudyError(f"{path}: trial {spec['id']}: {err}") from None
 
@@ -315,7 +318,12 @@ def finished_trial(trials_dir: Path, spec: dict) -> dict | None:
     path = trials_dir / spec["id"] / "trial.json"
     if not path.is_file():
         return None
-    saved = json.loads(path.read_text())
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise StudyError(f"{path}: not valid JSON ({err}): remove the trial's folder") from None
+    if not isinstance(saved, dict):
+        raise StudyError(f"{path}: not a trial's result (an object): remove the trial's folder")
     if saved.get("spec") != json.loads(json.dumps(spec)):
         raise StudyError(
             f"{path}: trial {spec['id']} finished with other settings: remove its folder, or "
@@ -395,20 +403,26 @@ def reevaluate_study(study: Study, out: str | Path = "studies") -> StudyResult:
     gets the new table (written whole, the old one replaced), then the results, the summary and
     the page are written again. For when the evaluation changed after the study ran. Trials
     not finished are left to ``run_study``."""
-    from .evaluate import evaluate, run_config
+    from .evaluate import evaluate, load_policy, run_config
     from .tuning import tune_baselines
 
     folder = Path(out) / study.name
     trials_dir = folder / "trials"
     started = time.perf_counter()
-    finished, skipped = [], []
-    tuned_by_point: dict[tuple, object] = {}
-    for spec in study.trials():
+    todo, skipped = [], []
+    for spec in study.trials():  # every finished trial read and its run opened before any work
         saved = finished_trial(trials_dir, spec)
         if saved is None:
             skipped.append(spec["id"])
             continue
         run = trials_dir / spec["id"] / "run"
+        load_policy(run, run_config(run))
+        todo.append((spec, saved, run))
+    if not todo:
+        raise StudyError(f"{folder}: no finished trial to evaluate again: run the study first")
+    finished = []
+    tuned_by_point: dict[tuple, object] = {}
+    for spec, saved, run in todo:
         key = (spec["algorithm"], spec["point"])
         if key not in tuned_by_point:
             tuned_by_point[key] = tune_baselines(
@@ -419,11 +433,11 @@ def reevaluate_study(study: Study, out: str | Path = "studies") -> StudyResult:
             risk_aversion=study.risk_aversion, tuning_episodes=study.tuning_episodes,
             tuned=tuned_by_point[key],
         )  # fmt: skip
-        saved = {**saved, "table": result["table"], "baselines": result["baselines"]}
-        tmp = trials_dir / spec["id"] / "trial.json.tmp"
+        finished.append({**saved, "table": result["table"], "baselines": result["baselines"]})
+    for saved in finished:  # every evaluation done before any trial.json is replaced
+        tmp = trials_dir / saved["spec"]["id"] / "trial.json.tmp"
         tmp.write_text(json.dumps(saved, indent=2))
-        tmp.replace(trials_dir / spec["id"] / "trial.json")
-        finished.append(saved)
+        tmp.replace(tmp.with_name("trial.json"))
     write_outputs(study, folder, finished)
     return StudyResult(folder, finished, skipped, {}, time.perf_counter() - started)
 
@@ -624,6 +638,8 @@ def main_study(path, out="studies", address=None, reevaluate=False) -> int:
     (a bad study file is a StudyError: exit 2 before anything runs). ``reevaluate``: evaluate
     the finished trials again instead (:func:`reevaluate_study`)."""
     study = read_study(path)
+    if reevaluate and address is not None:
+        raise StudyError("--reevaluate trains nothing and runs on this machine: drop --address")
     if reevaluate:
         result = reevaluate_study(study, out=out)
         print(

@@ -535,7 +535,12 @@ def tune_baselines(
 def _finite_number(value, integer: bool = False) -> bool:
     """A finite JSON number (an integer where ``integer``), not a bool."""
     kind = int if integer else numbers.Real
-    return isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        return False
+    try:  # a JSON integer may be too large for a float
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 class _Fields:
@@ -679,6 +684,13 @@ def check_choices(config: MarketMakingConfig, choices, source: str = "baselines.
                 lists.numbers(axis, integers=axis in ("cap", "size"))
         if not all(row.value["grid"][axis] for axis in axes):
             row.fail("grid", "non-empty lists of the values searched")
+        grid = row.child("grid")
+        for axis in axes:  # every value searched in its axis's range, the choice among them
+            for value in grid.value[axis]:
+                if not _in_range(axis, value, config):
+                    grid.fail(axis, f"values in the range of {axis} on this market")
+            if params.value[axis] not in grid.value[axis]:
+                params.fail(axis, f"one of the values searched (grid.{axis})")
         shape = [len(row.value["grid"][axis]) for axis in axes]
         if not _table_fits(row.value["utilities"], shape):
             row.fail(
@@ -693,6 +705,17 @@ def check_choices(config: MarketMakingConfig, choices, source: str = "baselines.
             flags.keys(("on_edge", "at_bound"))
             flags.boolean("on_edge")
             flags.boolean("at_bound")
+
+
+def _in_range(axis: str, value: float, config: MarketMakingConfig) -> bool:
+    """``value`` lies in the range :func:`check_choices` allows ``axis`` on ``config``."""
+    if axis == "gamma":
+        return value > 0.0
+    if axis == "half_width":
+        return 0.0 <= value <= config.max_offset
+    if axis == "cap":
+        return 1 <= value <= config.max_inventory
+    return 0 <= value <= max_size(config)
 
 
 def _table_fits(table, shape: list[int]) -> bool:

@@ -284,6 +284,17 @@ def _rates(name: str, given, default: np.ndarray) -> np.ndarray:
 LEVEL_QTY_MAX = int(np.iinfo(np.int32).max)
 
 
+def action_space(config: MarketMakingConfig) -> gymnasium.spaces.Box:
+    """One env's action space on the market ``config`` (the columns of
+    :class:`MarketMakingVectorEnv`): offsets in [-max_offset, max_offset] ticks, sizes in [0,
+    max_quote_size] lots, the inventory target in [-1, 1]; float32."""
+    m = float(config.max_offset)
+    q = float(config.max_quote_size)
+    low = np.array([-m, -m, 0.0, 0.0, -1.0], np.float32)
+    high = np.array([m, m, q, q, 1.0], np.float32)
+    return gymnasium.spaces.Box(low, high, dtype=np.float32)
+
+
 def check_config(config: MarketMakingConfig):
     """Validate every field; returns (MMParams, FlowModel, BookParams) for the kernels."""
     if not isinstance(config, MarketMakingConfig):
@@ -608,16 +619,13 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
             "simulator state",
         )  # fmt: skip
         c = self.config
-        m = float(c.max_offset)
-        act_low = np.array([-m, -m, 0.0, 0.0, -1.0], np.float32)
-        act_high = np.array([m, m, c.max_quote_size, c.max_quote_size, 1.0], np.float32)
         obs_low = np.full(_layout.OBS_DIM, -np.inf, np.float32)
         obs_high = np.full(_layout.OBS_DIM, np.inf, np.float32)
         obs_low[_layout.OBS_TIME_LEFT], obs_high[_layout.OBS_TIME_LEFT] = 0.0, 1.0
         super().__init__(
             num_envs,
             gymnasium.spaces.Box(obs_low, obs_high, dtype=np.float32),
-            gymnasium.spaces.Box(act_low, act_high, dtype=np.float32),
+            action_space(c),
             seed,
             device,
         )

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from fastlob import MarketMakingConfig
+from fastlob_agents.common import RunError
 from fastlob_agents.ppo import Agent, PPOConfig, Rollout, compute_gae, ppo_update, train
 
 
@@ -123,6 +124,26 @@ def test_the_mixed_distributions_log_prob_and_entropy_by_hand():
     assert torch.equal(dist.mean, torch.tensor([[0.1, 1.0, -0.2]]))
 
 
+def test_a_discrete_columns_value_reaches_the_env_as_the_exact_integer():
+    # float32 scaling missed the integer by an ulp: an offset of 3.0000002 ticks priced a tick off
+    import gymnasium
+
+    from fastlob_agents.common import ActionScaler
+
+    class Env:
+        single_action_space = gymnasium.spaces.Box(
+            np.array([-10.0, -10.0, 0.0, 0.0, -1.0], np.float32),
+            np.array([10.0, 10.0, 5.0, 5.0, 1.0], np.float32),
+        )
+
+    units = torch.linspace(-1.0, 1.0, 21).unsqueeze(-1).repeat(1, 5)  # the unit grid of 21 values
+    exact = ActionScaler(Env(), "cpu", (0, 1)).to_env(units)
+    assert torch.equal(exact[:, 0], torch.arange(-10.0, 11.0))
+    plain = ActionScaler(Env(), "cpu").to_env(units)
+    assert not torch.equal(plain[:, 0], torch.arange(-10.0, 11.0))  # what the rounding repairs
+    assert torch.equal(exact[:, 4], plain[:, 4])  # other columns as they were
+
+
 def test_discrete_columns_are_checked_against_the_action_space():
     import gymnasium
 
@@ -210,6 +231,20 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path):
     assert write_report(resumed["run_dir"], episodes=4).stat().st_size > 1_000_000
     with pytest.raises(FileExistsError, match="resume"):
         train(dataclasses.replace(SMALL, runs_dir=str(tmp_path), run_name="straight"))
+
+
+def test_a_run_from_before_a_config_field_existed_resumes_with_its_default(tmp_path):
+    first = dataclasses.replace(SMALL, runs_dir=str(tmp_path), run_name="old", stop_after_updates=1)
+    train(first)
+    path = tmp_path / "old" / "checkpoint.pt"
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["discrete_columns"]  # as a checkpoint written before the field was
+    torch.save(payload, path)
+    resumed = train(dataclasses.replace(first, stop_after_updates=None, resume=True))
+    assert resumed["update"] == 4
+    changed = dataclasses.replace(first, stop_after_updates=None, resume=True, num_steps=8)
+    with pytest.raises(RunError, match="num_steps"):  # a real difference is still refused
+        train(changed)
 
 
 def test_fastlob_train_cli_smoke(tmp_path, capsys):

@@ -57,7 +57,7 @@ def local_ray():
     ray.shutdown()
 
 
-def test_a_grid_over_seeds_runs_on_ray_and_a_rerun_skips_every_trial(tmp_path, local_ray):
+def test_a_grid_over_seeds_runs_on_ray_and_a_rerun_skips_every_trial(tmp_path, local_ray, capsys):
     study = read_study(study_file(tmp_path, "grid"))
     result = run_study(study, out=tmp_path)
     assert not result.failed and len(result.finished) == 4 and not result.skipped
@@ -122,6 +122,33 @@ def test_a_grid_over_seeds_runs_on_ray_and_a_rerun_skips_every_trial(tmp_path, l
         assert json.loads(path.read_text())["table"]["random"] == trial["table"]["random"]
     assert pl.read_parquet(folder / "results.parquet").height == results.height
 
+    # refused before anything changes: a run that cannot be opened, a trial.json that is not a
+    # trial's, --address (nothing runs on a cluster), a study never run
+    again_args = [
+        "study",
+        str(study_file(tmp_path, "grid")),
+        "--out",
+        str(tmp_path),
+        "--reevaluate",
+    ]
+    before = {p: p.read_bytes() for p in folder.rglob("*.json")}
+    checkpoint_file = (
+        folder / "trials" / result.finished[-1]["spec"]["id"] / "run" / "checkpoint.pt"
+    )
+    good = checkpoint_file.read_bytes()
+    checkpoint_file.write_bytes(b"garbage")
+    assert main(again_args) == 2
+    assert {p: p.read_bytes() for p in folder.rglob("*.json")} == before
+    checkpoint_file.write_bytes(good)
+    trial_file.write_text("[1, 2]")
+    assert main(again_args) == 2
+    assert "not a trial's result" in capsys.readouterr().err
+    trial_file.write_text(json.dumps(redone))
+    assert main([*again_args, "--address", "10.0.0.1:6379"]) == 2
+    never = ["study", str(study_file(tmp_path, "never")), "--out", str(tmp_path), "--reevaluate"]
+    assert main(never) == 2
+    assert "no finished trial" in capsys.readouterr().err
+
 
 def test_the_printout_of_a_one_seed_study_says_it_has_no_interval():
     # one seed has no between-seed interval: the printout failed on formatting a null
@@ -182,6 +209,8 @@ def test_a_failing_trial_is_reported_and_the_others_kept(tmp_path, local_ray):
         ("[grid]\n'env.latency' = [5.0]", "config.latency"),
         ("episodes = 'many'", "episodes must be"),
         ("name = ", "not TOML"),
+        ("[grid]\ndiscrete_columns = [[9]]", "discrete_columns: 9 is not an action column"),
+        ("[config]\ndiscrete_columns = [2, 2]", "discrete_columns lists column 2 twice"),
     ],
 )
 def test_a_bad_study_file_is_a_named_error_before_anything_runs(tmp_path, capsys, text, words):
