@@ -11,6 +11,9 @@ metric is summarised over episodes with a 95% confidence interval:
 - ``pnl``: episode PnL under the liquidation mark (currency), mean over episodes,
   normal-approximation interval; ``pnl_std``: its std across episodes (bootstrap interval);
 - ``utility_mid``, ``pnl_mid``: the same under the mid mark (``cash + inventory * mid``);
+- ``utility_fair``, ``pnl_fair`` (only where the simulated flow has a fair value,
+  ``MarketMakingVectorEnv.has_fair_value``): the same with the final inventory marked at the
+  flow's fair value, no fee (what the position is worth to the market the flow returns to);
 - ``sharpe``: per episode, mean / std of the per-step PnL change (not annualised), then averaged;
 - ``inventory_std``, ``fill_ratio`` (lots filled / lots submitted), ``fill_probability`` (share
   of quote intervals in which the resting quote was filled), ``spread_captured`` (ticks per
@@ -67,6 +70,19 @@ METRICS = (
     "utility_margin",
 )
 
+#: metrics a table has only where the market's flow has a fair value, after ``pnl_mid``
+FAIR_METRICS = ("utility_fair", "pnl_fair")
+
+
+def table_metrics(table: dict) -> tuple[str, ...]:
+    """The metrics of an evaluation table's rows, in order: :data:`METRICS`, with
+    :data:`FAIR_METRICS` after ``pnl_mid`` where every row has them."""
+    rows = list(table.values())
+    if not rows or not all(m in row for row in rows for m in FAIR_METRICS):
+        return METRICS
+    at = METRICS.index("pnl_mid") + 1
+    return METRICS[:at] + FAIR_METRICS + METRICS[at:]
+
 
 def play(policy, config: MarketMakingConfig, episodes: int, seed: int) -> dict[str, np.ndarray]:
     """One episode per env; returns the per-episode arrays of ``info["episode"]``."""
@@ -114,6 +130,10 @@ def summarize(per_episode: dict[str, np.ndarray], risk_aversion: float) -> dict[
         "pnl_mid": _normal_ci(pnl_mid),
         "sharpe": _normal_ci(sharpe),
     }
+    if "fair_pnl" in per_episode:
+        pnl_fair = np.asarray(per_episode["fair_pnl"], np.float64)
+        table["utility_fair"] = _bootstrap_ci(pnl_fair, lambda x: utility(x, risk_aversion))
+        table["pnl_fair"] = _normal_ci(pnl_fair)
     for key in (
         "inventory_std",
         "fill_ratio",
@@ -325,14 +345,15 @@ def _number(x: float) -> str:
 
 
 def format_table(table: dict, per_block: int = 4) -> str:
-    """A plain-text table, ``per_block`` metrics side by side (in :data:`METRICS` order, the
+    """A plain-text table, ``per_block`` metrics side by side (in :func:`table_metrics` order, the
     liquidation-marked utility first), a row per agent, ``mean [low, high]`` per metric, each
     column as wide as its widest cell; blocks separated by a blank line."""
     names = [f"{name:<20}" for name in ("agent", *table)]
     blocks = []
-    for first in range(0, len(METRICS), per_block):
+    metrics = table_metrics(table)
+    for first in range(0, len(metrics), per_block):
         columns = []
-        for m in METRICS[first : first + per_block]:
+        for m in metrics[first : first + per_block]:
             cells = [m] + [
                 f"{_number(row[m]['mean'])} [{_number(row[m]['ci_low'])}, "
                 f"{_number(row[m]['ci_high'])}]"

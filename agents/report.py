@@ -28,6 +28,7 @@ from .evaluate import (
     load_policy,
     read_run_config,
     run_config,
+    table_metrics,
     tuned_policies,
 )
 from .tuning import format_baselines
@@ -50,13 +51,14 @@ def best_baseline(table: dict) -> str:
 
 
 def _table_html(table: dict) -> str:
-    head = "".join(f"<th>{html.escape(m)}</th>" for m in METRICS)
+    metrics = table_metrics(table)
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in metrics)
     rows = []
     for name, row in table.items():
         cells = "".join(
             f"<td>{row[m]['mean']:.3f}<br><small>[{row[m]['ci_low']:.3f}, "
             f"{row[m]['ci_high']:.3f}]</small></td>"
-            for m in METRICS
+            for m in metrics
         )
         rows.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
     return f"<table><tr><th>agent</th>{head}</tr>{''.join(rows)}</table>"

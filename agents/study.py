@@ -61,7 +61,7 @@ import polars as pl
 
 from fastlob.plain import from_plain, to_plain
 
-from .evaluate import METRICS
+from .evaluate import FAIR_METRICS, METRICS
 
 #: the keys a study file may have
 STUDY_KEYS = {
@@ -580,10 +580,12 @@ def study_page(study: Study, results: pl.DataFrame) -> str:
     from plotly.subplots import make_subplots
 
     fields = [c for c in results.columns if c.startswith("swept:")] or ["seed"]
+    present = set(results["metric"])
+    metrics = [m for m in (*METRICS, *FAIR_METRICS) if m in present]
     figures = []
     for field in fields:
-        fig = make_subplots(rows=1, cols=len(METRICS), subplot_titles=METRICS)
-        for col, metric in enumerate(METRICS, start=1):
+        fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=metrics)
+        for col, metric in enumerate(metrics, start=1):
             rows = results.filter(pl.col("metric") == metric)
             for agent in rows["agent"].unique(maintain_order=True):
                 mine = rows.filter(pl.col("agent") == agent)
@@ -604,17 +606,17 @@ def study_page(study: Study, results: pl.DataFrame) -> str:
             title=f"{study.name}: each metric against {field.removeprefix('swept:')}, one point "
             "per seed",
             height=380,
-            width=320 * len(METRICS),
+            width=320 * len(metrics),
         )
         figures.append(fig.to_html(full_html=False, include_plotlyjs=not figures))
     return "<html><head><meta charset='utf-8'></head><body>" + "".join(figures) + "</body></html>"
 
 
 def format_summary(summary: pl.DataFrame) -> str:
-    """The summary's deciding metric, the same utility under the mid mark, and PnL as plain
-    text: one line per point and agent."""
+    """The summary's deciding metric, the same utility under the mid mark and (where the market
+    has one) the fair-value mark, and PnL as plain text: one line per point and agent."""
     lines = []
-    for metric in (DECIDING_METRIC, "utility_mid", "pnl"):
+    for metric in (DECIDING_METRIC, "utility_mid", "utility_fair", "pnl"):
         rows = summary.filter(pl.col("metric") == metric)
         for row in rows.iter_rows(named=True):
             verdict = row.get("beats_best_baseline") or ""
@@ -627,7 +629,7 @@ def format_summary(summary: pl.DataFrame) -> str:
                 else "[no interval: one seed]"
             )
             lines.append(
-                f"{row['algorithm']} point {row['point']} {row['agent']:<20} {metric:<11} "
+                f"{row['algorithm']} point {row['point']} {row['agent']:<20} {metric:<12} "
                 f"{row['seed_mean']:10.3f} {interval} over {row['seeds']} seeds {verdict}"
             )
     return "\n".join(lines)

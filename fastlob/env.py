@@ -514,6 +514,10 @@ EPISODE_KEYS = (
     "liquidation_beyond_book",
 )
 
+#: keys of ``info["episode"]`` added where the simulated flow has a fair value
+#: (:attr:`MarketMakingVectorEnv.has_fair_value`)
+FAIR_EPISODE_KEYS = ("fair_pnl",)
+
 
 class MarketMakingVectorEnv(BatchedVectorEnv):
     """N independent market-making episodes on simulated limit order books, one kernel call per
@@ -712,9 +716,21 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
 
     @property
     def episode_keys(self) -> tuple[str, ...]:
-        """The keys of ``info["episode"]``: :data:`EPISODE_KEYS`, and for a historical market
-        the divergence counters (:data:`DIVERGENCE_COUNTERS`)."""
-        return EPISODE_KEYS + (tuple(DIVERGENCE_COUNTERS) if self.market is not None else ())
+        """The keys of ``info["episode"]``: :data:`EPISODE_KEYS`, for a historical market the
+        divergence counters (:data:`DIVERGENCE_COUNTERS`), and where the flow has a fair value
+        :data:`FAIR_EPISODE_KEYS`."""
+        if self.market is not None:
+            return EPISODE_KEYS + tuple(DIVERGENCE_COUNTERS)
+        return EPISODE_KEYS + (FAIR_EPISODE_KEYS if self.has_fair_value else ())
+
+    @property
+    def has_fair_value(self) -> bool:
+        """Whether the simulated flow has a fair value that sets prices: informed flow
+        (``flow.informed_tilt > 0``) leans towards it, or the anchor
+        (``flow.anchor_width`` finite) pulls the book back to it. A historical market, or a
+        flow with neither, has none (the latent value would move nothing)."""
+        fp = self.flow_params
+        return self.market is None and (fp.informed_tilt > 0 or math.isfinite(fp.anchor_width))
 
     @property
     def data_row(self) -> np.ndarray:
@@ -746,7 +762,8 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
         """Bytes per env the constructor will allocate (book, flow, agent, outputs)."""
         one_env = _layout.allocate_mm_state(1)
         hist = _hist.allocate_hist_state(1) if self.market is not None else ()
-        outputs = 4 * (_layout.OBS_DIM + 2 * _layout.ACT_DIM + 1) + 8 * (len(EPISODE_KEYS) + 4) + 8
+        episode = len(EPISODE_KEYS) + len(FAIR_EPISODE_KEYS)
+        outputs = 4 * (_layout.OBS_DIM + 2 * _layout.ACT_DIM + 1) + 8 * (episode + 4) + 8
         return (
             bytes_per_book(self.book_params, self._level_qty_dtype)
             + sum(a.nbytes for a in one_env)
@@ -930,6 +947,11 @@ class MarketMakingVectorEnv(BatchedVectorEnv):
             for key, column in DIVERGENCE_COUNTERS.items():
                 ep[key].fill(0)
                 np.copyto(ep[key], self.hist.counters[:, column], where=done)
+        elif "fair_pnl" in ep:
+            s, p = self.state, self.params
+            fair = s.flow_state[:, _flow.FAIR_VALUE] * (p.tick_size * p.lot_size)
+            ep["fair_pnl"].fill(0)
+            np.copyto(ep["fair_pnl"], s.cash + s.inventory * fair, where=done)
         ratio("fill_ratio", met[:, col.M_FILLED_QTY], met[:, col.M_QUOTED_QTY])
         ratio(
             "fill_probability", met[:, col.M_FILLED_QUOTE_INTERVALS], met[:, col.M_QUOTE_INTERVALS]

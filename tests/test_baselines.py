@@ -440,3 +440,34 @@ def test_each_rows_margin_is_against_the_best_baseline_other_than_itself():
     assert table["trained"]["utility_margin"]["mean"] == pytest.approx(1.0)  # against b
     assert table["b"]["utility_margin"]["mean"] == pytest.approx(3.0)  # b against a
     assert table["a"]["utility_margin"]["mean"] == pytest.approx(-3.0)  # a against b
+
+
+def test_the_fair_mark_is_in_the_table_only_where_the_market_has_a_fair_value():
+    from fastlob_agents.evaluate import METRICS, format_table, summarize, table_metrics
+
+    episodes = {
+        key: np.zeros(4)
+        for key in (
+            "pnl_step_mean", "pnl_step_std", "inventory_std", "fill_ratio", "fill_probability",
+            "spread_captured", "adverse_rate", "max_drawdown", "liquidation_beyond_book",
+        )
+    }  # fmt: skip
+    episodes |= {"liquidation_pnl": np.array([1.0, 2, 3, 4]), "pnl": np.array([2.0, 3, 4, 5])}
+    plain = summarize(episodes, 0.0)
+    assert "utility_fair" not in plain and "pnl_fair" not in plain
+    fair = summarize(episodes | {"fair_pnl": np.array([4.0, 4, 6, 6])}, 0.5)
+    assert fair["utility_fair"]["mean"] == pytest.approx(5.0 - 0.25 * 1.0)  # mean - g/2 var
+    assert fair["pnl_fair"]["mean"] == pytest.approx(5.0)
+    for row in (plain, fair):
+        row["utility_margin"] = {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    assert table_metrics({"a": plain}) == METRICS
+    order = table_metrics({"a": fair})
+    assert order[order.index("pnl_mid") + 1 : order.index("pnl_mid") + 3] == (
+        "utility_fair",
+        "pnl_fair",
+    )
+    assert "utility_fair" in format_table({"a": fair}) and "utility_fair" not in format_table(
+        {"a": plain}
+    )
+    # one row without the fair mark: no row shows it
+    assert table_metrics({"a": fair, "b": plain}) == METRICS

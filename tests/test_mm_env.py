@@ -15,7 +15,13 @@ from fastlob import FlowParams, MarketMakingConfig, MarketMakingVectorEnv, Rewar
 from fastlob._kernels import mm_drivers
 from fastlob._kernels import mm_layout as M
 from fastlob._kernels.book import find_slot
-from fastlob._kernels.flow import EVENT_CANCEL, INTEGRAL_CANCEL, INTEGRAL_LIMIT, INTEGRAL_MARKET
+from fastlob._kernels.flow import (
+    EVENT_CANCEL,
+    FAIR_VALUE,
+    INTEGRAL_CANCEL,
+    INTEGRAL_LIMIT,
+    INTEGRAL_MARKET,
+)
 
 SMALL = MarketMakingConfig(
     dt=0.5,
@@ -206,7 +212,8 @@ def test_episode_statistics_agree_with_the_steps():
     path = np.vstack(pnl_path)
     drawdown = (np.maximum.accumulate(np.maximum(path, 0.0), axis=0) - path).max(axis=0)
     np.testing.assert_allclose(ep["max_drawdown"], drawdown, atol=1e-9)
-    assert set(ep) == set(__import__("fastlob.env", fromlist=["x"]).EPISODE_KEYS)
+    # the default flow is informed: it has a fair value, and the fair mark is reported
+    assert set(ep) == set(__import__("fastlob.env", fromlist=["x"]).EPISODE_KEYS) | {"fair_pnl"}
     for key in ("fill_ratio", "fill_probability", "adverse_rate"):
         assert ((ep[key] >= 0) & (ep[key] <= 1)).all(), key
     # trading the inventory against the other traders' book never fetches more than the mid
@@ -214,6 +221,46 @@ def test_episode_statistics_agree_with_the_steps():
     assert (ep["liquidation_pnl"] <= ep["pnl"]).all()
     np.testing.assert_array_equal(ep["liquidation_pnl"][flat], ep["pnl"][flat])
     assert (~flat).any() and (ep["liquidation_pnl"][~flat] < ep["pnl"][~flat]).all()
+
+
+def _ended_episode(env, actions):
+    env.reset(seed=3)
+    while True:
+        _, _, _, _, info = env.step(actions)
+        if "episode" in info:
+            return info
+
+
+def test_the_fair_mark_values_the_inventory_at_the_flows_fair_value():
+    # anchored flow whose fair value never moves: the fair mark is the initial price
+    anchored = SMALL.replace(
+        episode_steps=15, flow=FlowParams(informed_tilt=0.0, fair_sigma=0.0, anchor_width=2.0)
+    )
+    env = MarketMakingVectorEnv(6, config=anchored, seed=4)
+    assert env.has_fair_value
+    # a bid through the mid and no ask: the env ends long
+    actions = np.tile(np.float32([-1, 4, 3, 0, 0]), (6, 1))
+    info = _ended_episode(env, actions)
+    ep, p = info["episode"], env.params
+    assert (info["inventory"] > 0).any()
+    fair = info["cash"] + info["inventory"] * p.lot_size * anchored.initial_price * p.tick_size
+    np.testing.assert_allclose(ep["fair_pnl"], fair, rtol=1e-12)
+    # a moving fair value (informed flow): the value where the episode ended
+    informed = SMALL.replace(episode_steps=15, flow=FlowParams(informed_tilt=0.5, fair_sigma=2.0))
+    env = MarketMakingVectorEnv(6, config=informed, seed=4)
+    info = _ended_episode(env, actions)
+    value = env.state.flow_state[:, FAIR_VALUE]
+    assert np.ptp(value) > 0  # the fair values moved apart
+    fair = info["cash"] + info["inventory"] * p.lot_size * value * p.tick_size
+    np.testing.assert_allclose(info["episode"]["fair_pnl"], fair, rtol=1e-12)
+
+
+def test_a_flow_without_a_fair_value_reports_no_fair_mark():
+    plain = SMALL.replace(episode_steps=4, flow=FlowParams(informed_tilt=0.0, fair_sigma=1.0))
+    env = MarketMakingVectorEnv(2, config=plain, seed=1)
+    assert not env.has_fair_value
+    info = _ended_episode(env, np.tile(np.float32([1, 1, 1, 1, 0]), (2, 1)))
+    assert "fair_pnl" not in info["episode"] and "liquidation_pnl" in info["episode"]
 
 
 def test_autoreset_contract_step_by_step():

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from fastlob_agents.cli import main
-from fastlob_agents.evaluate import METRICS
+from fastlob_agents.evaluate import FAIR_METRICS, METRICS
 from fastlob_agents.study import StudyError, read_study, run_study
 
 ray = pytest.importorskip("ray", reason="ray is the study's extra: pip install 'fastlob[ray]'")
@@ -64,12 +64,14 @@ def test_a_grid_over_seeds_runs_on_ray_and_a_rerun_skips_every_trial(tmp_path, l
     folder = tmp_path / "grid"
     results = pl.read_parquet(folder / "results.parquet")
     agents = {"trained", "avellaneda_stoikov", "glft", "fixed_spread", "touch", "random"}
-    assert set(results["agent"]) == agents and set(results["metric"]) == set(METRICS)
-    assert results.height == 4 * len(agents) * len(METRICS)
+    # the default flow is informed: its fair value marks the inventory too
+    metrics = (*METRICS, *FAIR_METRICS)
+    assert set(results["agent"]) == agents and set(results["metric"]) == set(metrics)
+    assert results.height == 4 * len(agents) * len(metrics)
     assert sorted(set(results["swept:env.latency"])) == [0.05, 0.2]
     assert set(results["seed"]) == {1, 2}
     summary = pl.read_parquet(folder / "summary.parquet")
-    assert summary.height == 2 * len(agents) * len(METRICS) and (summary["seeds"] == 2).all()
+    assert summary.height == 2 * len(agents) * len(metrics) and (summary["seeds"] == 2).all()
     assert (summary["seed_ci_low"] <= summary["seed_mean"]).all()
     assert (summary["seed_mean"] <= summary["seed_ci_high"]).all()
     verdicts = summary.filter(pl.col("beats_best_baseline").is_not_null())
