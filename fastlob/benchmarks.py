@@ -12,15 +12,23 @@ alternation, ``rounds`` times each, and reports per benchmark both arms' median 
 change of the medians. A benchmark is flagged slower when every run of the working tree is
 below every run of ``REV``: with three runs each, a chance of 1 in 20 if both trees are equally
 fast (with four, 1 in 70).
+
+Bad input (a revision that is not a commit, a ``-k`` that selects nothing, a saved run that is
+not a pytest-benchmark file) raises ``ValueError`` naming it, before any file is touched; the
+command line turns it into one line and exit code 2.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,20 +49,38 @@ class Measure:
     rate: float
 
 
-def measures(path: str | Path) -> dict[str, Measure]:
-    """Every benchmark of a pytest-benchmark JSON file, by its full name."""
+def _read_json(path: str | Path) -> dict:
+    """A pytest-benchmark JSON file's content; ``ValueError`` naming the file otherwise."""
+    what = "not a pytest-benchmark JSON file (a JSON object with 'benchmarks')"
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not a pytest-benchmark JSON file ({err})") from None
+        raise ValueError(f"{path}: {what}: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        found = type(data).__name__ if not isinstance(data, dict) else "an object without them"
+        raise ValueError(f"{path}: {what}, found {found}")
+    return data
+
+
+def measures(path: str | Path, data: dict | None = None) -> dict[str, Measure]:
+    """Every benchmark of a pytest-benchmark JSON file (its content ``data`` if already read),
+    by its full name; ``ValueError`` naming the file when it is not one."""
     out = {}
-    for bench in data.get("benchmarks", []) if isinstance(data, dict) else []:
-        extra = bench.get("extra_info") or {}
-        kind = next((k for k in MEASURES if isinstance(extra.get(k), (int, float))), None)
-        value = float(extra[kind]) if kind else 1.0 / float(bench["stats"]["median"])
-        rate_kind = next((k for k in MEASURES[1:] if isinstance(extra.get(k), (int, float))), None)
-        rate = float(extra[rate_kind]) if rate_kind else 1.0 / float(bench["stats"]["median"])
-        name = bench.get("fullname") or bench["name"]
+    for bench in (_read_json(path) if data is None else data)["benchmarks"]:
+        try:
+            extra = bench.get("extra_info") or {}
+            kind = next((k for k in MEASURES if isinstance(extra.get(k), (int, float))), None)
+            value = float(extra[kind]) if kind else 1.0 / float(bench["stats"]["median"])
+            rate_kind = next(
+                (k for k in MEASURES[1:] if isinstance(extra.get(k), (int, float))), None
+            )
+            rate = float(extra[rate_kind]) if rate_kind else 1.0 / float(bench["stats"]["median"])
+            name = bench.get("fullname") or bench["name"]
+        except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError) as err:
+            raise ValueError(
+                f"{path}: not a pytest-benchmark JSON file (a benchmark without a name or "
+                f"stats median: {type(err).__name__} {err})"
+            ) from None
         out[name] = Measure(name, kind or "1/s", value, rate)
     return out
 
@@ -139,18 +165,115 @@ def _git(*args: str, cwd: Path) -> str:
     ).stdout.strip()
 
 
-def _run_suite(tree: Path, out: Path, select: str | None, lobster_dir: str | None) -> None:
-    """The benchmarks of ``tree`` (its own ``fastlob`` first on the path) into ``out``."""
+def _commit(root: Path, rev: str) -> str:
+    """The commit hash ``rev`` names in the repository at ``root``; ``ValueError`` naming it
+    otherwise (checked before git sees it anywhere it reads options)."""
+    if not rev or rev.startswith("-"):
+        raise ValueError(f"REV {rev!r}: not a revision (a commit such as HEAD~1 or a hash, not "
+                         f"starting with '-')")  # fmt: skip
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
+        cwd=root, capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise ValueError(f"REV {rev!r}: not a commit of the repository at {root}")
+    return proc.stdout.strip()
+
+
+def _suite_env(tree: Path, lobster_dir: str | None) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=str(tree), FASTLOB_BENCH_NO_AUTOSAVE="1")
     if lobster_dir:
         env["FASTLOB_LOBSTER_DIR"] = lobster_dir
+    return env
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
+
+
+def _collect(tree: Path, select: str | None) -> None:
+    """Collect the benchmarks of ``tree`` that ``-k select`` picks, running none: ``ValueError``
+    when there is no suite, the expression is malformed or it selects nothing."""
+    if not (tree / "bench").is_dir():
+        raise ValueError("no bench/ folder (the benchmark suite) in that tree")
     command = [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider",
-               "--benchmark-only", f"--benchmark-json={out}"]  # fmt: skip
+               "--benchmark-only", "--collect-only"]  # fmt: skip
     if select:
         command += ["-k", select]
+    proc = subprocess.run(
+        command, cwd=tree, env=_suite_env(tree, None), capture_output=True, text=True
+    )
+    if proc.returncode == 5:
+        raise ValueError(f"-k {select!r}: no benchmark matched the selection")
+    if proc.returncode == 4 and select:
+        raise ValueError(
+            f"-k {select!r}: not a pytest -k expression ({_last_line(proc.stdout + proc.stderr)})"
+        )
+    if proc.returncode != 0:
+        raise ValueError(f"the benchmarks cannot be collected: {_last_line(proc.stdout)}")
+
+
+def _skipped(report: Path) -> list[str]:
+    """The benchmarks a pytest JUnit XML report gives as skipped, ``name (reason)``, leaving
+    out the plain tests ``--benchmark-only`` skips."""
+    try:
+        cases = ET.parse(report).getroot().iter("testcase")
+    except (OSError, ET.ParseError):
+        return []
+    out = []
+    for case in cases:
+        skip = case.find("skipped")
+        reason = "" if skip is None else skip.get("message", "")
+        if skip is not None and not reason.startswith("Skipping non-benchmark"):
+            out.append(f"{case.get('name')} ({reason})")
+    return out
+
+
+def _run_suite(tree: Path, out: Path, select: str | None, lobster_dir: str | None) -> list[str]:
+    """The benchmarks of ``tree`` (its own ``fastlob`` first on the path) into ``out``; returns
+    the skipped ones, ``ValueError`` naming them when none ran."""
+    report = out.with_suffix(".xml")
+    command = [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider",
+               "--benchmark-only", f"--benchmark-json={out}", f"--junitxml={report}"]  # fmt: skip
+    if select:
+        command += ["-k", select]
+    env = _suite_env(tree, lobster_dir)
     proc = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
+    if proc.returncode == 5:
+        raise ValueError(f"-k {select!r}: no benchmark matched the selection")
     if proc.returncode != 0:
         raise RuntimeError(f"the benchmarks of {tree} failed:\n{proc.stdout[-3000:]}")
+    skipped = _skipped(report)
+    if not out.is_file():  # pytest-benchmark writes no file when no benchmark ran
+        raise ValueError(
+            "no benchmark ran" + (f", skipped: {'; '.join(skipped)}" if skipped else "")
+        )
+    return skipped
+
+
+@contextlib.contextmanager
+def _sigterm_exits():
+    """Within the block SIGTERM raises ``SystemExit(143)``, so ``finally`` clauses run; the
+    previous handler comes back after it (none is installed off the main thread or where
+    SIGTERM is ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_IGN:
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def guard(
@@ -161,25 +284,49 @@ def guard(
     progress=print,
 ) -> list[Comparison]:
     """Run the benchmarks of the working tree at ``repo`` and of commit ``against``
-    interleaved, ``rounds`` times each (the order alternating), and compare them."""
-    root = Path(_git("rev-parse", "--show-toplevel", cwd=Path(repo)))
-    commit = _git("rev-parse", "--verify", f"{against}^{{commit}}", cwd=root)
+    interleaved, ``rounds`` times each (the order alternating), and compare them.
+
+    Raises
+    ------
+    ValueError
+        ``repo`` is not in a git repository, ``against`` is not one of its commits, a tree has
+        no benchmark suite, ``select`` picks no benchmark or every selected one was skipped.
+    """
+    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=Path(repo),
+                          capture_output=True, text=True)  # fmt: skip
+    if proc.returncode != 0:
+        raise ValueError(f"{Path(repo).resolve()}: not in a git repository (the guard compares "
+                         f"its working tree with one of its commits)")  # fmt: skip
+    root = Path(proc.stdout.strip())
+    commit = _commit(root, against)
     lobster = os.environ.get("FASTLOB_LOBSTER_DIR") or str(root.parent / "shared/data/lobster")
+    try:
+        _collect(root, select)
+    except ValueError as err:
+        raise ValueError(f"this tree: {err}") from None
     current: list[dict[str, Measure]] = []
     base: list[dict[str, Measure]] = []
-    with tempfile.TemporaryDirectory(prefix="fastlob-guard-") as scratch:
+    with _sigterm_exits(), tempfile.TemporaryDirectory(prefix="fastlob-guard-") as scratch:
         tree = Path(scratch) / "base"
-        _git("worktree", "add", "--detach", str(tree), commit, cwd=root)
+        step = f"REV {against!r}"  # the tree the step under way works on, for its errors
         try:
+            _git("worktree", "add", "--detach", str(tree), commit, cwd=root)
+            _collect(tree, select)
             for r in range(rounds):
                 arms = [("this tree", root, current), (against, tree, base)]
                 for label, where, runs in arms if r % 2 == 0 else arms[::-1]:
+                    step = "this tree" if where == root else f"REV {against!r}"
                     progress(f"round {r + 1}/{rounds}: {label}")
                     out = Path(scratch) / f"{len(current) + len(base)}.json"
-                    _run_suite(where, out, select, lobster)
+                    for name in _run_suite(where, out, select, lobster) or ():
+                        progress(f"skipped in {label}: {name}")
                     runs.append(measures(out))
+        except ValueError as err:
+            raise ValueError(f"{step}: {err}") from None
         finally:
-            _git("worktree", "remove", "--force", str(tree), cwd=root)
+            # check=False: a failed removal must not hide why the guard stopped
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root,
+                           capture_output=True)  # fmt: skip
     return compare(current, base)
 
 
@@ -199,16 +346,35 @@ class SavedRun:
 
 
 def saved_runs(folder: str | Path = ".benchmarks") -> list[SavedRun]:
-    """Every run saved under ``folder`` (any depth), oldest first; ``ValueError`` naming the
-    folder when it holds none."""
-    runs = []
+    """Every run saved under ``folder`` (any depth), oldest first.
+
+    Raises
+    ------
+    ValueError
+        ``folder`` is not a folder or holds no run, or some of its JSON files are not
+        pytest-benchmark runs (each named, on one line).
+    """
+    if not Path(folder).is_dir():
+        raise ValueError(
+            f"{folder}: no saved benchmark runs, no such folder (pytest --benchmark-only "
+            f"--benchmark-autosave saves them in .benchmarks/)"
+        )
+    runs, bad = [], []
     for path in sorted(Path(folder).rglob("*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        commit_info = data.get("commit_info") or {}
+        try:
+            data = _read_json(path)
+            found = measures(path, data)
+        except (OSError, ValueError) as err:
+            bad.append(str(err))
+            continue
+        commit_info = data.get("commit_info")
+        commit_info = commit_info if isinstance(commit_info, dict) else {}
         commit = str(commit_info.get("id") or "unknown")[:10]
         if commit_info.get("dirty"):
             commit += "+"
-        runs.append(SavedRun(path, str(data.get("datetime", "")), commit, measures(path)))
+        runs.append(SavedRun(path, str(data.get("datetime", "")), commit, found))
+    if bad:
+        raise ValueError("; ".join(bad))
     if not runs:
         raise ValueError(
             f"{folder}: no saved benchmark runs (pytest --benchmark-only --benchmark-autosave "
@@ -259,10 +425,20 @@ def history_figure(runs: list[SavedRun]):
 
 def write_history(folder: str | Path = ".benchmarks", out: str | Path = "bench-history.html"):
     """Write the history of the runs saved under ``folder`` as one self-contained HTML page
-    (plotly.js inline); returns its path."""
-    fig = history_figure(saved_runs(folder))
+    (plotly.js inline); returns its path. Bad input (see `saved_runs`, an ``out`` that is a
+    folder or in none) raises ``ValueError`` and writes nothing."""
+    runs = saved_runs(folder)
     path = Path(out)
+    if path.is_dir():
+        raise ValueError(f"{out}: a folder, not a file to write the page to")
+    if not path.parent.is_dir():
+        raise ValueError(f"{out}: no folder {path.parent} to write the page in")
+    fig = history_figure(runs)
     tmp = path.with_name(path.name + ".tmp")
-    fig.write_html(tmp, include_plotlyjs=True, full_html=True)
-    tmp.replace(path)
+    try:
+        fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # the page is written whole or not at all
+        raise
     return path

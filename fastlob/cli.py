@@ -146,7 +146,9 @@ def add_engine_commands(sub) -> None:
         description="Runs the benchmarks in bench/ of the working tree and of commit REV (in a "
         "temporary git worktree) in alternation, ROUNDS times each, and prints per benchmark "
         "both arms' median [min, max] of its ratio to the in-run reference (else its rate), the "
-        "change and the noise; SLOWER when every run of this tree is below every run of REV.",
+        "change and the noise; SLOWER when every run of this tree is below every run of REV. "
+        "Exits 2 when REV is not a commit, -k selects no benchmark or none ran; stopped by "
+        "SIGTERM it removes its worktree first (exit 143).",
     )
     bench_guard.add_argument("against", metavar="REV", help="the commit to compare with")
     bench_guard.add_argument(
@@ -226,7 +228,8 @@ def add_engine_commands(sub) -> None:
         description="Reads every pytest-benchmark JSON under DIR (pytest --benchmark-only "
         "--benchmark-autosave saves them in .benchmarks/) and draws each benchmark's throughput "
         "and its ratio to the in-run reference across the runs, by commit, as one "
-        "self-contained plotly page. Prints its path.",
+        "self-contained plotly page. Prints its path. Exits 2, writing nothing, when a JSON "
+        "file under DIR is not a pytest-benchmark run (each such file named).",
     )
     history.add_argument("--dir", default=".benchmarks", help="saved runs (default .benchmarks)")
     history.add_argument(
