@@ -37,7 +37,7 @@ from fastlob._kernels.book_layout import (
 )
 from fastlob.historical import PARTS, WINDOWS, HistoricalMarket, load_market
 from fastlob.plain import from_plain, to_plain
-from fastlob.vector import BatchedVectorEnv, read_only
+from fastlob.vector import BatchedVectorEnv, as_float32, check_real_array, read_only
 
 __all__ = [
     "FlowParams",
@@ -275,9 +275,40 @@ def _rates(name: str, given, default: np.ndarray) -> np.ndarray:
             f"{name} must hold config.flow_levels = {default.shape[0]} rates, got shape "
             f"{rates.shape}"
         )
-    if not np.all(np.isfinite(rates)) or np.any(rates < 0):
-        raise ValueError(f"{name} must be finite and >= 0, got {rates.tolist()}")
+    if not np.all(np.isfinite(rates)) or np.any(rates < 0) or np.any(rates > MAX_RATE):
+        raise ValueError(
+            f"{name} must be finite and in [0, {MAX_RATE:g}] per second, got {rates.tolist()}"
+        )
     return np.ascontiguousarray(rates)
+
+
+#: the largest rate of any kind of event (per second), as ``flow.market_rate``'s
+MAX_RATE = 1e6
+#: the most candidate events the flow may draw in one span of simulated time (a step's ``dt`` or
+#: the warm-up): the loop a step runs, bounded so that no market file makes a step endless
+MAX_EVENTS_PER_SPAN = 1e8
+
+
+def candidate_rate(flow: FlowParams, limit_rates, cancel_rates, order_capacity: int) -> float:
+    """The bound the flow draws candidate events at when every order slot is taken, per second
+    (``fastlob._kernels.flow``): ``2 sum(limit_rates) + 2 market_rate + max(cancel_rates) *
+    order_capacity``."""
+    return float(
+        2.0 * np.sum(limit_rates)
+        + 2.0 * flow.market_rate
+        + np.max(cancel_rates, initial=0.0) * order_capacity
+    )
+
+
+def _check_events_per_span(rate: float, dt: float, warmup: float) -> None:
+    span, name = (dt, "config.dt") if dt >= warmup else (warmup, "config.warmup")
+    if rate * span > MAX_EVENTS_PER_SPAN:
+        raise ValueError(
+            f"config.limit_rates, config.cancel_rates, config.flow.market_rate and "
+            f"config.order_capacity draw up to {rate:.3g} candidate events per second: over "
+            f"{name} = {span:g} s that is {rate * span:.3g}, more than the "
+            f"{MAX_EVENTS_PER_SPAN:.0e} one span may draw (lower the rates or {name})"
+        )
 
 
 #: the largest total quantity a level of the simulator's books may reach (they keep it as int32)
@@ -366,6 +397,8 @@ def check_config(config: MarketMakingConfig):
             f"config.order_capacity must hold the initial book and two quotes "
             f"(>= {2 * levels * params.initial_depth + 2}), got {capacity}"
         )
+    rate = candidate_rate(flow, limit_rates, cancel_rates, capacity)
+    _check_events_per_span(rate, dt, params.warmup)
     limit_sizes = _sizes("config.limit_sizes", c.limit_sizes)
     market_sizes = _sizes("config.market_sizes", c.market_sizes)
     largest_order = max(
@@ -1017,12 +1050,10 @@ class MarketMakingEnv(gymnasium.Env):
         return obs[0].copy(), {}
 
     def step(self, action):
-        action = np.asarray(action)
-        if action.dtype not in (np.float32, np.float64):  # as the vector env's check
-            raise TypeError(f"action must be a float32 or float64 array, got dtype {action.dtype}")
+        action = check_real_array("action", action)  # as the vector env's check
         if action.shape != (_layout.ACT_DIM,):
             raise ValueError(f"action must have shape ({_layout.ACT_DIM},), got {action.shape}")
-        self._action[0] = action
+        self._action[0] = as_float32(action)
         obs, reward, terminated, truncated, info = self.vector_env.step(self._action)
         single = {
             k: v[0].item() for k, v in info.items() if not k.startswith("_") and k != "episode"

@@ -33,6 +33,33 @@ def read_only(array: np.ndarray) -> np.ndarray:
     return view
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_real_array(name: str, values) -> np.ndarray:
+    """``values`` as an array of real numbers (integers or floats), or a TypeError naming
+    ``name``."""
+    arr = np.asarray(values)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def as_float32(arr: np.ndarray) -> np.ndarray:
+    """``arr`` as a C-contiguous float32 array, the one dtype the step kernels are compiled for
+    (another would compile a second kernel version on first use): finite values beyond its
+    range held at its largest (the action space then clips them, counted), NaN and inf kept for
+    the kernel to refuse."""
+    if arr.dtype == np.float32:
+        return np.ascontiguousarray(arr)
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr, dtype=np.float32)
+    overflow = np.isinf(out) & np.isfinite(arr)  # an integer is always finite
+    if overflow.any():
+        out[overflow] = np.copysign(_FLOAT32_MAX, arr[overflow])
+    return out
+
+
 class BatchedVectorEnv(gymnasium.vector.VectorEnv):
     """Base class: N envs stepped by one kernel call (see the module docstring)."""
 
@@ -123,13 +150,11 @@ class BatchedVectorEnv(gymnasium.vector.VectorEnv):
         """
         if hasattr(actions, "detach"):  # a torch tensor, on any device
             actions = actions.detach().cpu().numpy()
-        arr = np.asarray(actions)
-        if arr.dtype not in (np.float32, np.float64):
-            raise TypeError(f"actions must be a float32 or float64 array, got dtype {arr.dtype}")
+        arr = check_real_array("actions", actions)
         expected = self._actions.shape
         if arr.shape != expected:
             raise ValueError(f"actions must have shape {expected}, got {arr.shape}")
-        return np.ascontiguousarray(arr)
+        return as_float32(arr)
 
     def _raise_non_finite(self, actions: np.ndarray, flat_index: int):
         env, col = divmod(int(flat_index), actions.shape[1])

@@ -183,7 +183,7 @@ def test_spaces_dtypes_shapes_contiguity():
     [
         (np.ones((4, 2), np.float32), ValueError, "shape"),
         (np.ones((3, 3), np.float32), ValueError, "shape"),
-        (np.ones((3, 2), np.int64), TypeError, "float"),
+        (np.ones((3, 2), np.bool_), TypeError, "real numbers"),
         (np.array([[1, 1], [np.nan, 1], [1, 1]], np.float32), ValueError, "finite"),
         (np.array([[1, 1], [1, 1], [1, np.inf]], np.float64), ValueError, "finite"),
     ],

@@ -11,9 +11,7 @@ number of examples.
 
 from __future__ import annotations
 
-import contextlib
 import random
-import signal
 import tempfile
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import states_equal
+from support import no_hang, states_equal
 
 from fastlob import (
     BookBatch,
@@ -41,22 +39,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,  # the same examples in every run: a failure reproduces
 )
-
-
-@contextlib.contextmanager
-def no_hang(seconds: int = 30):
-    """Fail (instead of hanging the suite) if the block runs longer than ``seconds``."""
-
-    def alarm(signum, frame):
-        raise AssertionError(f"no answer within {seconds} s: a hang")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -378,7 +378,7 @@ def test_spaces_dtypes_shapes_contiguity():
     [
         (np.ones((4, 5), np.float32), ValueError, "shape"),
         (np.ones((3, 4), np.float32), ValueError, "shape"),
-        (np.ones((3, 5), np.int64), TypeError, "float"),
+        (np.ones((3, 5), np.bool_), TypeError, "real numbers"),
         (np.array([[1] * 5, [1, 1, np.nan, 1, 1], [1] * 5], np.float32), ValueError, "finite"),
         (np.array([[1] * 5, [1] * 5, [1, 1, 1, 1, -np.inf]], np.float64), ValueError, "finite"),
     ],

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from support import one_line_error
 
 from fastlob import (
     MAX_ORDER_QTY,
@@ -58,14 +59,6 @@ def copy_run(run: Path, to: Path) -> Path:
 def digests(folder: Path) -> dict[str, str]:
     """Every file of a run by name, as a hash of its bytes."""
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
-
-
-def one_line_error(capsys, *words) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    for word in words:
-        assert word in err, err
-    return err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from fastlob._kernels.flow import (
 from fastlob._kernels.rng import seed_states
 from fastlob.book import BookBatch
 from fastlob.data.lobster import LobsterDay
-from fastlob.env import MarketMakingConfig, check_config
+from fastlob.env import MarketMakingConfig, candidate_rate, check_config
 
 #: LOBSTER's price unit in currency (prices are written in dollars x 10000)
 PRICE_UNIT = 1e-4
@@ -53,6 +53,9 @@ PRICE_UNIT = 1e-4
 START_TIME = 34_200.0
 #: spans simulated per kernel call (the message buffer is sized for them, and grown if not)
 SPANS_PER_CALL = 256
+#: the most candidate events a simulated day (its warm-up included) may draw: about a minute of
+#: flow kernel on one core
+MAX_SIMULATED_EVENTS = 1e9
 
 
 def price_units_per_tick(config: MarketMakingConfig) -> int:
@@ -112,6 +115,15 @@ def simulate_day(
     fs.flow_state[0, EXCITATION] = 0.0
 
     warmup = check_real("warmup", warmup, 0.0, 30 * 86_400.0)
+    rate = candidate_rate(
+        model.params, model.limit_rates, model.cancel_rates, book_params.order_capacity
+    )
+    if rate * (seconds + warmup) > MAX_SIMULATED_EVENTS:
+        raise ValueError(
+            f"seconds + warmup = {seconds + warmup:g} s of a flow drawing up to {rate:.3g} "
+            f"candidate events per second is {rate * (seconds + warmup):.3g} events, more than "
+            f"the {MAX_SIMULATED_EVENTS:.0e} a simulated day may draw (shorten it)"
+        )
     capacity = 4096 + 2 * config.flow_levels * config.initial_depth
     times = np.zeros(capacity)
     messages = np.zeros((capacity, 5), np.int64)
