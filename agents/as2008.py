@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastlob._checks import check_int
 from fastlob.as_env import ASParams, AvellanedaStoikovVectorEnv
 
 from .baselines import AvellanedaStoikov, FixedSpread
@@ -47,6 +48,7 @@ def run_as2008(gamma: float, paths: int = 1000, seed: int = 0) -> dict:
     """``{"inventory": {...}, "symmetric": {...}}``, each with keys ``spread``, ``profit_mean``,
     ``profit_std``, ``q_mean``, ``q_std``."""
     params = ASParams()
+    paths = check_int("paths", paths, 1, 2**24)  # one env per path
     env = AvellanedaStoikovVectorEnv(num_envs=paths, params=params, seed=seed)
     inventory = simulate(
         env, AvellanedaStoikov(gamma=gamma, sigma=params.sigma, k=params.decay), seed

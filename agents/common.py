@@ -8,9 +8,14 @@ agent's config dataclass).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+import numbers
 import random
 import time
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +110,18 @@ def load_checkpoint(path: Path, keys: tuple[str, ...] = ()) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise RunError(f"{path}: no checkpoint there")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a raw pickle is refused
+        raise RunError(f"{path}: refused: not a torch checkpoint archive (a raw pickle or "
+                       "another file), so not a fastlob checkpoint")  # fmt: skip
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # the refusal below is the one line the user sees
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # an unpickling refusal, a corrupt archive, a truncated file
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        reason = next((line for line in lines if "GLOBAL" in line), lines[0] if lines else "")
+        # torch's own advice (weights_only=False) would run the file's code: not repeated
+        reason = next((line for line in lines if "GLOBAL" in line), "")
+        reason = reason.split(". ")[0] if reason else "it holds more than tensors and values"
         raise RunError(
             f"{path}: refused: not a checkpoint that can be loaded without running code from it "
             f"({type(err).__name__}: {reason})"
@@ -150,6 +162,18 @@ def load_weights(module: nn.Module, state: Any, path: Path) -> None:
     except (RuntimeError, TypeError, KeyError, AttributeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise RunError(f"{path}: its weights do not fit this model ({first})") from None
+
+
+def check_hyperparameters(config: Any) -> None:
+    """Every number of an agent config (its ``env`` aside: ``fastlob.env.check_config``'s) is
+    finite (a NaN learning rate would fail only inside training); a ValueError naming
+    ``config.<field>``."""
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if item.name == "env" or isinstance(value, bool) or not isinstance(value, numbers.Real):
+            continue
+        if not math.isfinite(value):
+            raise ValueError(f"config.{item.name} must be a finite number, got {value}")
 
 
 def algo_name(config: Any) -> str:
@@ -289,6 +313,7 @@ class Run:
         resume: bool,
         checkpoint_keys: tuple[str, ...] = (),
     ):
+        check_hyperparameters(config)  # before any file of the run is written
         self.path = Path(runs_dir) / name
         self.algo = algo_name(config)
         self.config_values = to_plain(config)  # what config.json and the checkpoint hold

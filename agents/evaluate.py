@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
-from fastlob._checks import check_int, check_real
+from fastlob._checks import check_int, check_real, read_json_file
 from fastlob.env import check_config
 from fastlob.plain import from_plain
 
@@ -190,9 +190,9 @@ def read_run_config(run_dir: Path) -> dict:
     if not path.is_file():
         raise RunError(f"{path}: missing: {run_dir} is not a training run")
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RunError(f"{path}: not valid JSON ({err})") from None
+        saved = read_json_file(path, "run config")
+    except ValueError as err:
+        raise RunError(str(err)) from None
     if not isinstance(saved, dict):
         raise RunError(f"{path}: not a run's config (a JSON object)")
     missing = [key for key in ("algo", "env") if key not in saved]

@@ -10,7 +10,6 @@ against N and threads. plotly.js is embedded once, so the file opens offline.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -18,6 +17,7 @@ import plotly.offline
 import polars as pl
 
 from fastlob import figures
+from fastlob._checks import check_output_file, read_json_file, write_text_whole
 from fastlob.recording import record
 
 from .common import RunError, read_metrics
@@ -40,9 +40,9 @@ CLASSICAL = ("avellaneda_stoikov", "glft", "fixed_spread", "touch")
 def read_json(path: Path):
     """A JSON file the run holds; a :class:`RunError` naming it if it is not valid JSON."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RunError(f"{path}: not valid JSON ({err})") from None
+        return read_json_file(path, "run's file")
+    except ValueError as err:
+        raise RunError(str(err)) from None
 
 
 def best_baseline(table: dict) -> str:
@@ -109,6 +109,7 @@ def write_report(
     run_dir = Path(run_dir)
     saved = read_run_config(run_dir)
     load_policy(run_dir, run_config(run_dir))  # every file is checked before any work
+    path = check_output_file(run_dir / "report.html" if out is None else out, "--out")
     if (run_dir / "metrics.parquet").exists():
         read_metrics(run_dir / "metrics.parquet")
     if bench is not None:
@@ -149,6 +150,5 @@ from the evaluation's; <code>baselines.json</code> holds every grid and utility)
 {body}
 </body></html>
 """
-    path = Path(out) if out is not None else run_dir / "report.html"
-    path.write_text(page, encoding="utf-8")
+    write_text_whole(path, page)
     return path

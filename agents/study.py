@@ -59,8 +59,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from fastlob._checks import check_int, check_real, read_json_file, read_settings_text, shown
 from fastlob.plain import from_plain, to_plain
 
+from .common import check_hyperparameters
 from .evaluate import FAIR_METRICS, METRICS
 
 #: the keys a study file may have
@@ -74,7 +76,10 @@ STUDY_KEYS = {
     "risk_aversion": (int, float),
     "config": dict,
     "grid": dict,
+    "max_trials": int,
 }
+#: the most trials a study may hold unless its file raises ``max_trials``
+MAX_TRIALS = 10_000
 ALGORITHMS = ("ppo", "sac", "dqn")
 #: the metric by which a trained agent beats a baseline
 DECIDING_METRIC = "utility"
@@ -103,6 +108,18 @@ class Study:
     grid: dict
     #: the swept market files' env configs as plain values, by the path the file gives
     markets: dict = dataclasses.field(default_factory=dict)
+    #: the most trials the study may hold (its file's ``max_trials``)
+    max_trials: int = MAX_TRIALS
+
+    def evaluation(self) -> dict[str, Any]:
+        """The settings that make a trial's evaluation: in every trial's spec, so that a rerun
+        with other ones never takes old results for new."""
+        return {
+            "episodes": self.episodes,
+            "tuning_episodes": self.tuning_episodes,
+            "eval_seed": self.eval_seed,
+            "risk_aversion": self.risk_aversion,
+        }
 
     def points(self) -> list[dict[str, Any]]:
         """The grid's points: {dotted field: value}, in the file's order."""
@@ -129,6 +146,7 @@ class Study:
                             "swept": point,
                             "seed": seed,
                             "config": plain,
+                            "evaluation": self.evaluation(),
                         }
                     )
         return specs
@@ -186,11 +204,15 @@ def read_study(path) -> Study:
 
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
+        raw = tomllib.loads(read_settings_text(path, "study file"))
+    except OSError as err:
         raise StudyError(f"{path}: cannot read ({err})") from None
     except tomllib.TOMLDecodeError as err:
         raise StudyError(f"{path}: not TOML ({err})") from None
+    except ValueError as err:
+        raise StudyError(str(err)) from None
+    except RecursionError:
+        raise StudyError(f"{path}: nested too deeply to be a study file") from None
     unknown = sorted(set(raw) - set(STUDY_KEYS))
     if unknown:
         raise StudyError(
@@ -209,7 +231,9 @@ def read_study(path) -> Study:
         risk_aversion=float(raw.get("risk_aversion", 0.01)),
         config=raw.get("config", {}),
         grid=raw.get("grid", {}),
+        max_trials=raw.get("max_trials", MAX_TRIALS),
     )
+    _check_size(study, path)  # before any market file is read or trial built
     study = dataclasses.replace(study, markets=_read_markets(study.grid, path))
     _check(study, path)
     return study
@@ -232,6 +256,26 @@ def _read_markets(grid: dict, path: Path) -> dict:
     return markets
 
 
+def _check_size(study: Study, path: Path) -> None:
+    """The grid's shape and the number of trials, before any trial is built."""
+    if not isinstance(study.grid, dict):
+        raise StudyError(f"{path}: grid must be a table of swept fields")
+    for name, values in study.grid.items():
+        if not isinstance(values, list) or not values:
+            raise StudyError(f"{path}: grid.{name} must be a non-empty list of values")
+    limit = study.max_trials
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10**9:
+        raise StudyError(f"{path}: max_trials must be an integer in [1, 1e9], got {shown(limit)}")
+    if not isinstance(study.algorithms, tuple) or not isinstance(study.seeds, tuple):
+        raise StudyError(f"{path}: algorithms and seeds must be lists")
+    trials = len(study.algorithms) * len(study.seeds) * math.prod(map(len, study.grid.values()))
+    if trials > limit:
+        raise StudyError(
+            f"{path}: {trials} trials (algorithms x grid points x seeds), more than max_trials "
+            f"= {limit} (raise max_trials in the study file if you mean it)"
+        )
+
+
 def _check(study: Study, path: Path) -> None:
     if not study.name or not all(c.isalnum() or c in "-_." for c in study.name):
         raise StudyError(f"{path}: name must be letters, digits, - _ . (a folder name)")
@@ -245,26 +289,50 @@ def _check(study: Study, path: Path) -> None:
         raise StudyError(f"{path}: seeds must be integers in [0, 2**31), at least one")
     if len(set(seeds)) != len(seeds):
         raise StudyError(f"{path}: seeds repeat")
-    if study.episodes < 2 or study.tuning_episodes < 1:
-        raise StudyError(f"{path}: episodes must be >= 2 and tuning_episodes >= 1")
-    for name, values in study.grid.items():
-        if not isinstance(values, list) or not values:
-            raise StudyError(f"{path}: grid.{name} must be a non-empty list of values")
+    try:  # as evaluate checks them, before Ray starts
+        check_int("episodes", study.episodes, 2, 2**24)
+        check_int("tuning_episodes", study.tuning_episodes, 2, 2**24)
+        check_int("eval_seed", study.eval_seed, 0, 2**63 - 8)
+        check_real("risk_aversion", study.risk_aversion, 0.0, math.inf)
+    except (TypeError, ValueError) as err:
+        raise StudyError(f"{path}: {err}") from None
     for field in (*study.config, *(k.split(".")[0] for k in study.grid)):
         if field in RUNNER_FIELDS:
             raise StudyError(f"{path}: {field} is set by the study for each trial")
     from fastlob.env import check_config
 
     for spec in study.trials():
-        where = "grid" if spec["swept"] else "config"
         try:
-            config = from_plain(config_class(spec["algorithm"]), spec["config"], where)
-            check_config(config.env)
+            config = from_plain(config_class(spec["algorithm"]), spec["config"], "config")
+            try:
+                check_config(config.env)
+            except (TypeError, ValueError) as err:  # it names the market's fields config.<f>
+                raise type(err)(str(err).replace("config.", "config.env.", 1)) from None
+            check_hyperparameters(config)
             module = importlib.import_module(f".{spec['algorithm']}", __package__)
             if hasattr(module, "check_config"):  # what the algorithm checks of its own fields
                 module.check_config(config)
         except (TypeError, ValueError) as err:
-            raise StudyError(f"{path}: trial {spec['id']}: {err}") from None
+            why = _named_in_study(str(err), spec["swept"])
+            raise StudyError(f"{path}: trial {spec['id']}: {why}") from None
+
+
+def _named_in_study(message: str, swept: dict) -> str:
+    """``message`` with its leading ``config.<dotted field>`` named as the study file names it:
+    ``grid.<dotted>`` when the grid sweeps it, else ``config.<dotted>``."""
+    head, _, rest = message.partition(" ")
+    if rest.startswith("has no field "):  # "config.env has no field latncy (its fields ...)"
+        field = rest.removeprefix("has no field ").split(" ")[0].rstrip(",")
+        parent = head.removeprefix("config").removeprefix(".")
+        if f"{parent}.{field}".lstrip(".") in swept:
+            return "grid" + head.removeprefix("config") + " " + rest
+        return message
+    for dotted in swept:
+        if head.rstrip(":").rstrip(",") == f"config.{dotted}" or head.startswith(
+            f"config.{dotted}["
+        ):
+            return "grid." + head.removeprefix("config.") + (" " + rest if rest else "")
+    return message
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,24 +380,38 @@ def run_trial(spec: dict, study: dict, trials_dir: str) -> dict:
     return out
 
 
-def finished_trial(trials_dir: Path, spec: dict) -> dict | None:
-    """The trial's saved result, if it finished with this very spec; a StudyError if it
-    finished with another (the study file changed under it)."""
+def finished_trial(trials_dir: Path, spec: dict, evaluated: bool = True) -> dict | None:
+    """The trial's saved result, if it finished with this very spec (with ``evaluated``
+    False: with this spec's training, whatever its evaluation settings); a StudyError naming
+    the file if it finished with another (the study file changed under it) or is not a trial's
+    result."""
     path = trials_dir / spec["id"] / "trial.json"
     if not path.is_file():
         return None
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise StudyError(f"{path}: not valid JSON ({err}): remove the trial's folder") from None
-    if not isinstance(saved, dict):
+        saved = read_json_file(path, "trial result")
+    except ValueError as err:
+        raise StudyError(f"{err}: remove the trial's folder") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("spec"), dict):
         raise StudyError(f"{path}: not a trial's result (an object): remove the trial's folder")
-    if saved.get("spec") != json.loads(json.dumps(spec)):
+    mine = json.loads(json.dumps(spec))
+    if _training(saved["spec"]) != _training(mine):
         raise StudyError(
             f"{path}: trial {spec['id']} finished with other settings: remove its folder, or "
             f"give the study another name"
         )
+    if evaluated and saved["spec"].get("evaluation") != mine.get("evaluation"):
+        raise StudyError(
+            f"{path}: trial {spec['id']} was evaluated with other settings (episodes, "
+            f"tuning_episodes, eval_seed, risk_aversion): run the study with --reevaluate to "
+            f"evaluate it again, or give the study another name"
+        )
     return saved
+
+
+def _training(spec: dict) -> dict:
+    """A trial's spec less its evaluation settings: what its training was."""
+    return {key: value for key, value in spec.items() if key != "evaluation"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,17 +437,17 @@ def run_study(
 
     folder = Path(out) / study.name
     trials_dir = folder / "trials"
-    trials_dir.mkdir(parents=True, exist_ok=True)
-    (folder / "study.json").write_text(json.dumps(to_plain(study), indent=2))
     started = time.perf_counter()
     finished, skipped, todo = [], [], []
-    for spec in study.trials():
+    for spec in study.trials():  # every finished trial checked before anything is written
         saved = finished_trial(trials_dir, spec)
         if saved is None:
             todo.append(spec)
         else:
             finished.append(saved)
             skipped.append(spec["id"])
+    trials_dir.mkdir(parents=True, exist_ok=True)
+    (folder / "study.json").write_text(json.dumps(to_plain(study), indent=2))
     failed: dict[str, str] = {}
     if todo:
         own = not ray.is_initialized()
@@ -411,7 +493,7 @@ def reevaluate_study(study: Study, out: str | Path = "studies") -> StudyResult:
     started = time.perf_counter()
     todo, skipped = [], []
     for spec in study.trials():  # every finished trial read and its run opened before any work
-        saved = finished_trial(trials_dir, spec)
+        saved = finished_trial(trials_dir, spec, evaluated=False)
         if saved is None:
             skipped.append(spec["id"])
             continue
@@ -433,7 +515,9 @@ def reevaluate_study(study: Study, out: str | Path = "studies") -> StudyResult:
             risk_aversion=study.risk_aversion, tuning_episodes=study.tuning_episodes,
             tuned=tuned_by_point[key],
         )  # fmt: skip
-        finished.append({**saved, "table": result["table"], "baselines": result["baselines"]})
+        finished.append(
+            {**saved, "spec": spec, "table": result["table"], "baselines": result["baselines"]}
+        )
     for saved in finished:  # every evaluation done before any trial.json is replaced
         tmp = trials_dir / saved["spec"]["id"] / "trial.json.tmp"
         tmp.write_text(json.dumps(saved, indent=2))

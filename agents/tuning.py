@@ -77,7 +77,6 @@ edge is the axis's hard bound (the search could not widen past it).
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import numbers
 from dataclasses import dataclass
@@ -86,7 +85,7 @@ from pathlib import Path
 import numpy as np
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
-from fastlob._checks import check_int, check_real
+from fastlob._checks import check_int, check_real, read_json_file
 from fastlob.calibration import Calibration, calibrate
 from fastlob.historical import PARTS
 
@@ -756,11 +755,11 @@ def read_choices(config: MarketMakingConfig, path) -> dict:
     layout."""
     path = Path(path)
     try:
-        choices = json.loads(path.read_text(encoding="utf-8"))
+        choices = read_json_file(path, "baselines file")
     except FileNotFoundError:
         raise RunError(f"{path}: missing (run fastlob eval on the run first)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RunError(f"{path}: not valid JSON ({err})") from None
+    except ValueError as err:
+        raise RunError(str(err)) from None
     check_choices(config, choices, str(path))
     return choices
 

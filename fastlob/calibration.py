@@ -294,9 +294,10 @@ def fit_lobster(
 ) -> MarketFit:
     """Fit the background flow to a LOBSTER pair (see :func:`fit_day`); the files are read and
     checked as ``fastlob replay`` reads them (``LobsterFormatError`` naming file, line, field)."""
-    from fastlob.data.lobster import read_day
+    from fastlob.data.lobster import check_not_crossed, read_day
 
     day = read_day(message_path, orderbook_path, tick_size=tick_size)
+    check_not_crossed(day, orderbook_path)
     return fit_day(day, lot_size=lot_size, lot_quantile=lot_quantile, hawkes=hawkes, levels=levels)
 
 

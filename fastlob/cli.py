@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from fastlob._checks import check_output_file, write_text_whole
 from fastlob._version import __version__
 
 
@@ -241,11 +242,12 @@ def add_engine_commands(sub) -> None:
 def _calibrate(args) -> int:
     from fastlob.calibration import fit_lobster
 
+    check_output_file(args.out, "--out")  # before the fit
     fit = fit_lobster(
         args.message_file, args.orderbook_file, lot_size=args.lot_size,
         tick_size=args.tick_size, levels=args.levels, hawkes=not args.no_hawkes,
     )  # fmt: skip
-    _write_text(args.out, fit.config().to_json())
+    write_text_whole(args.out, fit.config().to_json())
     print(fit.summary())
     print(f"market: {args.out}")
     return 0
@@ -272,6 +274,7 @@ def _realism(args) -> int:
     from fastlob.env import MarketMakingConfig
     from fastlob.realism import realism, write_realism
 
+    check_output_file(args.out, "--out")  # before the simulations
     config = MarketMakingConfig.from_file(args.market)
     day = read_day(args.message_file, args.orderbook_file)
     comparison = realism(config, day, runs=args.runs, seed=args.seed, warmup=args.warmup)
@@ -288,14 +291,6 @@ def _realism(args) -> int:
                   f"{row['simulated']:>10.4g}  {dist}")  # fmt: skip
         print(f"report: {path}")
     return 0
-
-
-def _write_text(path, text: str) -> None:
-    """Write a file whole or not at all."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _bench_history(args) -> int:

@@ -15,13 +15,20 @@ import json
 import math
 import numbers
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import gymnasium
 import numpy as np
 
-from fastlob._checks import check_choice, check_fits_memory, check_int, check_real
+from fastlob._checks import (
+    check_choice,
+    check_fits_memory,
+    check_int,
+    check_real,
+    parse_json,
+    read_settings_text,
+    shown,
+)
 from fastlob._kernels import flow as _flow
 from fastlob._kernels import historical as _hist
 from fastlob._kernels import mm as _mm
@@ -179,21 +186,16 @@ class MarketMakingConfig:
         """The config of a JSON object written by :meth:`to_json` (or by hand: a missing field
         takes its default), every field checked, naming it: ``TypeError`` for a wrong type or an
         unknown field, ``ValueError`` for a value out of range or text that is not JSON."""
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"not a JSON market config ({err})") from None
+        values = parse_json(text, "market config")
         config = from_plain(cls, values, "config")
         check_config(config)
         return config
 
     @classmethod
     def from_file(cls, path) -> MarketMakingConfig:
-        """:meth:`from_json` of a file; the error names the file."""
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path}: not a JSON market config ({err})") from None
+        """:meth:`from_json` of a file (a regular file of at most
+        ``fastlob._checks.MAX_SETTINGS_BYTES``); the error names the file."""
+        text = read_settings_text(path, "market config")
         try:
             return cls.from_json(text)
         except (TypeError, ValueError) as err:
@@ -249,7 +251,7 @@ def _reals(name: str, given, what: str) -> np.ndarray:
     """``given`` as float64, refusing anything but real numbers, naming ``name``."""
     values = np.asarray(given, dtype=object).ravel()
     if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
-        raise TypeError(f"{name} must hold real numbers ({what}), got {given!r}")
+        raise TypeError(f"{name} must hold real numbers ({what}), got {shown(given)}")
     return np.asarray(given, dtype=np.float64)
 
 
@@ -262,7 +264,9 @@ def _sizes(name: str, given) -> tuple[float, ...] | None:
     if weights.ndim != 1 or not 1 <= weights.size <= 10**4:
         raise ValueError(f"{name} must list the probabilities of sizes 1..K, K in 1..10000")
     if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
-        raise ValueError(f"{name} must be finite, >= 0 and not all 0, got {weights.tolist()}")
+        raise ValueError(
+            f"{name} must be finite, >= 0 and not all 0, got {shown(weights.tolist())}"
+        )
     return tuple(weights.tolist())
 
 
@@ -277,7 +281,8 @@ def _rates(name: str, given, default: np.ndarray) -> np.ndarray:
         )
     if not np.all(np.isfinite(rates)) or np.any(rates < 0) or np.any(rates > MAX_RATE):
         raise ValueError(
-            f"{name} must be finite and in [0, {MAX_RATE:g}] per second, got {rates.tolist()}"
+            f"{name} must be finite and in [0, {MAX_RATE:g}] per second, got "
+            f"{shown(rates.tolist())}"
         )
     return np.ascontiguousarray(rates)
 
@@ -355,7 +360,9 @@ def check_config(config: MarketMakingConfig):
         raise TypeError("config.post_only must be a bool")
     max_drawdown = c.max_drawdown
     if not (isinstance(max_drawdown, (int, float)) and max_drawdown > 0):
-        raise ValueError(f"config.max_drawdown must be > 0 (inf for none), got {max_drawdown!r}")
+        raise ValueError(
+            f"config.max_drawdown must be > 0 (inf for none), got {shown(max_drawdown)}"
+        )
     params = _layout.MMParams(
         dt=dt,
         episode_steps=check_int("config.episode_steps", c.episode_steps, 1, 10**9),
@@ -437,7 +444,7 @@ def _check_lobster(c: MarketMakingConfig) -> None:
         isinstance(f, str) and f for f in files
     ):
         raise ValueError(
-            f"config.lobster must be () or (message_csv, orderbook_csv), got {files!r}"
+            f"config.lobster must be () or (message_csv, orderbook_csv), got {shown(files)}"
         )
     check_choice("config.lobster_part", c.lobster_part, PARTS)
     check_choice("config.lobster_windows", c.lobster_windows, WINDOWS)

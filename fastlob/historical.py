@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fastlob._checks import check_choice, check_int, check_real
+from fastlob._checks import check_choice, check_int, check_real, shown
 from fastlob._kernels import historical as _h
 from fastlob._kernels import replay as _r
 from fastlob._kernels.book_layout import BookParams, allocate_book_state
-from fastlob.data.lobster import LobsterFormatError, read_day
+from fastlob.data.lobster import LobsterFormatError, check_not_crossed, read_day
 
 __all__ = ["PARTS", "WINDOWS", "HistoricalMarket", "load_market"]
 
@@ -94,8 +94,12 @@ class HistoricalMarket:
         self.train_fraction = check_real("train_fraction", train_fraction, 0.0, 1.0)
         if not 0.0 < self.train_fraction < 1.0:
             raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+        for name, value in (("message_csv", message_csv), ("orderbook_csv", orderbook_csv)):
+            if not isinstance(value, (str, os.PathLike)):
+                raise TypeError(f"{name} must be a path (str or os.PathLike), got {shown(value)}")
         self.message_csv, self.orderbook_csv = Path(message_csv), Path(orderbook_csv)
         day = read_day(message_csv, orderbook_csv, tick_size=tick_size)
+        check_not_crossed(day, orderbook_csv)
         if day.messages.shape[0] < 2:
             raise LobsterFormatError(
                 message_csv, day.messages.shape[0] + 1, "time",

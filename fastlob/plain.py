@@ -17,7 +17,11 @@ import types
 import typing
 from typing import Any
 
+from fastlob._checks import shown
+
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+#: the longest list a config field may hold (checked before any element is read)
+MAX_LIST_LENGTH = 100_000
 
 
 def _fields(cls) -> dict[str, Any]:
@@ -69,7 +73,9 @@ def from_plain(hint, value: Any, name: str, default: Any = None) -> Any:
         raise TypeError(errors[0] if errors else f"{name} must not be null")
     if is_config(hint):
         if not isinstance(value, dict):
-            raise TypeError(f"{name} must be an object of {hint.__name__} fields, got {value!r}")
+            raise TypeError(
+                f"{name} must be an object of {hint.__name__} fields, got {shown(value)}"
+            )
         fields = _fields(hint)
         unknown = sorted(set(value) - set(fields))
         if unknown:
@@ -86,16 +92,21 @@ def from_plain(hint, value: Any, name: str, default: Any = None) -> Any:
     if origin is tuple:
         args = typing.get_args(hint)
         if not isinstance(value, (list, tuple)):
-            raise TypeError(f"{name} must be a list, got {value!r}")
+            raise TypeError(f"{name} must be a list, got {shown(value)}")
+        if len(value) > MAX_LIST_LENGTH:
+            raise ValueError(
+                f"{name} holds {len(value)} elements, more than the {MAX_LIST_LENGTH} a config "
+                "list may hold"
+            )
         item = args[0]
         return tuple(from_plain(item, v, f"{name}[{i}]") for i, v in enumerate(value))
     if hint is bool:
         if not isinstance(value, bool):
-            raise TypeError(f"{name} must be true or false, got {value!r}")
+            raise TypeError(f"{name} must be true or false, got {shown(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{name} must be an integer, got {value!r}")
+            raise TypeError(f"{name} must be an integer, got {shown(value)}")
         return int(value)
     if hint is float:
         if isinstance(value, str) and value in _NON_FINITE:
@@ -103,11 +114,13 @@ def from_plain(hint, value: Any, name: str, default: Any = None) -> Any:
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(
                 f'{name} must be a number (a non-finite one as "inf", "-inf" or "nan"), got '
-                f"{value!r}"
+                f"{shown(value)}"
             )
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise TypeError(f"{name} must be a string, got {value!r}")
+            raise TypeError(f"{name} must be a string, got {shown(value)}")
         return value
-    raise TypeError(f"{name}: cannot read a {_describe(hint)} from {value!r}")  # pragma: no cover
+    raise TypeError(
+        f"{name}: cannot read a {_describe(hint)} from {shown(value)}"
+    )  # pragma: no cover

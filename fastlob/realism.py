@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastlob._checks import check_fits_memory, check_int, check_real
+from fastlob._checks import check_fits_memory, check_int, check_real, write_text_whole
 from fastlob.calibration import market_orders
 from fastlob.data.simulated import FlowBooks
 from fastlob.env import check_config
@@ -194,12 +194,23 @@ def compare(real: dict, runs: list[dict]) -> Comparison:
     return Comparison(real, simulated, len(runs), distances)
 
 
+#: the most simulated runs a comparison takes (each one as long as the data)
+MAX_RUNS = 1000
+
+
 def realism(config, day, runs: int = 3, seed: int = 0, warmup: float = 300.0) -> Comparison:
     """Simulate the market of ``config`` for the span of ``day`` ``runs`` times (seeds ``seed``,
     ``seed + 1``, ...; each after ``warmup`` seconds of flow, so that its book has settled as
     the real one has) and compare each statistic with the day's."""
     from fastlob.data.simulated import simulate_day
 
+    runs = check_int("runs", runs, 1, MAX_RUNS)
+    if not day.seconds > 0:
+        raise ValueError(
+            f"the LOBSTER day spans {day.seconds:g} s ({day.times.size} message(s)): realism "
+            "simulates the market for as long as the data last, so it needs messages at two "
+            "times at least"
+        )
     lot = float(config.lot_size)
     real = market_statistics(day, lot)
     simulated = []
@@ -273,9 +284,7 @@ td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}</style>
 </body></html>
 """
     path = Path(out)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    write_text_whole(path, page)
     return path
 
 

@@ -76,7 +76,7 @@ def test_a_hand_written_market_takes_defaults_for_what_it_omits():
         ('{"latency": 2.0}', ValueError, "config.latency"),
         ('{"reward": {"inventory_penalty": -1}}', ValueError, "config.reward.inventory_penalty"),
         ("[1, 2]", TypeError, "config must be an object"),
-        ("{not json", ValueError, "not a JSON market config"),
+        ("{not json", ValueError, "market config: not valid JSON"),
     ],
 )
 def test_a_bad_market_file_names_the_field(text, error, words):

@@ -208,7 +208,7 @@ def test_a_failing_trial_is_reported_and_the_others_kept(tmp_path, local_ray):
         ("[grid]\nlearning_rat = [0.1]", "grid has no field learning_rat"),
         ("[grid]\n'env.latncy' = [0.1]", "grid.env has no field latncy"),
         ("[config]\nseed = 3", "seed is set by the study"),
-        ("[grid]\n'env.latency' = [5.0]", "config.latency"),
+        ("[grid]\n'env.latency' = [5.0]", "grid.env.latency"),
         ("episodes = 'many'", "episodes must be"),
         ("name = ", "not TOML"),
         ("[grid]\ndiscrete_columns = [[9]]", "discrete_columns: 9 is not an action column"),

@@ -328,6 +328,20 @@ class LobsterDay:
         return float(self.times[-1] - self.times[0]) if self.times.size else 0.0
 
 
+def check_not_crossed(day: LobsterDay, orderbook_path) -> None:
+    """A :class:`LobsterFormatError` naming the first orderbook row (its line) whose best bid
+    is at or above its best ask, both sides present: a book no exchange shows, which a replay
+    would report as a divergence and a fit would take as data."""
+    best = day.rows[:, 0, :]  # (M, 4): ask price, ask size, bid price, bid size
+    crossed = (best[:, 1] > 0) & (best[:, 3] > 0) & (best[:, 2] >= best[:, 0])
+    if crossed.any():
+        row = int(np.flatnonzero(crossed)[0])
+        raise LobsterFormatError(
+            orderbook_path, row + 1, "bid_price_1",
+            f"crossed book: best bid {best[row, 2]} >= best ask {best[row, 0]} (ticks)",
+        )  # fmt: skip
+
+
 def _read_pair(message_path, orderbook_path) -> tuple[pl.DataFrame, pl.DataFrame]:
     msgs_df = read_messages(message_path)
     book_df = read_orderbook(orderbook_path)
