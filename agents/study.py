@@ -59,7 +59,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fastlob._checks import check_int, check_real, read_json_file, read_settings_text, shown
+from fastlob._checks import (
+    check_int,
+    check_real,
+    key_text,
+    read_json_file,
+    read_settings_text,
+    shown,
+)
 from fastlob.plain import from_plain, to_plain
 
 from .common import check_hyperparameters
@@ -182,7 +189,9 @@ def _with_point(config: dict, point: dict) -> dict:
         for name in parents:
             node = node.setdefault(name, {})
             if not isinstance(node, dict):
-                raise StudyError(f"grid.{dotted}: {name} is not a nested config")
+                raise StudyError(
+                    f"grid.{key_text(dotted)}: {key_text(name)} is not a nested config"
+                )
         node[leaf] = value
     return out
 
@@ -204,23 +213,32 @@ def read_study(path) -> Study:
 
     path = Path(path)
     try:
-        raw = tomllib.loads(read_settings_text(path, "study file"))
+        text = read_settings_text(path, "study file")
     except OSError as err:
         raise StudyError(f"{path}: cannot read ({err})") from None
+    except ValueError as err:  # it names the file
+        raise StudyError(str(err)) from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise StudyError(f"{path}: not TOML ({err})") from None
-    except ValueError as err:
-        raise StudyError(str(err)) from None
+    except ValueError as err:  # an integer beyond Python's 4300 digits
+        raise StudyError(f"{path}: not a study file ({err})") from None
     except RecursionError:
         raise StudyError(f"{path}: nested too deeply to be a study file") from None
+    _check_plain(raw, path, "")
     unknown = sorted(set(raw) - set(STUDY_KEYS))
     if unknown:
         raise StudyError(
-            f"{path}: unknown key {', '.join(unknown)} (keys: {', '.join(STUDY_KEYS)})"
+            f"{path}: unknown key {', '.join(map(key_text, unknown))} (keys: "
+            f"{', '.join(STUDY_KEYS)})"
         )
     for key, kind in STUDY_KEYS.items():
         if key in raw and (not isinstance(raw[key], kind) or isinstance(raw[key], bool)):
-            raise StudyError(f"{path}: {key} must be a {getattr(kind, '__name__', 'number')}")
+            what = KIND_TEXT.get(kind, "a number")
+            raise StudyError(f"{path}: {key} must be {what}, got {shown(raw[key])}")
+    if not _is_float(raw.get("risk_aversion", 0.01)):
+        raise StudyError(f"{path}: risk_aversion is beyond the range of a float")
     study = Study(
         name=raw.get("name", path.stem),
         algorithms=tuple(raw.get("algorithms", ["ppo"])),
@@ -237,6 +255,34 @@ def read_study(path) -> Study:
     study = dataclasses.replace(study, markets=_read_markets(study.grid, path))
     _check(study, path)
     return study
+
+
+#: how a study file's key types are named in errors
+KIND_TEXT = {str: "a string", list: "a list", int: "an integer", dict: "a table"}
+
+
+def _is_float(value) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
+def _check_plain(value, path: Path, where: str) -> None:
+    """A StudyError naming the key if the TOML holds a date or a time (a study holds numbers,
+    strings, booleans, lists and tables only)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_plain(item, path, f"{where}.{key_text(key)}" if where else key_text(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_plain(item, path, f"{where}[{index}]")
+    elif not isinstance(value, (str, int, float, bool)):
+        raise StudyError(
+            f"{path}: {where} is a TOML {type(value).__name__}: a study holds numbers, strings, "
+            "booleans, lists and tables"
+        )
 
 
 def _read_markets(grid: dict, path: Path) -> dict:
@@ -262,7 +308,7 @@ def _check_size(study: Study, path: Path) -> None:
         raise StudyError(f"{path}: grid must be a table of swept fields")
     for name, values in study.grid.items():
         if not isinstance(values, list) or not values:
-            raise StudyError(f"{path}: grid.{name} must be a non-empty list of values")
+            raise StudyError(f"{path}: grid.{key_text(name)} must be a non-empty list of values")
     limit = study.max_trials
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10**9:
         raise StudyError(f"{path}: max_trials must be an integer in [1, 1e9], got {shown(limit)}")
@@ -301,7 +347,11 @@ def _check(study: Study, path: Path) -> None:
             raise StudyError(f"{path}: {field} is set by the study for each trial")
     from fastlob.env import check_config
 
-    for spec in study.trials():
+    try:
+        specs = study.trials()
+    except StudyError as err:  # a swept field under one that is not a table
+        raise StudyError(f"{path}: {err}") from None
+    for spec in specs:
         try:
             config = from_plain(config_class(spec["algorithm"]), spec["config"], "config")
             try:

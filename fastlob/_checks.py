@@ -20,7 +20,12 @@ def shown(value) -> str:
     million numbers is named, not printed)."""
     if isinstance(value, (list, tuple)) and len(value) > SHOWN_CHARS:
         value = value[:SHOWN_CHARS]  # repr of a cut list, not of the whole one
-    text = repr(value)
+    if isinstance(value, int) and abs(value) > 10**SHOWN_CHARS:
+        return f"an integer of {value.bit_length()} bits"  # repr stops at 4300 digits
+    try:
+        text = repr(value)
+    except ValueError:  # such an integer inside a list
+        text = f"a {type(value).__name__} too large to show"
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
@@ -44,6 +49,11 @@ def write_text_whole(path, text: str) -> None:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def key_text(key) -> str:
+    """A key for an error message: as it is if printable, else its repr (one line)."""
+    return key if isinstance(key, str) and key.isprintable() else repr(key)
 
 
 def read_settings_text(path, what: str, max_bytes: int = MAX_SETTINGS_BYTES) -> str:

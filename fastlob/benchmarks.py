@@ -21,7 +21,7 @@ command line turns it into one line and exit code 2.
 from __future__ import annotations
 
 import contextlib
-import json
+import math
 import os
 import signal
 import subprocess
@@ -34,7 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
+from fastlob._checks import read_json_file, shown
+
 #: the figure each benchmark is judged by, in order of preference (see the module docstring)
+#: the largest saved benchmark run read, in bytes (a run of the whole suite holds ~100 KB)
+MAX_BENCH_BYTES = 64 * 2**20
 MEASURES = ("ratio", "env_steps_per_s", "messages_per_s", "steps_per_s")
 
 
@@ -53,9 +57,9 @@ def _read_json(path: str | Path) -> dict:
     """A pytest-benchmark JSON file's content; ``ValueError`` naming the file otherwise."""
     what = "not a pytest-benchmark JSON file (a JSON object with 'benchmarks')"
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: {what}: {err}") from None
+        data = read_json_file(path, "pytest-benchmark JSON file", MAX_BENCH_BYTES)
+    except ValueError as err:
+        raise ValueError(f"{what}: {err}") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         found = type(data).__name__ if not isinstance(data, dict) else "an object without them"
         raise ValueError(f"{path}: {what}, found {found}")
@@ -76,7 +80,11 @@ def measures(path: str | Path, data: dict | None = None) -> dict[str, Measure]:
             )
             rate = float(extra[rate_kind]) if rate_kind else 1.0 / float(bench["stats"]["median"])
             name = bench.get("fullname") or bench["name"]
-        except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError) as err:
+            if not isinstance(name, str) or not (math.isfinite(value) and math.isfinite(rate)):
+                raise ValueError(f"name {shown(name)} (a string), value {value}, rate {rate}")
+        except (
+            AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError
+        ) as err:  # fmt: skip
             raise ValueError(
                 f"{path}: not a pytest-benchmark JSON file (a benchmark without a name or "
                 f"stats median: {type(err).__name__} {err})"

@@ -17,7 +17,7 @@ import types
 import typing
 from typing import Any
 
-from fastlob._checks import shown
+from fastlob._checks import key_text, shown
 
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 #: the longest list a config field may hold (checked before any element is read)
@@ -80,7 +80,8 @@ def from_plain(hint, value: Any, name: str, default: Any = None) -> Any:
         unknown = sorted(set(value) - set(fields))
         if unknown:
             raise TypeError(
-                f"{name} has no field {', '.join(unknown)} (its fields: {', '.join(fields)})"
+                f"{name} has no field {', '.join(map(key_text, unknown))} (its fields: "
+                f"{', '.join(fields)})"
             )
         base = default if isinstance(default, hint) else hint()
         given = {
@@ -116,7 +117,10 @@ def from_plain(hint, value: Any, name: str, default: Any = None) -> Any:
                 f'{name} must be a number (a non-finite one as "inf", "-inf" or "nan"), got '
                 f"{shown(value)}"
             )
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise ValueError(f"{name} is beyond the range of a float, got {shown(value)}") from None
     if hint is str:
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a string, got {shown(value)}")
