@@ -148,10 +148,17 @@ class BatchedVectorEnv(gymnasium.vector.VectorEnv):
         The values are checked (NaN/inf) and clipped inside the step kernel, before it changes
         anything: see ``fastlob._kernels.actions``.
         """
+        expected = self._actions.shape
+        if (
+            type(actions) is np.ndarray
+            and actions.dtype == np.float32
+            and actions.shape == expected
+            and actions.flags.c_contiguous
+        ):  # the common case, in as few checks as a step can take
+            return actions
         if hasattr(actions, "detach"):  # a torch tensor, on any device
             actions = actions.detach().cpu().numpy()
         arr = check_real_array("actions", actions)
-        expected = self._actions.shape
         if arr.shape != expected:
             raise ValueError(f"actions must have shape {expected}, got {arr.shape}")
         return as_float32(arr)
