@@ -13,6 +13,7 @@ import json
 import math
 import numbers
 import random
+import sys
 import time
 import warnings
 import zipfile
@@ -162,6 +163,34 @@ def load_weights(module: nn.Module, state: Any, path: Path) -> None:
     except (RuntimeError, TypeError, KeyError, AttributeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise RunError(f"{path}: its weights do not fit this model ({first})") from None
+
+
+def parse_config(cls, argv: list[str] | None, prog: str, default):
+    """``tyro.cli(cls, ...)`` with its errors as one line: a ValueError whose text is tyro's
+    message without its box and help (``Value error: Error parsing --num-envs: ...``), so that
+    the command line prints one line and exits 2; ``--help`` prints tyro's help as it is."""
+    import contextlib
+    import io
+
+    import tyro
+
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return tyro.cli(cls, args=argv, prog=prog, default=default)
+    except SystemExit as done:
+        if done.code in (0, None):
+            sys.stderr.write(captured.getvalue())
+            raise
+        lines = [line.strip(" │╭╮╰╯─\t") for line in captured.getvalue().splitlines()]
+        kept = []
+        for line in filter(None, lines):
+            if line.startswith(("Argument helptext", "For full helptext", "Perhaps you meant")):
+                break
+            kept.append(line)
+        if len(kept) > 1 and kept[1].startswith(kept[0]):  # the box's title repeated
+            kept.pop(0)
+        raise ValueError(": ".join(kept) or f"{prog}: bad arguments") from None
 
 
 def check_hyperparameters(config: Any) -> None:

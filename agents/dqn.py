@@ -36,6 +36,7 @@ from .common import (
     episode_summary,
     load_checkpoint,
     load_weights,
+    parse_config,
     pick_device,
     progress_bar,
     rng_state,
@@ -480,10 +481,8 @@ def main(
 ) -> dict:
     """Train from command-line flags (every field of :class:`DQNConfig`, ``--env.*`` those of the
     market); ``env`` (a market file's config) replaces the default market under the flags."""
-    import tyro
-
     default = DQNConfig() if env is None else DQNConfig(env=env)
-    return train(tyro.cli(DQNConfig, args=argv, prog=prog, default=default))
+    return train(parse_config(DQNConfig, argv, prog, default))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from .common import (
     episode_summary,
     load_checkpoint,
     load_weights,
+    parse_config,
     pick_device,
     progress_bar,
     rng_state,
@@ -605,10 +606,8 @@ def main(
 ) -> dict:
     """Train from command-line flags (every field of :class:`PPOConfig`, ``--env.*`` those of the
     market); ``env`` (a market file's config) replaces the default market under the flags."""
-    import tyro
-
     default = PPOConfig() if env is None else PPOConfig(env=env)
-    return train(tyro.cli(PPOConfig, args=argv, prog=prog, default=default))
+    return train(parse_config(PPOConfig, argv, prog, default))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from .common import (
     episode_summary,
     load_checkpoint,
     load_weights,
+    parse_config,
     pick_device,
     progress_bar,
     rng_state,
@@ -440,10 +441,8 @@ def main(
 ) -> dict:
     """Train from command-line flags (every field of :class:`SACConfig`, ``--env.*`` those of the
     market); ``env`` (a market file's config) replaces the default market under the flags."""
-    import tyro
-
     default = SACConfig() if env is None else SACConfig(env=env)
-    return train(tyro.cli(SACConfig, args=argv, prog=prog, default=default))
+    return train(parse_config(SACConfig, argv, prog, default))
 
 
 if __name__ == "__main__":

@@ -430,3 +430,22 @@ def test_realism_caps_its_runs_with_a_named_limit():
 
     with no_hang(10), pytest.raises(ValueError, match=rf"runs must be in \[1, {MAX_RUNS}\]"):
         realism(MarketMakingConfig(), None, runs=1_000_000_000)
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--num-envs", "1e9"], ["--num-envs", "1e9"]),
+        (["--gamma", "x"], ["--gamma"]),
+        (["--nosuch", "3"], ["Unrecognized options", "--nosuch"]),
+    ],
+)
+def test_a_flag_the_config_parser_refuses_is_one_line_and_writes_no_run(
+    tmp_path, capsys, flags, words
+):
+    from fastlob_agents.cli import main as agents_main
+
+    argv = ["train", "--algo", "ppo", "--runs-dir", str(tmp_path / "runs"), *flags]
+    assert agents_main(argv) == 2
+    one_line_error(capsys, "fastlob train: error:", *words)
+    assert not (tmp_path / "runs").exists()
