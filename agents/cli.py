@@ -79,6 +79,13 @@ def _eval(args) -> int:
         tuning_episodes=args.tuning_episodes,
         config=_market(args),
     )
+    for run_dir in args.runs:
+        if Path(run_dir) not in result["written"]:
+            print(
+                f"fastlob eval: {run_dir} trained on another market: eval.json and baselines.json "
+                "not written into it",
+                file=sys.stderr,
+            )
     if result["episodes"] < args.episodes:  # a historical part's non-overlapping windows
         print(
             f"fastlob eval: {result['episodes']} held-out episodes played, not {args.episodes}: "

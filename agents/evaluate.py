@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from fastlob import MarketMakingConfig, MarketMakingVectorEnv
-from fastlob._checks import check_int, check_real, read_json_file
+from fastlob._checks import check_int, check_real, read_json_file, write_text_whole
 from fastlob.env import check_config
 from fastlob.plain import from_plain
 
@@ -264,12 +264,14 @@ def evaluate(
 ) -> dict:
     """The table for every trained agent in ``run_dirs`` and every baseline; writes
     ``eval.json`` (the table) and ``baselines.json`` (the tuned choices, every grid and the
-    tuning budget: the layout in ``agents.tuning``) into each run directory. ``config`` is the
+    tuning budget: the layout in ``agents.tuning``) into each run directory trained on the
+    market played (a run played on another market keeps its own files). ``config`` is the
     market played (default: the one the first run trained on; the default market with 200-step
     episodes when no run is given); on a historical market the baselines are tuned on its train
     part and every agent plays its held-out eval part in non-overlapping windows, as many as it
     holds up to ``episodes`` (:func:`held_out_market`, :func:`independent_episodes`). Returns
-    {"table": ..., "baselines": choices, "episodes": the episodes each agent played}.
+    {"table": ..., "baselines": choices, "episodes": the episodes each agent played,
+    "written": the run directories that got the files}.
     ``tuned``: the baselines as ``tune_baselines(config, tuning_episodes, seed + 1,
     risk_aversion)`` gave them, to play instead of tuning them again (a study's runs of one
     market share one tuning); refused if its tuning settings are not these.
@@ -307,11 +309,12 @@ def evaluate(
     plays = {name: play(policy, held_out, played, seed) for name, policy in policies.items()}
     table = {name: summarize(plays[name], risk_aversion) for name in policies}
     add_margins(table, plays, tuned.policies, risk_aversion)
-    result = {"table": table, "baselines": tuned.choices, "episodes": played}
-    for path in paths:  # each file whole or not at all
-        _write_json(path / "eval.json", table)
-        _write_json(path / "baselines.json", tuned.choices)
-    return result
+    # a run keeps the table of its own market only: the report reads it as that market's
+    written = [path for path in paths if run_config(path) == config]
+    for path in written:  # each file whole or not at all
+        write_text_whole(path / "eval.json", json.dumps(table, indent=2))
+        write_text_whole(path / "baselines.json", json.dumps(tuned.choices, indent=2))
+    return {"table": table, "baselines": tuned.choices, "episodes": played, "written": written}
 
 
 def _check_tuning(choices: dict, config, episodes: int, seed: int, risk_aversion: float):
@@ -330,13 +333,6 @@ def _check_tuning(choices: dict, config, episodes: int, seed: int, risk_aversion
                 f"tuned: baselines tuned with {key} = {choices.get(key)!r}, this evaluation "
                 f"tunes with {value!r}"
             )
-
-
-def _write_json(path: Path, value) -> None:
-    """``value`` as JSON at ``path``, whole or not at all (a temporary file, then renamed)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2), encoding="utf-8")
-    tmp.replace(path)
 
 
 def _number(x: float) -> str:

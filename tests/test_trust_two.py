@@ -449,3 +449,23 @@ def test_a_flag_the_config_parser_refuses_is_one_line_and_writes_no_run(
     assert agents_main(argv) == 2
     one_line_error(capsys, "fastlob train: error:", *words)
     assert not (tmp_path / "runs").exists()
+
+
+def test_eval_on_another_market_leaves_the_runs_files_and_its_report_works(tmp_path, capsys):
+    from fastlob_agents.cli import main as agents_main
+
+    runs = tmp_path / "runs"
+    argv = ["train", "--algo", "ppo", "--runs-dir", str(runs), "--total-steps", "64",
+            "--num-envs", "4", "--num-steps", "8", "--env.episode-steps", "8",
+            "--no-progress"]  # fmt: skip
+    assert agents_main(argv) == 0
+    run = runs / "ppo_1"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"episode_steps": 8, "max_quote_size": 3}))
+    capsys.readouterr()
+    evaluation = ["eval", str(run), "--episodes", "2", "--tuning-episodes", "2"]
+    assert agents_main([*evaluation, "--env-config", str(other)]) == 0
+    assert "trained on another market" in capsys.readouterr().err
+    assert not (run / "eval.json").exists() and not (run / "baselines.json").exists()
+    assert agents_main(evaluation) == 0  # its own market: the files are written
+    assert (run / "eval.json").exists() and (run / "baselines.json").exists()
